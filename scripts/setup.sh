@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Installs everything flyt needs on a Debian 12 (bookworm) machine, idempotently:
+# the build toolchain and libraries, the programs the tests drive, and CRIU >= 4.2,
+# which bookworm does not ship (see docs/install.md for why and how).
+#
+# Usage: scripts/setup.sh [--no-test-deps]
+# Safe to run again: it installs only what is missing and exits quickly otherwise.
+set -euo pipefail
+
+want_test_deps=1
+for arg in "$@"; do
+	case "$arg" in
+	--no-test-deps) want_test_deps=0 ;;
+	-h | --help)
+		sed -n '2,7p' "$0"
+		exit 0
+		;;
+	*)
+		echo "setup: unknown argument: $arg" >&2
+		exit 2
+		;;
+	esac
+done
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "setup: must run as root (CRIU, namespaces and package installation need it)" >&2
+	exit 1
+fi
+
+say() { printf 'setup: %s\n' "$*"; }
+
+# Packages flyt builds against and runs with.
+build_pkgs=(
+	build-essential meson ninja-build pkg-config
+	libjansson-dev libmicrohttpd-dev libcurl4-openssl-dev libsqlite3-dev zlib1g-dev
+	iproute2 iptables nftables procps
+	# run-time libraries of CRIU 4.2 that bookworm has in compatible versions
+	libnftables1 libprotobuf-c1 libbsd0 libgnutls30 libuuid1
+)
+# Packages the tests, benchmarks and checks use.
+test_pkgs=(
+	python3 python3-pytest redis-server redis-tools
+	clang-format shellcheck
+)
+
+pkgs=("${build_pkgs[@]}")
+[ "$want_test_deps" = 1 ] && pkgs+=("${test_pkgs[@]}")
+
+missing=()
+for p in "${pkgs[@]}"; do
+	case "$p" in \#*) continue ;; esac
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+		missing+=("$p")
+	fi
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+	say "installing: ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	# policy-rc.d keeps the packages' init scripts (redis-server) from starting
+	# services we did not ask for; it is removed again right after.
+	policy_created=0
+	if [ ! -e /usr/sbin/policy-rc.d ]; then
+		printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+		chmod +x /usr/sbin/policy-rc.d
+		policy_created=1
+	fi
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+	[ "$policy_created" = 1 ] && rm -f /usr/sbin/policy-rc.d
+else
+	say "Debian packages: all present"
+fi
+
+"$(dirname "$0")/provision-criu.sh"
+
+# Lazy (post-copy) migration moves pages through pipes of up to 4 MiB; with the
+# default limit of 1 MiB CRIU's lazy-pages daemon fails with "splice: Bad file
+# descriptor".
+want_pipe=4194304
+cur_pipe=$(cat /proc/sys/fs/pipe-max-size)
+if [ "$cur_pipe" -lt "$want_pipe" ]; then
+	sysctl -q -w fs.pipe-max-size="$want_pipe"
+	say "fs.pipe-max-size raised to $want_pipe (was $cur_pipe)"
+fi
+if [ -d /etc/sysctl.d ] && [ ! -f /etc/sysctl.d/60-flyt.conf ]; then
+	printf '# flyt: lazy migration needs pipes of 4 MiB (CRIU lazy-pages)\nfs.pipe-max-size = %s\n' \
+		"$want_pipe" >/etc/sysctl.d/60-flyt.conf
+fi
+say "ready"

@@ -1,0 +1,354 @@
+/* Migration records shared by both sides: names of modes and phases, the JSON view,
+ * persistence in STATE/migrations/ID/migration.json, long polls, and what a
+ * restarted agent does with migrations it finds unfinished.
+ *
+ * The protocol between the two agents (one TCP connection, frames of stream.h):
+ *
+ *   source                                   target
+ *   HELLO {migration, ticket, channel}  ->   checks the ticket it issued
+ *                                       <-   HELLO {ok}
+ *   CTRL begin {workload, mode, criu}   ->   checks, records an incoming workload
+ *                                       <-   CTRL ready
+ *   [lazy: a second connection, channel "pages", tunnels CRIU's page server]
+ *   (precopy: trees images/pre-N while the workload runs)
+ *   freeze + dump (workload frozen in flyt-criu-hook)
+ *   trees images/final, files           ->   written below its migration dir
+ *   CTRL restore                        ->   criu restore --leave-stopped
+ *                                       <-   CTRL restored {restore_ms}
+ *   decision "commit" written durably; client connections reset;
+ *   the hook lets CRIU kill the frozen copy
+ *   CTRL go                             ->   SIGCONT: the workload runs here
+ *                                       <-   CTRL running {resume_delay_us, processing_us}
+ *                                       <-   (lazy) CTRL pages_done
+ *   CTRL done                           ->
+ *
+ * Any failure before the decision resumes the frozen source copy and discards the
+ * target's; after it, the target's copy is the workload (and if the target cannot
+ * run it, the source restores its own images). At no instant do two copies run:
+ * the source is frozen from the dump until it is killed, and the target's copy is
+ * stopped until "go". */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "agent/agent.h"
+#include "agent/proctree.h"
+#include "lib/cleanup.h"
+#include "lib/json.h"
+#include "lib/log.h"
+#include "lib/util.h"
+
+static const char *const mode_names[MODE_MAX] = {
+	[MODE_AUTO] = "auto", [MODE_STOP_COPY] = "stop-copy", [MODE_LAZY] = "lazy",
+	[MODE_PRECOPY] = "precopy", [MODE_SHARED] = "shared",
+};
+
+static const char *const phase_names[PHASE_MAX] = {
+	[PHASE_PREPARING] = "preparing", [PHASE_TRANSFERRING] = "transferring", [PHASE_RESTORING] = "restoring",
+	[PHASE_SWITCHING] = "switching", [PHASE_VERIFYING] = "verifying",	  [PHASE_COMMITTED] = "committed",
+	[PHASE_ROLLED_BACK] = "rolled_back", [PHASE_FAILED] = "failed",
+};
+
+static const char *const decision_names[] = { "none", "commit", "rollback" };
+
+const char *migration_mode_name(migration_mode_t m)
+{
+	return m >= 0 && m < MODE_MAX ? mode_names[m] : "unknown";
+}
+
+migration_mode_t migration_mode_from_name(const char *s)
+{
+	for (int i = 0; i < MODE_MAX; i++)
+		if (s && strcmp(s, mode_names[i]) == 0)
+			return (migration_mode_t)i;
+	return MODE_INVALID;
+}
+
+const char *migration_phase_name(migration_phase_t p)
+{
+	return p >= 0 && p < PHASE_MAX ? phase_names[p] : "unknown";
+}
+
+migration_phase_t migration_phase_from_name(const char *s)
+{
+	for (int i = 0; i < PHASE_MAX; i++)
+		if (s && strcmp(s, phase_names[i]) == 0)
+			return (migration_phase_t)i;
+	return PHASE_INVALID;
+}
+
+bool migration_phase_terminal(migration_phase_t p)
+{
+	return p == PHASE_COMMITTED || p == PHASE_ROLLED_BACK || p == PHASE_FAILED;
+}
+
+migration_t *migration_new(agent_t *a, const char *id, migration_role_t role)
+{
+	migration_t *m = flyt_malloc0(sizeof(*m));
+	snprintf(m->id, sizeof(m->id), "%s", id);
+	m->role = role;
+	m->agent = a;
+	m->phase = PHASE_PREPARING;
+	m->downtime_ms = -1;
+	m->total_ms = -1;
+	m->dump_ms = m->restore_ms = m->transfer_ms = m->pages_ms = -1;
+	m->hook_listen_fd = m->hook_fd = m->data_fd = m->pages_fd = -1;
+	m->dump_child = (flyt_child_t){ .pidfd = -1, .out_fd = -1, .err_fd = -1 };
+	m->lazy_child = m->dump_child;
+	m->t_start = flyt_now_ms();
+	m->phase_started = m->t_start;
+	m->started_wall_ms = flyt_wall_ms();
+	snprintf(m->dir, sizeof(m->dir), "%s/migrations/%s", a->state_dir, id);
+	snprintf(m->images_dir, sizeof(m->images_dir), "%s/images", m->dir);
+	return m;
+}
+
+void migration_free(migration_t *m)
+{
+	if (!m)
+		return;
+	json_decref(m->source_workload);
+	json_decref(m->source_facts);
+	free(m);
+}
+
+migration_t *migration_find(agent_t *a, const char *id)
+{
+	for (size_t i = 0; i < a->nmigrations; i++)
+		if (strcmp(a->migrations[i]->id, id) == 0)
+			return a->migrations[i];
+	return NULL;
+}
+
+static json_t *ms_or_null(int64_t v)
+{
+	return v >= 0 ? json_integer(v) : json_null();
+}
+
+json_t *migration_json(migration_t *m)
+{
+	json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I}", "id", m->id, "role",
+			      m->role == ROLE_SOURCE ? "source" : "target", "workload", m->workload, "kind", m->kind,
+			      "mode", migration_mode_name(m->mode), "mode_reason", m->mode_reason, "phase",
+			      migration_phase_name(m->phase), "decision", decision_names[m->decision], "version",
+			      (json_int_t)m->version);
+	json_object_set_new(j, m->role == ROLE_SOURCE ? "target" : "source", json_string(m->peer_name));
+	if (m->error[0])
+		json_object_set_new(j, "error", json_string(m->error));
+	if (m->note[0])
+		json_object_set_new(j, "note", json_string(m->note));
+	char when[40];
+	flyt_format_time(m->started_wall_ms, when, sizeof(when));
+	json_object_set_new(j, "started", json_string(when));
+	json_t *phases = json_object();
+	for (int p = 0; p < PHASE_MAX; p++)
+		if (m->phase_ms[p])
+			json_object_set_new(phases, phase_names[p], json_integer((json_int_t)m->phase_ms[p]));
+	json_object_set_new(j, "phase_ms", phases);
+	json_object_set_new(j, "total_ms", ms_or_null(m->total_ms));
+	json_object_set_new(j, "downtime_ms", ms_or_null(m->downtime_ms));
+	json_object_set_new(j, "dump_ms", ms_or_null(m->dump_ms));
+	json_object_set_new(j, "transfer_ms", ms_or_null(m->transfer_ms));
+	json_object_set_new(j, "restore_ms", ms_or_null(m->restore_ms));
+	json_object_set_new(j, "pages_ms", ms_or_null(m->pages_ms));
+	json_object_set_new(j, "bytes", json_integer((json_int_t)m->bytes));
+	json_object_set_new(j, "images_bytes", json_integer((json_int_t)m->images_bytes));
+	if (m->shared_dir[0])
+		json_object_set_new(j, "shared_dir", json_string(m->shared_dir));
+	if (!migration_phase_terminal(m->phase) && m->t_start)
+		json_object_set_new(j, "elapsed_ms", json_integer((json_int_t)(flyt_now_ms() - m->t_start)));
+	return j;
+}
+
+void migration_changed(migration_t *m)
+{
+	m->version++;
+	pthread_cond_broadcast(&m->agent->changed);
+}
+
+void migration_set_phase(migration_t *m, migration_phase_t p)
+{
+	uint64_t now = flyt_now_ms();
+	if (m->phase >= 0 && m->phase < PHASE_MAX)
+		m->phase_ms[m->phase] += now - m->phase_started;
+	m->phase_started = now;
+	m->phase = p;
+	if (migration_phase_terminal(p)) {
+		m->t_end = now;
+		if (m->t_start)
+			m->total_ms = (int64_t)(now - m->t_start);
+	}
+	migration_changed(m);
+	flyt_error_t err = FLYT_ERROR_INIT;
+	if (migration_save(m, &err) < 0)
+		log_warn("migration %s: cannot save its record: %s", m->id, err.msg);
+	agent_publish(m->agent, "migration.phase",
+		      json_pack("{s:s, s:s, s:s, s:s}", "migration", m->id, "workload", m->workload, "phase",
+				phase_names[p], "role", m->role == ROLE_SOURCE ? "source" : "target"));
+	log_info("migration %s (%s, %s): %s%s%s", m->id, m->workload, m->role == ROLE_SOURCE ? "source" : "target",
+		 phase_names[p], m->error[0] ? ": " : "", m->error);
+}
+
+int migration_save(migration_t *m, flyt_error_t *err)
+{
+	if (flyt_mkdir_p(m->dir, 0700, err) < 0)
+		return -1;
+	_cleanup_json_ json_t *j = migration_json(m);
+	json_object_set_new(j, "peer_url", json_string(m->peer_url));
+	json_object_set_new(j, "peer_name", json_string(m->peer_name));
+	json_object_set_new(j, "ticket", json_string(m->ticket));
+	json_object_set_new(j, "images_dir", json_string(m->images_dir));
+	json_object_set_new(j, "restored_pid", json_integer(m->restored_pid));
+	json_object_set_new(j, "started_wall_ms", json_integer(m->started_wall_ms));
+	_cleanup_free_ char *text = flyt_json_dumps(j);
+	_cleanup_free_ char *path = flyt_asprintf("%s/migration.json", m->dir);
+	return flyt_write_file_atomic(path, text, strlen(text), 0600, err);
+}
+
+int migration_wait(agent_t *a, const char *id, uint64_t since, unsigned wait_ms, json_t **ret, flyt_error_t *err)
+{
+	struct timespec deadline;
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += wait_ms / 1000;
+	deadline.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
+	if (deadline.tv_nsec >= 1000000000L) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&a->lock);
+	migration_t *m;
+	for (;;) {
+		m = migration_find(a, id);
+		if (!m) {
+			pthread_mutex_unlock(&a->lock);
+			return flyt_error_set(err, FLYT_E_NOT_FOUND, 0, "no migration %s on this host", id);
+		}
+		if (m->version > since || wait_ms == 0 || atomic_load(&a->stopping))
+			break;
+		if (pthread_cond_timedwait(&a->changed, &a->lock, &deadline) == ETIMEDOUT)
+			break;
+	}
+	*ret = migration_json(m);
+	pthread_mutex_unlock(&a->lock);
+	return 0;
+}
+
+/* A migration record found at start: settle what the previous flytd left. */
+static void settle_loaded(agent_t *a, migration_t *m, json_t *j)
+{
+	if (migration_phase_terminal(m->phase))
+		return;
+	workload_t *w = workload_find(a, m->workload);
+	if (m->role == ROLE_SOURCE) {
+		if (m->decision != DECISION_COMMIT) {
+			/* the hook saw flytd vanish and, without a commit decision, let CRIU
+			 * thaw the workload: it runs here still */
+			snprintf(m->error, sizeof(m->error), "flytd restarted during the migration; the workload stayed here");
+			if (w) {
+				w->state = w->pid > 0 && proc_alive(w->pid, w->start_ticks) ? WL_RUNNING : WL_EXITED;
+				workload_save(a, w, NULL);
+			}
+			migration_set_phase(m, PHASE_ROLLED_BACK);
+		} else {
+			snprintf(m->error, sizeof(m->error),
+				 "flytd restarted after committing: the workload is on %s unless its agent says otherwise; images kept in %s",
+				 m->peer_name, m->images_dir);
+			if (w && !(w->pid > 0 && proc_alive(w->pid, w->start_ticks))) {
+				flyt_rm_rf(w->dir, NULL);
+				workload_remove(a, w);
+			}
+			migration_set_phase(m, PHASE_FAILED);
+		}
+		return;
+	}
+	/* target */
+	pid_t restored = (pid_t)flyt_json_int(j, "restored_pid", 0);
+	if (w && w->state == WL_INCOMING) {
+		if (restored > 0 && proc_state(restored) != 0) {
+			/* restored but never told to run: only the source knows whether it
+			 * committed; keep the stopped copy and say so */
+			snprintf(m->error, sizeof(m->error),
+				 "flytd restarted while the restored copy (pid %d) waited for the source's decision; it is kept stopped",
+				 (int)restored);
+			w->state = WL_FAILED;
+			w->pid = restored;
+			w->start_ticks = proc_start_ticks(restored);
+			snprintf(w->error, sizeof(w->error), "%s", m->error);
+			workload_save(a, w, NULL);
+			migration_set_phase(m, PHASE_FAILED);
+			return;
+		}
+		flyt_rm_rf(w->dir, NULL);
+		workload_remove(a, w);
+	}
+	snprintf(m->error, sizeof(m->error), "flytd restarted before the workload was restored here");
+	migration_set_phase(m, PHASE_ROLLED_BACK);
+}
+
+int migration_load_all(agent_t *a, flyt_error_t *err)
+{
+	_cleanup_free_ char *dir = flyt_asprintf("%s/migrations", a->state_dir);
+	if (flyt_mkdir_p(dir, 0700, err) < 0)
+		return -1;
+	_cleanup_closedir_ DIR *d = opendir(dir);
+	if (!d)
+		return flyt_error_set(err, FLYT_E_IO, errno, "open %s", dir);
+	struct dirent *de;
+	pthread_mutex_lock(&a->lock);
+	while ((de = readdir(d))) {
+		if (!flyt_id_valid(de->d_name))
+			continue;
+		_cleanup_free_ char *path = flyt_asprintf("%s/%s/migration.json", dir, de->d_name);
+		_cleanup_free_ char *text = NULL;
+		size_t len;
+		_cleanup_json_ json_t *j = NULL;
+		flyt_error_t e = FLYT_ERROR_INIT;
+		if (flyt_read_file(path, 1024 * 1024, &text, &len, &e) < 0 ||
+		    flyt_json_parse_object(text, len, 1024 * 1024, &j, &e) < 0) {
+			log_warn("skipping migration record %s: %s", path, e.msg);
+			continue;
+		}
+		migration_t *m = migration_new(a, de->d_name,
+					       strcmp(flyt_json_str(j, "role", ""), "source") == 0 ? ROLE_SOURCE : ROLE_TARGET);
+		snprintf(m->workload, sizeof(m->workload), "%s", flyt_json_str(j, "workload", ""));
+		snprintf(m->kind, sizeof(m->kind), "%s", flyt_json_str(j, "kind", ""));
+		m->mode = migration_mode_from_name(flyt_json_str(j, "mode", ""));
+		snprintf(m->mode_reason, sizeof(m->mode_reason), "%s", flyt_json_str(j, "mode_reason", ""));
+		m->phase = migration_phase_from_name(flyt_json_str(j, "phase", ""));
+		const char *dec = flyt_json_str(j, "decision", "none");
+		m->decision = strcmp(dec, "commit") == 0 ? DECISION_COMMIT
+			      : strcmp(dec, "rollback") == 0 ? DECISION_ROLLBACK
+							     : DECISION_NONE;
+		snprintf(m->error, sizeof(m->error), "%s", flyt_json_str(j, "error", ""));
+		snprintf(m->note, sizeof(m->note), "%s", flyt_json_str(j, "note", ""));
+		snprintf(m->peer_name, sizeof(m->peer_name), "%s", flyt_json_str(j, "peer_name", ""));
+		snprintf(m->peer_url, sizeof(m->peer_url), "%s", flyt_json_str(j, "peer_url", ""));
+		snprintf(m->images_dir, sizeof(m->images_dir), "%s", flyt_json_str(j, "images_dir", m->images_dir));
+		m->total_ms = flyt_json_int(j, "total_ms", -1);
+		m->downtime_ms = flyt_json_int(j, "downtime_ms", -1);
+		m->dump_ms = flyt_json_int(j, "dump_ms", -1);
+		m->transfer_ms = flyt_json_int(j, "transfer_ms", -1);
+		m->restore_ms = flyt_json_int(j, "restore_ms", -1);
+		m->pages_ms = flyt_json_int(j, "pages_ms", -1);
+		m->bytes = (uint64_t)flyt_json_int(j, "bytes", 0);
+		m->images_bytes = (uint64_t)flyt_json_int(j, "images_bytes", 0);
+		m->started_wall_ms = flyt_json_int(j, "started_wall_ms", 0);
+		m->t_start = 0;
+		json_t *phases = json_object_get(j, "phase_ms");
+		for (int p = 0; p < PHASE_MAX; p++)
+			m->phase_ms[p] = (uint64_t)flyt_json_int(phases, phase_names[p], 0);
+		if (m->phase == PHASE_INVALID)
+			m->phase = PHASE_FAILED;
+		migration_t **nm = realloc(a->migrations, (a->nmigrations + 1) * sizeof(*nm));
+		if (!nm)
+			abort();
+		a->migrations = nm;
+		a->migrations[a->nmigrations++] = m;
+		settle_loaded(a, m, j);
+	}
+	pthread_mutex_unlock(&a->lock);
+	return 0;
+}

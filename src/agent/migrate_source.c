@@ -1,0 +1,605 @@
+/* The source side of a migration: connect to the target agent, freeze and dump
+ * the workload, send its images and files, wait for the target to restore it,
+ * decide, and either let the target run it or resume it here. Protocol: migrate.c. */
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "agent/agent.h"
+#include "agent/proctree.h"
+#include "agent/tunnel.h"
+#include "flyt-config.h"
+#include "lib/cleanup.h"
+#include "lib/json.h"
+#include "lib/log.h"
+#include "lib/net.h"
+#include "lib/stream.h"
+#include "lib/util.h"
+
+#define CONNECT_TIMEOUT_MS 10000
+#define RESTORE_WAIT_MS (15 * 60 * 1000)
+#define RUNNING_WAIT_MS 60000
+#define PAGES_WAIT_MS (60 * 60 * 1000)
+
+static bool shared_dir_allowed(agent_t *a, const char *dir)
+{
+	for (char **s = a->shared_dirs; s && *s; s++)
+		if (strcmp(*s, dir) == 0)
+			return true;
+	return false;
+}
+
+static void progress_cb(void *ctx, uint64_t bytes)
+{
+	migration_t *m = ctx;
+	static __thread uint64_t last_ms;
+	uint64_t now = flyt_now_ms();
+	pthread_mutex_lock(&m->agent->lock);
+	m->bytes = bytes;
+	if (now - last_ms >= 200) {
+		last_ms = now;
+		migration_changed(m);
+	}
+	pthread_mutex_unlock(&m->agent->lock);
+}
+
+static void set_phase(migration_t *m, migration_phase_t p)
+{
+	pthread_mutex_lock(&m->agent->lock);
+	migration_set_phase(m, p);
+	pthread_mutex_unlock(&m->agent->lock);
+}
+
+/* Connects a data channel to the target and authenticates it with the ticket. */
+static int open_channel(migration_t *m, const char *channel, flyt_stream_t *s, flyt_error_t *err)
+{
+	char host[128];
+	uint16_t port;
+	if (flyt_parse_hostport(m->peer_data, host, sizeof(host), &port, err) < 0)
+		return -1;
+	int fd = flyt_tcp_connect(host, port, CONNECT_TIMEOUT_MS, err);
+	if (fd < 0)
+		return flyt_error_prefix(err, "target %s data channel", m->peer_name);
+	flyt_tcp_tune(fd, (unsigned)m->agent->io_timeout_ms);
+	flyt_stream_init(s, fd);
+	s->cancel = (const volatile bool *)&m->cancel;
+	_cleanup_json_ json_t *hello =
+		json_pack("{s:s, s:s, s:s, s:s}", "migration", m->id, "ticket", m->ticket, "channel", channel, "version",
+			  FLYT_VERSION);
+	_cleanup_json_ json_t *answer = NULL;
+	if (flyt_stream_send_json(s, FLYT_FRAME_HELLO, hello, err) < 0 ||
+	    flyt_stream_recv_json(s, FLYT_FRAME_HELLO, &answer, err) < 0) {
+		close(fd);
+		s->fd = -1;
+		return flyt_error_prefix(err, "target %s", m->peer_name);
+	}
+	return 0;
+}
+
+static int send_ctrl(flyt_stream_t *s, json_t *msg, flyt_error_t *err)
+{
+	int r = flyt_stream_send_json(s, FLYT_FRAME_CTRL, msg, err);
+	json_decref(msg);
+	return r;
+}
+
+/* Receives a control message that must be of type `want` within timeout_ms. */
+static int expect_ctrl(flyt_stream_t *s, const char *want, unsigned timeout_ms, json_t **ret, flyt_error_t *err)
+{
+	flyt_socket_timeouts(s->fd, timeout_ms);
+	_cleanup_json_ json_t *msg = NULL;
+	int r = flyt_stream_recv_json(s, FLYT_FRAME_CTRL, &msg, err);
+	if (r < 0)
+		return -1;
+	const char *type = flyt_json_str(msg, "type", "");
+	if (strcmp(type, want) != 0)
+		return flyt_error_set(err, FLYT_E_CORRUPT, 0, "expected \"%s\" from the target, got \"%.32s\"", want, type);
+	if (ret)
+		*ret = TAKE_PTR(msg);
+	return 0;
+}
+
+static uint16_t free_local_port(void)
+{
+	flyt_error_t err = FLYT_ERROR_INIT;
+	uint16_t port = 0;
+	int fd = flyt_tcp_listen("127.0.0.1", 0, 1, &port, &err);
+	if (fd >= 0)
+		close(fd);
+	return port;
+}
+
+/* Lazy mode, source side of the page tunnel: once CRIU's page server listens
+ * (after the commit), connect to it and relay. */
+static void *source_tunnel_thread(void *arg)
+{
+	migration_t *m = arg;
+	flyt_stream_t s;
+	flyt_stream_init(&s, m->pages_fd);
+	int plain = -1;
+	flyt_error_t err = FLYT_ERROR_INIT;
+	uint64_t deadline = flyt_now_ms() + RESTORE_WAIT_MS;
+	while (plain < 0) {
+		pthread_mutex_lock(&m->agent->lock);
+		bool give_up = migration_phase_terminal(m->phase) || m->decision == DECISION_ROLLBACK;
+		bool committed = m->decision == DECISION_COMMIT;
+		pthread_mutex_unlock(&m->agent->lock);
+		if (give_up || flyt_now_ms() > deadline)
+			goto out;
+		if (committed)
+			plain = flyt_tcp_connect("127.0.0.1", m->page_server_port, 1000, &err);
+		if (plain < 0)
+			flyt_sleep_ms(committed ? 2 : 20);
+	}
+	flyt_tcp_tune(plain, (unsigned)m->agent->io_timeout_ms);
+	uint64_t carried = 0;
+	if (tunnel_relay(plain, &s, NULL, &carried, &err) < 0)
+		log_warn("migration %s: page tunnel: %s", m->id, err.msg);
+	pthread_mutex_lock(&m->agent->lock);
+	m->bytes += carried;
+	pthread_mutex_unlock(&m->agent->lock);
+out:
+	if (plain >= 0)
+		close(plain);
+	return NULL;
+}
+
+/* Everything up to the target's "restored". *dumped tells whether the workload
+ * got frozen (and so needs resuming on failure). */
+static int source_until_restored(migration_t *m, flyt_stream_t *s, bool *dumped, flyt_error_t *err)
+{
+	agent_t *a = m->agent;
+	workload_t *w = m->w;
+	if (open_channel(m, "main", s, err) < 0)
+		return -1;
+	_cleanup_json_ json_t *wl = json_pack("{s:s, s:s, s:s, s:O}", "id", w->id, "name", w->name, "kind",
+					      w->driver->kind, "spec", w->spec);
+	if (send_ctrl(s,
+		      json_pack("{s:s, s:O, s:s, s:s, s:s}", "type", "begin", "workload", wl, "mode",
+				migration_mode_name(m->mode), "criu_version", a->criu_version, "source", a->name),
+		      err) < 0 ||
+	    expect_ctrl(s, "ready", 60000, NULL, err) < 0)
+		return flyt_error_prefix(err, "preparing the target");
+
+	if (m->mode == MODE_LAZY) {
+		flyt_stream_t ps;
+		m->page_server_port = free_local_port();
+		if (!m->page_server_port)
+			return flyt_error_set(err, FLYT_E_INTERNAL, 0, "no free local port for CRIU's page server");
+		if (open_channel(m, "pages", &ps, err) < 0)
+			return -1;
+		m->pages_fd = ps.fd;
+		if (pthread_create(&m->tunnel_thread, NULL, source_tunnel_thread, m) != 0)
+			return flyt_error_set(err, FLYT_E_INTERNAL, errno, "page tunnel thread");
+		m->tunnel_started = true;
+	}
+
+	set_phase(m, PHASE_TRANSFERRING);
+	s->progress = progress_cb;
+	s->progress_ctx = m;
+	s->rate_bps = m->bandwidth;
+	uint64_t t0 = flyt_now_ms();
+	for (unsigned round = 1; m->mode == MODE_PRECOPY && round <= m->precopy_rounds; round++) {
+		if (DRIVER_CALL(w->driver, predump, err, m, round, err) < 0)
+			return flyt_error_prefix(err, "pre-dump round %u", round);
+		_cleanup_free_ char *dir = flyt_asprintf("%s/pre-%u", m->images_dir, round);
+		_cleanup_free_ char *prefix = flyt_asprintf("images/pre-%u", round);
+		if (flyt_stream_send_tree(s, dir, prefix, err) < 0)
+			return flyt_error_prefix(err, "sending pre-dump %u", round);
+	}
+
+	if (DRIVER_CALL(w->driver, dump, err, m, err) < 0)
+		return flyt_error_prefix(err, "checkpoint on the source");
+	*dumped = true;
+	_cleanup_free_ char *final_dir = flyt_asprintf("%s/final", m->images_dir);
+	uint64_t isize = 0, fsize = 0;
+	flyt_tree_size(final_dir, &isize, NULL);
+	flyt_tree_size(w->files_dir, &fsize, NULL);
+	pthread_mutex_lock(&a->lock);
+	m->images_bytes = isize + fsize;
+	migration_changed(m);
+	pthread_mutex_unlock(&a->lock);
+	if (m->mode != MODE_SHARED && flyt_stream_send_tree(s, final_dir, "images/final", err) < 0)
+		return flyt_error_prefix(err, "sending the checkpoint to %s", m->peer_name);
+	if (flyt_stream_send_tree(s, w->files_dir, "files", err) < 0)
+		return flyt_error_prefix(err, "sending the workload's files to %s", m->peer_name);
+	m->transfer_ms = (int64_t)(flyt_now_ms() - t0);
+	pthread_mutex_lock(&a->lock);
+	m->bytes = s->bytes_sent + (m->mode == MODE_SHARED ? isize : 0);
+	pthread_mutex_unlock(&a->lock);
+
+	set_phase(m, PHASE_RESTORING);
+	_cleanup_json_ json_t *restored = NULL;
+	if (send_ctrl(s, json_pack("{s:s}", "type", "restore"), err) < 0 ||
+	    expect_ctrl(s, "restored", RESTORE_WAIT_MS, &restored, err) < 0)
+		return flyt_error_prefix(err, "restore on %s", m->peer_name);
+	m->restore_ms = flyt_json_int(restored, "restore_ms", -1);
+	return 0;
+}
+
+static void finish(migration_t *m, migration_phase_t phase, const flyt_error_t *e, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+/* Ends the migration in phase; the error message is fmt (may be NULL) followed by
+ * e's message (may be NULL). Releases the workload. */
+static void finish(migration_t *m, migration_phase_t phase, const flyt_error_t *e, const char *fmt, ...)
+{
+	agent_t *a = m->agent;
+	pthread_mutex_lock(&a->lock);
+	if (fmt) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(m->error, sizeof(m->error), fmt, ap);
+		va_end(ap);
+	}
+	if (e && e->msg[0]) {
+		size_t n = strlen(m->error);
+		snprintf(m->error + n, sizeof(m->error) - n, "%s%s", n ? ": " : "", e->msg);
+	}
+	workload_t *w = m->w;
+	if (w) {
+		free(w->busy);
+		w->busy = NULL;
+		if (phase == PHASE_COMMITTED) {
+			flyt_error_t rmerr = FLYT_ERROR_INIT;
+			if (flyt_rm_rf(w->dir, &rmerr) < 0)
+				log_warn("migration %s: removing %s: %s", m->id, w->dir, rmerr.msg);
+			workload_remove(a, w);
+			m->w = NULL;
+		} else {
+			w->state = w->pid > 0 && proc_alive(w->pid, w->start_ticks) ? WL_RUNNING : w->state;
+			if (w->driver == &driver_fake && w->state != WL_FAILED)
+				w->state = WL_RUNNING;
+			if (phase == PHASE_FAILED && w->state != WL_RUNNING) {
+				w->state = WL_FAILED;
+				snprintf(w->error, sizeof(w->error), "%s", m->error);
+			}
+			workload_save(a, w, NULL);
+		}
+	}
+	migration_set_phase(m, phase);
+	pthread_mutex_unlock(&a->lock);
+	/* images are not needed once the workload runs somewhere; logs stay */
+	if (phase != PHASE_FAILED) {
+		flyt_rm_rf(m->images_dir, NULL);
+	}
+	agent_publish(a, "workload.state", json_pack("{s:s, s:s}", "workload", m->workload, "state",
+						     phase == PHASE_COMMITTED ? "moved" : "running"));
+}
+
+/* After the commit decision the target must report "running". If it does not,
+ * ask its API for the outcome. Returns 1 running there, 0 discarded there, -1
+ * unknown. */
+static int target_outcome(migration_t *m)
+{
+	agent_t *a = m->agent;
+	flyt_http_client_t c = { .base_url = m->peer_url, .token = a->token, .timeout_ms = 5000 };
+	_cleanup_free_ char *path = flyt_asprintf("/v1/incoming/%s", m->id);
+	uint64_t deadline = flyt_now_ms() + 5 * 60 * 1000;
+	while (flyt_now_ms() < deadline && !atomic_load(&a->stopping)) {
+		_cleanup_json_ json_t *j = NULL;
+		flyt_error_t err = FLYT_ERROR_INIT;
+		if (flyt_http_call(&c, "GET", path, NULL, &j, NULL, &err) == 0) {
+			const char *phase = flyt_json_str(j, "phase", "");
+			if (strcmp(phase, "committed") == 0 || strcmp(phase, "verifying") == 0)
+				return 1;
+			if (strcmp(phase, "rolled_back") == 0 || strcmp(phase, "failed") == 0)
+				return 0;
+		} else if (err.code == FLYT_E_NOT_FOUND) {
+			return 0;
+		}
+		flyt_sleep_ms(1000);
+	}
+	return -1;
+}
+
+/* The target could not run the workload after the source copy was discarded:
+ * restore the source's own checkpoint here. */
+static int restore_locally(migration_t *m, flyt_error_t *err)
+{
+	if (m->mode == MODE_LAZY)
+		return flyt_error_set(err, FLYT_E_UNSUPPORTED, 0,
+				      "lazy mode keeps no complete checkpoint on the source");
+	if (m->mode == MODE_SHARED)
+		return flyt_error_set(err, FLYT_E_UNSUPPORTED, 0, "the checkpoint is on the shared directory");
+	migration_mode_t mode = m->mode;
+	int r = DRIVER_CALL(m->w->driver, restore, err, m, err);
+	if (r == 0)
+		r = DRIVER_CALL(m->w->driver, resume, err, m, err);
+	m->mode = mode;
+	return r;
+}
+
+static void source_commit(migration_t *m, flyt_stream_t *s)
+{
+	agent_t *a = m->agent;
+	workload_t *w = m->w;
+	flyt_error_t err = FLYT_ERROR_INIT;
+
+	pthread_mutex_lock(&a->lock);
+	m->decision = DECISION_COMMIT;
+	migration_set_phase(m, PHASE_SWITCHING); /* saves the decision first */
+	pthread_mutex_unlock(&a->lock);
+
+	if (DRIVER_CALL(w->driver, dump_finish, &err, m, true, &err) < 0) {
+		if (w->pid > 0 && proc_alive(w->pid, w->start_ticks) && m->mode != MODE_LAZY) {
+			/* the source copy was not discarded: the target's must not run */
+			flyt_error_t ignored = FLYT_ERROR_INIT;
+			send_ctrl(s, json_pack("{s:s, s:s}", "type", "abort", "reason", err.msg), &ignored);
+			finish(m, PHASE_ROLLED_BACK, &err, "discarding the source copy failed");
+			return;
+		}
+		log_warn("migration %s: after commit: %s", m->id, err.msg);
+	}
+	uint64_t t_go = flyt_now_ms();
+	_cleanup_json_ json_t *running = NULL;
+	if (send_ctrl(s, json_pack("{s:s}", "type", "go"), &err) == 0) {
+		set_phase(m, PHASE_VERIFYING);
+		if (expect_ctrl(s, "running", RUNNING_WAIT_MS, &running, &err) == 0) {
+			uint64_t rtt_us = (flyt_now_ms() - t_go) * 1000;
+			int64_t processing = flyt_json_int(running, "processing_us", 0);
+			int64_t resume_delay = flyt_json_int(running, "resume_delay_us", 0);
+			int64_t one_way = rtt_us > (uint64_t)processing ? (int64_t)(rtt_us - (uint64_t)processing) / 2 : 0;
+			pthread_mutex_lock(&a->lock);
+			m->downtime_ms = (int64_t)(t_go - m->t_freeze) + (one_way + resume_delay + 999) / 1000;
+			migration_changed(m);
+			pthread_mutex_unlock(&a->lock);
+		}
+	}
+	if (!running) {
+		/* no answer: the target's API tells whether it runs the workload */
+		log_warn("migration %s: no confirmation from %s (%s); asking its API", m->id, m->peer_name, err.msg);
+		int outcome = target_outcome(m);
+		if (outcome == 1) {
+			finish(m, PHASE_COMMITTED, NULL, "confirmation arrived through the API after: %s", err.msg);
+			return;
+		}
+		if (outcome == 0) {
+			flyt_error_t lerr = FLYT_ERROR_INIT;
+			if (restore_locally(m, &lerr) == 0) {
+				finish(m, PHASE_ROLLED_BACK, &err,
+				       "the target could not run the workload; restored here from the checkpoint");
+				return;
+			}
+			finish(m, PHASE_FAILED, &lerr,
+			       "the target could not run the workload (%s) and restoring it here failed (checkpoint kept in %s)",
+			       err.msg, m->images_dir);
+			return;
+		}
+		finish(m, PHASE_FAILED, &err, "the target %s stopped answering after the switch-over; checkpoint kept in %s",
+		       m->peer_name, m->images_dir);
+		return;
+	}
+
+	if (m->mode == MODE_LAZY) {
+		uint64_t t_pages = flyt_now_ms();
+		flyt_error_t perr = FLYT_ERROR_INIT;
+		int pr = expect_ctrl(s, "pages_done", PAGES_WAIT_MS, NULL, &perr);
+		flyt_spawn_result_t res = { 0 };
+		int wr = m->dump_child.pid > 0 ? flyt_child_wait(&m->dump_child, 120000, &res, &perr) : 1;
+		if (m->tunnel_started) {
+			pthread_join(m->tunnel_thread, NULL);
+			m->tunnel_started = false;
+		}
+		m->pages_ms = (int64_t)(flyt_now_ms() - t_pages);
+		if (pr < 0 || wr <= 0 || res.exit_code != 0) {
+			/* CRIU thaws the source when serving the pages fails */
+			bool alive = w->pid > 0 && proc_alive(w->pid, w->start_ticks);
+			if (alive)
+				finish(m, PHASE_ROLLED_BACK, &perr,
+				       "memory pages did not all reach the target; its copy was discarded and the source resumed (changes made on the target meanwhile are lost)");
+			else
+				finish(m, PHASE_FAILED, &perr, "memory pages did not all reach the target");
+			return;
+		}
+	}
+	flyt_error_t ignored = FLYT_ERROR_INIT;
+	send_ctrl(s, json_pack("{s:s}", "type", "done"), &ignored);
+	finish(m, PHASE_COMMITTED, NULL, NULL);
+}
+
+static void source_rollback(migration_t *m, flyt_stream_t *s, bool dumped, flyt_error_t *cause)
+{
+	workload_t *w = m->w;
+	pthread_mutex_lock(&m->agent->lock);
+	m->decision = DECISION_ROLLBACK;
+	migration_changed(m);
+	pthread_mutex_unlock(&m->agent->lock);
+	if (s->fd >= 0) {
+		flyt_error_t ignored = FLYT_ERROR_INIT;
+		s->cancel = NULL; /* the abort itself must go out */
+		flyt_socket_timeouts(s->fd, 5000);
+		send_ctrl(s, json_pack("{s:s, s:s}", "type", "abort", "reason", cause->msg), &ignored);
+	}
+	if (dumped) {
+		flyt_error_t rerr = FLYT_ERROR_INIT;
+		if (DRIVER_CALL(w->driver, dump_finish, &rerr, m, false, &rerr) < 0) {
+			finish(m, PHASE_FAILED, &rerr, "%s; then resuming the source failed", cause->msg);
+			return;
+		}
+	}
+	if (atomic_load(&m->cancel) && cause->code == FLYT_E_CANCELLED)
+		finish(m, PHASE_ROLLED_BACK, NULL, "cancelled by request; the workload runs on the source");
+	else
+		finish(m, PHASE_ROLLED_BACK, cause, NULL);
+	if (m->mode == MODE_SHARED)
+		flyt_rm_rf(m->images_dir, NULL);
+}
+
+static void *source_thread(void *arg)
+{
+	migration_t *m = arg;
+	flyt_stream_t s;
+	flyt_stream_init(&s, -1);
+	flyt_error_t err = FLYT_ERROR_INIT;
+	bool dumped = false;
+	if (source_until_restored(m, &s, &dumped, &err) < 0) {
+		if (atomic_load(&m->cancel))
+			err.code = FLYT_E_CANCELLED;
+		source_rollback(m, &s, dumped, &err);
+	} else {
+		source_commit(m, &s);
+	}
+	if (s.fd >= 0)
+		close(s.fd);
+	if (m->tunnel_started) {
+		pthread_join(m->tunnel_thread, NULL);
+		m->tunnel_started = false;
+	}
+	if (m->pages_fd >= 0) {
+		close(m->pages_fd);
+		m->pages_fd = -1;
+	}
+	if (m->dump_child.pid > 0)
+		flyt_child_wait(&m->dump_child, 30000, NULL, NULL);
+	return NULL;
+}
+
+int migrate_source_start(agent_t *a, json_t *body, json_t **ret, flyt_error_t *err)
+{
+	static const char *const keys[] = { "id", "workload", "mode", "mode_reason", "target", "shared_dir",
+					    "bandwidth_mbps", "precopy_rounds", NULL };
+	static const char *const tkeys[] = { "name", "url", "data", "ticket", NULL };
+	if (flyt_json_check_keys(body, "migration", keys, err) < 0)
+		return -1;
+	const char *id = NULL, *wname = NULL, *mode_s = NULL, *reason = "", *shared = NULL;
+	const char *tname = NULL, *turl = NULL, *tdata = NULL, *ticket = NULL;
+	json_t *target = NULL;
+	int64_t bw = 0, rounds = 3;
+	if (flyt_json_get_string(body, "id", true, 32, &id, err) < 0 ||
+	    flyt_json_get_string(body, "workload", true, 63, &wname, err) < 0 ||
+	    flyt_json_get_string(body, "mode", true, 16, &mode_s, err) < 0 ||
+	    flyt_json_get_string(body, "mode_reason", false, 255, &reason, err) < 0 ||
+	    flyt_json_get_object(body, "target", true, &target, err) < 0 ||
+	    flyt_json_get_string(body, "shared_dir", false, 500, &shared, err) < 0 ||
+	    flyt_json_get_int(body, "bandwidth_mbps", false, 0, 1000000, &bw, err) < 0 ||
+	    flyt_json_get_int(body, "precopy_rounds", false, 1, 20, &rounds, err) < 0 ||
+	    flyt_json_check_keys(target, "migration target", tkeys, err) < 0 ||
+	    flyt_json_get_string(target, "name", true, 63, &tname, err) < 0 ||
+	    flyt_json_get_string(target, "url", true, 255, &turl, err) < 0 ||
+	    flyt_json_get_string(target, "data", true, 127, &tdata, err) < 0 ||
+	    flyt_json_get_string(target, "ticket", true, 64, &ticket, err) < 0)
+		return -1;
+	if (!flyt_id_valid(id))
+		return flyt_error_set(err, FLYT_E_INVALID, 0, "migration id must be 32 lower-case hex digits");
+	migration_mode_t mode = migration_mode_from_name(mode_s);
+	if (mode == MODE_INVALID || mode == MODE_AUTO)
+		return flyt_error_set(err, FLYT_E_INVALID, 0, "mode must be one of stop-copy, lazy, precopy, shared");
+	char reason_na[512];
+	if (!facts_mode_available(a, mode, reason_na, sizeof(reason_na)))
+		return flyt_error_set(err, FLYT_E_UNSUPPORTED, 0, "mode %s is not available on %s: %s", mode_s, a->name,
+				      reason_na);
+	if (mode == MODE_SHARED && (!shared || !shared_dir_allowed(a, shared)))
+		return flyt_error_set(err, FLYT_E_INVALID, 0, "shared directory \"%.200s\" is not one this host declares (flytd --shared-dir)",
+				      shared ? shared : "");
+	char host[128];
+	uint16_t port;
+	if (flyt_parse_hostport(tdata, host, sizeof(host), &port, err) < 0)
+		return flyt_error_prefix(err, "target data address");
+	if (!flyt_startswith(turl, "http://") && !flyt_startswith(turl, "https://"))
+		return flyt_error_set(err, FLYT_E_INVALID, 0, "target url must be http:// or https://");
+
+	pthread_mutex_lock(&a->lock);
+	if (migration_find(a, id)) {
+		pthread_mutex_unlock(&a->lock);
+		return flyt_error_set(err, FLYT_E_CONFLICT, 0, "migration %s exists already", id);
+	}
+	workload_t *w = workload_find(a, wname);
+	if (!w) {
+		pthread_mutex_unlock(&a->lock);
+		return flyt_error_set(err, FLYT_E_NOT_FOUND, 0, "no workload %s on %s", wname, a->name);
+	}
+	if (w->busy) {
+		pthread_mutex_unlock(&a->lock);
+		return flyt_error_set(err, FLYT_E_CONFLICT, 0, "workload %s is busy (%s)", wname, w->busy);
+	}
+	_cleanup_json_ json_t *st = json_object();
+	w->driver->status(a, w, st, NULL);
+	if (w->state != WL_RUNNING) {
+		pthread_mutex_unlock(&a->lock);
+		return flyt_error_set(err, FLYT_E_CONFLICT, 0, "workload %s is %s, not running", wname,
+				      workload_state_name(w->state));
+	}
+	if (!w->driver->dump) {
+		pthread_mutex_unlock(&a->lock);
+		return flyt_error_set(err, FLYT_E_UNSUPPORTED, 0, "the %s driver cannot migrate", w->driver->kind);
+	}
+	migration_t *m = migration_new(a, id, ROLE_SOURCE);
+	snprintf(m->workload, sizeof(m->workload), "%s", wname);
+	snprintf(m->kind, sizeof(m->kind), "%s", w->driver->kind);
+	m->mode = mode;
+	snprintf(m->mode_reason, sizeof(m->mode_reason), "%s", reason);
+	snprintf(m->peer_name, sizeof(m->peer_name), "%s", tname);
+	snprintf(m->peer_url, sizeof(m->peer_url), "%s", turl);
+	snprintf(m->peer_data, sizeof(m->peer_data), "%s", tdata);
+	snprintf(m->ticket, sizeof(m->ticket), "%s", ticket);
+	m->bandwidth = (uint64_t)bw * 1024 * 1024;
+	m->precopy_rounds = (unsigned)rounds;
+	if (mode == MODE_SHARED) {
+		snprintf(m->shared_dir, sizeof(m->shared_dir), "%s", shared);
+		snprintf(m->images_dir, sizeof(m->images_dir), "%s/flyt-%s", shared, id);
+	}
+	m->w = w;
+	w->busy = flyt_strdup(id);
+	w->state = WL_MIGRATING;
+	migration_t **nm = realloc(a->migrations, (a->nmigrations + 1) * sizeof(*nm));
+	if (!nm)
+		abort();
+	a->migrations = nm;
+	a->migrations[a->nmigrations++] = m;
+	flyt_error_t serr = FLYT_ERROR_INIT;
+	if (flyt_mkdir_p(m->images_dir, 0700, &serr) < 0 || migration_save(m, &serr) < 0) {
+		a->nmigrations--;
+		free(w->busy);
+		w->busy = NULL;
+		w->state = WL_RUNNING;
+		pthread_mutex_unlock(&a->lock);
+		migration_free(m);
+		*err = serr;
+		return -1;
+	}
+	workload_save(a, w, NULL);
+	if (pthread_create(&m->thread, NULL, source_thread, m) != 0) {
+		int e = errno;
+		a->nmigrations--;
+		free(w->busy);
+		w->busy = NULL;
+		w->state = WL_RUNNING;
+		pthread_mutex_unlock(&a->lock);
+		migration_free(m);
+		return flyt_error_set(err, FLYT_E_INTERNAL, e, "cannot start the migration thread");
+	}
+	pthread_detach(m->thread);
+	m->thread_started = true;
+	migration_changed(m);
+	*ret = migration_json(m);
+	pthread_mutex_unlock(&a->lock);
+	agent_publish(a, "migration.started", json_pack("{s:s, s:s, s:s}", "migration", id, "workload", wname, "target", tname));
+	return 0;
+}
+
+int migrate_cancel(agent_t *a, const char *id, flyt_error_t *err)
+{
+	pthread_mutex_lock(&a->lock);
+	migration_t *m = migration_find(a, id);
+	int r = 0;
+	if (!m)
+		r = flyt_error_set(err, FLYT_E_NOT_FOUND, 0, "no migration %s on this host", id);
+	else if (m->role != ROLE_SOURCE)
+		r = flyt_error_set(err, FLYT_E_INVALID, 0, "cancel a migration on its source host");
+	else if (migration_phase_terminal(m->phase))
+		r = flyt_error_set(err, FLYT_E_CONFLICT, 0, "migration %s has already ended (%s)", id,
+				   migration_phase_name(m->phase));
+	else if (m->decision == DECISION_COMMIT)
+		r = flyt_error_set(err, FLYT_E_CONFLICT, 0, "migration %s is past its switch-over and cannot be cancelled", id);
+	else {
+		atomic_store(&m->cancel, true);
+		migration_changed(m);
+	}
+	pthread_mutex_unlock(&a->lock);
+	return r;
+}

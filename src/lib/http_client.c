@@ -1,0 +1,165 @@
+/* The JSON HTTP client: one libcurl easy handle per call, bounded responses. */
+#include <curl/curl.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cleanup.h"
+#include "http.h"
+#include "json.h"
+#include "util.h"
+
+typedef struct {
+	char *buf;
+	size_t len, cap, max;
+	bool too_large;
+} sink_t;
+
+static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+	sink_t *s = userdata;
+	size_t n = size * nmemb;
+	if (s->len + n > s->max) {
+		s->too_large = true;
+		return 0; /* aborts the transfer */
+	}
+	if (s->len + n + 1 > s->cap) {
+		size_t cap = s->cap ? s->cap : 4096;
+		while (cap < s->len + n + 1)
+			cap *= 2;
+		char *nb = realloc(s->buf, cap);
+		if (!nb)
+			return 0;
+		s->buf = nb;
+		s->cap = cap;
+	}
+	memcpy(s->buf + s->len, ptr, n);
+	s->len += n;
+	s->buf[s->len] = '\0';
+	return n;
+}
+
+void flyt_http_global_init(void)
+{
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+char *flyt_url_escape(const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t len = strlen(s);
+	char *out = flyt_malloc0(len * 3 + 1);
+	char *o = out;
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '-' ||
+		    *p == '_' || *p == '.' || *p == '~') {
+			*o++ = (char)*p;
+		} else {
+			*o++ = '%';
+			*o++ = hex[*p >> 4];
+			*o++ = hex[*p & 15];
+		}
+	}
+	*o = '\0';
+	return out;
+}
+
+static void curl_slist_freep(struct curl_slist **l)
+{
+	if (*l)
+		curl_slist_free_all(*l);
+}
+
+static void curl_easy_cleanupp(CURL **c)
+{
+	if (*c)
+		curl_easy_cleanup(*c);
+}
+
+int flyt_http_call_raw(const flyt_http_client_t *c, const char *method, const char *path, json_t *body,
+		       char **ret_body, size_t *ret_len, long *ret_status, flyt_error_t *err)
+{
+	if (ret_status)
+		*ret_status = 0;
+	_cleanup_(curl_easy_cleanupp) CURL *h = curl_easy_init();
+	if (!h)
+		return flyt_error_set(err, FLYT_E_INTERNAL, 0, "curl_easy_init failed");
+	_cleanup_free_ char *url = flyt_asprintf("%s%s", c->base_url, path);
+	_cleanup_free_ char *payload = body ? flyt_json_dumps(body) : NULL;
+	_cleanup_free_ char *auth = c->token ? flyt_asprintf("Authorization: Bearer %s", c->token) : NULL;
+	_cleanup_(curl_slist_freep) struct curl_slist *hdrs = NULL;
+	hdrs = curl_slist_append(hdrs, "Accept: application/json");
+	if (payload)
+		hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
+	if (auth)
+		hdrs = curl_slist_append(hdrs, auth);
+	hdrs = curl_slist_append(hdrs, "Expect:");
+
+	sink_t sink = { .max = c->max_response ? c->max_response : 16u * 1024 * 1024 };
+	char curl_err[CURL_ERROR_SIZE] = "";
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, write_cb);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, &sink);
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, curl_err);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, c->timeout_ms ? c->timeout_ms : 30000L);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, c->connect_timeout_ms ? c->connect_timeout_ms : 5000L);
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+	if (c->unix_socket)
+		curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, c->unix_socket);
+	if (payload) {
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, payload);
+		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(payload));
+	} else if (strcmp(method, "GET") == 0) {
+		curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+	}
+
+	CURLcode rc = curl_easy_perform(h);
+	if (rc != CURLE_OK) {
+		free(sink.buf);
+		if (sink.too_large)
+			return flyt_error_set(err, FLYT_E_TOO_LARGE, 0, "%s %s: response exceeds %zu bytes", method,
+					      url, sink.max);
+		flyt_code_t code = rc == CURLE_OPERATION_TIMEDOUT ? FLYT_E_TIMEOUT : FLYT_E_UNAVAILABLE;
+		return flyt_error_set(err, code, 0, "%s %s: %s", method, url,
+				      curl_err[0] ? curl_err : curl_easy_strerror(rc));
+	}
+	long status = 0;
+	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+	if (ret_status)
+		*ret_status = status;
+	if (status < 200 || status >= 300) {
+		_cleanup_free_ char *b = sink.buf;
+		_cleanup_json_ json_t *j = b ? json_loadb(b, sink.len, 0, NULL) : NULL;
+		return flyt_json_error_parse(j, (int)status, err);
+	}
+	if (ret_body)
+		*ret_body = sink.buf;
+	else
+		free(sink.buf);
+	if (ret_len)
+		*ret_len = sink.len;
+	return 0;
+}
+
+int flyt_http_call(const flyt_http_client_t *c, const char *method, const char *path, json_t *body,
+		   json_t **ret, long *ret_status, flyt_error_t *err)
+{
+	_cleanup_free_ char *raw = NULL;
+	size_t len = 0;
+	if (flyt_http_call_raw(c, method, path, body, &raw, &len, ret_status, err) < 0)
+		return -1;
+	if (ret) {
+		*ret = NULL;
+		if (raw && len > 0) {
+			json_error_t jerr;
+			*ret = json_loadb(raw, len, 0, &jerr);
+			if (!*ret)
+				return flyt_error_set(err, FLYT_E_CORRUPT, 0, "%s %s%s: answer is not JSON: %s", method,
+						      c->base_url, path, jerr.text);
+		}
+	}
+	return 0;
+}
