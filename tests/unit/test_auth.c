@@ -142,7 +142,7 @@ static void test_load_or_create_null_err(const char *tmp)
 	int status = 0;
 	waitpid(pid, &status, 0);
 	ok(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-	   "BUG auth: load_or_create with err NULL returns -1 on a refused file instead of crashing");
+	   "auth: load_or_create with err NULL returns -1 on a refused file instead of crashing");
 	if (WIFSIGNALED(status))
 		diag("the child died of signal %d", WTERMSIG(status));
 }

@@ -551,7 +551,7 @@ static void test_listen(uint16_t port_in_use)
 	cfg.listen = listen;
 	_cleanup_(http_server_stopp) flyt_http_server_t *second = NULL;
 	is_int(flyt_http_server_start(&cfg, &second, &err), -1,
-	       "BUG http: a second server on a port in use fails to start");
+	       "http: a second server on a port in use fails to start");
 
 	char host[64];
 	uint16_t port = 0;

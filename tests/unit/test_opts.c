@@ -257,7 +257,7 @@ static void test_config(const char *tmp)
 		is_int(parse_args(&s, &next, NULL, &err, argv), 0, "--name VALUE --config FILE parses");
 		is_str(s.name, "flag", "... the flag is applied");
 		is_str(s.listen, "10.0.0.1:7800",
-		       "BUG opts: --config after \"--name VALUE\" is still read (listen comes from the file)");
+		       "opts: --config after \"--name VALUE\" is still read (listen comes from the file)");
 	}
 	{
 		_cleanup_(settings_done) settings_t s;
@@ -303,7 +303,7 @@ static void test_config_errors(const char *tmp)
 	int next;
 	parse_args(&s, &next, NULL, &err, argv);
 	ok(strstr(err.msg, "blank.conf:4:") != NULL,
-	   "BUG opts: a config error after blank lines names the right line (%s)", err.msg);
+	   "opts: a config error after blank lines names the right line (%s)", err.msg);
 }
 
 /* opts_free releases strings and lists and resets them to NULL. */

@@ -262,7 +262,7 @@ static void test_pass_fds(void)
 	_cleanup_result_ flyt_spawn_result_t below = { 0 };
 	flyt_spawn_opts_t bo = { .argv = check_below, .out = FLYT_SPAWN_CAPTURE, .pass_fds = { wr }, .npass_fds = 1 };
 	flyt_spawn_run(&bo, &below, &err);
-	is_str(below.out, "closed\n", "BUG spawn: a non-close-on-exec descriptor below a passed one is not inherited");
+	is_str(below.out, "closed\n", "spawn: a non-close-on-exec descriptor below a passed one is not inherited");
 }
 
 /* The asynchronous interface: start, wait with a timeout, kill, reap. */
