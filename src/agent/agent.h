@@ -135,6 +135,7 @@ struct migration {
 	int data_fd;                 /* target: the accepted main connection */
 	int pages_fd;                /* the page tunnel connection */
 	uint16_t page_server_port;   /* source: CRIU's page server on 127.0.0.1 */
+	bool pages_released;         /* source, lazy: the hook let CRIU serve pages */
 	uint16_t tunnel_port;        /* target: where lazy-pages connects */
 	pthread_t tunnel_thread;
 	bool tunnel_started;
@@ -159,6 +160,7 @@ struct driver {
 	/* optional: image-based migration (see migrate.c for the protocol) */
 	int (*predump)(migration_t *m, unsigned round, flyt_error_t *err);
 	int (*dump)(migration_t *m, flyt_error_t *err);
+	int (*release)(migration_t *m, flyt_error_t *err); /* lazy: start serving pages, stay frozen */
 	int (*dump_finish)(migration_t *m, bool commit, flyt_error_t *err);
 	int (*restore)(migration_t *m, flyt_error_t *err);
 	int (*resume)(migration_t *m, flyt_error_t *err);

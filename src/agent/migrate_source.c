@@ -126,14 +126,14 @@ static void *source_tunnel_thread(void *arg)
 	while (plain < 0) {
 		pthread_mutex_lock(&m->agent->lock);
 		bool give_up = migration_phase_terminal(m->phase) || m->decision == DECISION_ROLLBACK;
-		bool committed = m->decision == DECISION_COMMIT;
+		bool released = m->pages_released;
 		pthread_mutex_unlock(&m->agent->lock);
 		if (give_up || flyt_now_ms() > deadline)
 			goto out;
-		if (committed)
+		if (released)
 			plain = flyt_tcp_connect("127.0.0.1", m->page_server_port, 1000, &err);
 		if (plain < 0)
-			flyt_sleep_ms(committed ? 2 : 20);
+			flyt_sleep_ms(released ? 2 : 20);
 	}
 	flyt_tcp_tune(plain, (unsigned)m->agent->io_timeout_ms);
 	uint64_t carried = 0;
@@ -214,8 +214,19 @@ static int source_until_restored(migration_t *m, flyt_stream_t *s, bool *dumped,
 
 	set_phase(m, PHASE_RESTORING);
 	_cleanup_json_ json_t *restored = NULL;
-	if (send_ctrl(s, json_pack("{s:s}", "type", "restore"), err) < 0 ||
-	    expect_ctrl(s, "restored", RESTORE_WAIT_MS, &restored, err) < 0)
+	if (send_ctrl(s, json_pack("{s:s}", "type", "restore"), err) < 0)
+		return flyt_error_prefix(err, "restore on %s", m->peer_name);
+	if (m->mode == MODE_LAZY) {
+		/* a lazy restore needs the page server while it runs: let CRIU start
+		 * serving now. It thaws the source by itself if the pages cannot all
+		 * be delivered, so this is not yet the switch-over. */
+		if (DRIVER_CALL(w->driver, release, err, m, err) < 0)
+			return flyt_error_prefix(err, "starting the page server");
+		pthread_mutex_lock(&a->lock);
+		m->pages_released = true;
+		pthread_mutex_unlock(&a->lock);
+	}
+	if (expect_ctrl(s, "restored", RESTORE_WAIT_MS, &restored, err) < 0)
 		return flyt_error_prefix(err, "restore on %s", m->peer_name);
 	m->restore_ms = flyt_json_int(restored, "restore_ms", -1);
 	return 0;
@@ -314,6 +325,44 @@ static int restore_locally(migration_t *m, flyt_error_t *err)
 	return r;
 }
 
+/* Lazy mode after "go": the source copy stays frozen (CRIU serves its pages) until
+ * the target has every page. Then it is killed; if the pages cannot all arrive,
+ * the target discards its copy and this one is thawed. */
+static void source_finish_lazy(migration_t *m, flyt_stream_t *s, bool running)
+{
+	workload_t *w = m->w;
+	uint64_t t_pages = flyt_now_ms();
+	flyt_error_t perr = FLYT_ERROR_INIT;
+	int outcome = running && expect_ctrl(s, "pages_done", PAGES_WAIT_MS, NULL, &perr) == 0 ? 1 : -1;
+	m->pages_ms = (int64_t)(flyt_now_ms() - t_pages);
+	if (outcome < 0) {
+		log_warn("migration %s: lazy transfer did not complete (%s); asking %s", m->id, perr.msg, m->peer_name);
+		outcome = target_outcome(m);
+	}
+	flyt_error_t ferr = FLYT_ERROR_INIT;
+	if (outcome == 1) {
+		if (DRIVER_CALL(w->driver, dump_finish, &ferr, m, true, &ferr) < 0)
+			log_warn("migration %s: ending the source copy: %s", m->id, ferr.msg);
+		flyt_error_t ignored = FLYT_ERROR_INIT;
+		send_ctrl(s, json_pack("{s:s}", "type", "done"), &ignored);
+		finish(m, PHASE_COMMITTED, NULL, NULL);
+		return;
+	}
+	if (outcome == 0) {
+		if (DRIVER_CALL(w->driver, dump_finish, &ferr, m, false, &ferr) < 0) {
+			finish(m, PHASE_FAILED, &ferr, "memory pages did not all reach the target (%s); thawing the source failed",
+			       perr.msg);
+			return;
+		}
+		finish(m, PHASE_ROLLED_BACK, &perr,
+		       "memory pages did not all reach the target; its copy was discarded and the source resumed (what the target copy changed meanwhile is lost)");
+		return;
+	}
+	finish(m, PHASE_FAILED, &perr,
+	       "lazy transfer interrupted and %s does not answer: the source copy is kept frozen; check %s before thawing it",
+	       m->peer_name, m->peer_name);
+}
+
 static void source_commit(migration_t *m, flyt_stream_t *s)
 {
 	agent_t *a = m->agent;
@@ -325,8 +374,8 @@ static void source_commit(migration_t *m, flyt_stream_t *s)
 	migration_set_phase(m, PHASE_SWITCHING); /* saves the decision first */
 	pthread_mutex_unlock(&a->lock);
 
-	if (DRIVER_CALL(w->driver, dump_finish, &err, m, true, &err) < 0) {
-		if (w->pid > 0 && proc_alive(w->pid, w->start_ticks) && m->mode != MODE_LAZY) {
+	if (m->mode != MODE_LAZY && DRIVER_CALL(w->driver, dump_finish, &err, m, true, &err) < 0) {
+		if (w->pid > 0 && proc_alive(w->pid, w->start_ticks)) {
 			/* the source copy was not discarded: the target's must not run */
 			flyt_error_t ignored = FLYT_ERROR_INIT;
 			send_ctrl(s, json_pack("{s:s, s:s}", "type", "abort", "reason", err.msg), &ignored);
@@ -349,6 +398,10 @@ static void source_commit(migration_t *m, flyt_stream_t *s)
 			migration_changed(m);
 			pthread_mutex_unlock(&a->lock);
 		}
+	}
+	if (m->mode == MODE_LAZY) {
+		source_finish_lazy(m, s, running != NULL);
+		return;
 	}
 	if (!running) {
 		/* no answer: the target's API tells whether it runs the workload */
@@ -373,29 +426,6 @@ static void source_commit(migration_t *m, flyt_stream_t *s)
 		finish(m, PHASE_FAILED, &err, "the target %s stopped answering after the switch-over; checkpoint kept in %s",
 		       m->peer_name, m->images_dir);
 		return;
-	}
-
-	if (m->mode == MODE_LAZY) {
-		uint64_t t_pages = flyt_now_ms();
-		flyt_error_t perr = FLYT_ERROR_INIT;
-		int pr = expect_ctrl(s, "pages_done", PAGES_WAIT_MS, NULL, &perr);
-		flyt_spawn_result_t res = { 0 };
-		int wr = m->dump_child.pid > 0 ? flyt_child_wait(&m->dump_child, 120000, &res, &perr) : 1;
-		if (m->tunnel_started) {
-			pthread_join(m->tunnel_thread, NULL);
-			m->tunnel_started = false;
-		}
-		m->pages_ms = (int64_t)(flyt_now_ms() - t_pages);
-		if (pr < 0 || wr <= 0 || res.exit_code != 0) {
-			/* CRIU thaws the source when serving the pages fails */
-			bool alive = w->pid > 0 && proc_alive(w->pid, w->start_ticks);
-			if (alive)
-				finish(m, PHASE_ROLLED_BACK, &perr,
-				       "memory pages did not all reach the target; its copy was discarded and the source resumed (changes made on the target meanwhile are lost)");
-			else
-				finish(m, PHASE_FAILED, &perr, "memory pages did not all reach the target");
-			return;
-		}
 	}
 	flyt_error_t ignored = FLYT_ERROR_INIT;
 	send_ctrl(s, json_pack("{s:s}", "type", "done"), &ignored);

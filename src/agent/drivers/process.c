@@ -341,6 +341,9 @@ static int process_dump(migration_t *m, flyt_error_t *err)
 		char port[16];
 		snprintf(port, sizeof(port), "%u", m->page_server_port);
 		flyt_strv_push(&argv, "--lazy-pages");
+		/* we kill or thaw it ourselves once the target has (or has not) got
+		 * every page: CRIU would kill it whenever its client hangs up */
+		flyt_strv_push(&argv, "--leave-stopped");
 		flyt_strv_push(&argv, "--address");
 		flyt_strv_push(&argv, "127.0.0.1");
 		flyt_strv_push(&argv, "--port");
@@ -404,22 +407,43 @@ static int write_decision(migration_t *m, bool commit, flyt_error_t *err)
 	return flyt_write_file_atomic(path, text, strlen(text), 0600, err);
 }
 
-static int process_dump_finish(migration_t *m, bool commit, flyt_error_t *err)
+/* In lazy mode CRIU serves pages after the post-dump hook even when the hook said
+ * "resume", and thaws the workload only once its page server's client is gone:
+ * play that client for a moment. */
+static void release_page_server(migration_t *m)
 {
-	_cleanup_free_ char *log_path = flyt_asprintf("%s/dump.log", m->dir);
-	if (write_decision(m, commit, err) < 0)
-		return -1;
-	if (commit && m->w->pid > 0) {
-		/* reset the frozen copy's connections so its clients learn at once */
-		_cleanup_free_ uint64_t *inodes = NULL;
-		size_t n = proc_tree_socket_inodes(m->w->pid, &inodes);
-		unsigned killed = 0;
-		flyt_error_t kerr = FLYT_ERROR_INIT;
-		if (sockkill_inodes(inodes, n, &killed, &kerr) < 0)
-			log_warn("migration %s: could not reset the source's connections: %s", m->id, kerr.msg);
-		else if (killed)
-			log_info("migration %s: reset %u client connection(s) of the source copy", m->id, killed);
+	uint64_t deadline = flyt_now_ms() + 30000;
+	while (flyt_now_ms() < deadline) {
+		flyt_error_t err = FLYT_ERROR_INIT;
+		int fd = flyt_tcp_connect("127.0.0.1", m->page_server_port, 1000, &err);
+		if (fd >= 0) {
+			close(fd);
+			return;
+		}
+		if (m->dump_child.pid <= 0 || flyt_child_wait(&m->dump_child, 5, NULL, NULL) != 0)
+			return;
 	}
+}
+
+/* Resets the frozen copy's TCP connections so its clients learn at once that it
+ * is gone (see sockkill.h). */
+static void reset_connections(migration_t *m)
+{
+	if (m->w->pid <= 0)
+		return;
+	_cleanup_free_ uint64_t *inodes = NULL;
+	size_t n = proc_tree_socket_inodes(m->w->pid, &inodes);
+	unsigned killed = 0;
+	flyt_error_t kerr = FLYT_ERROR_INIT;
+	if (sockkill_inodes(inodes, n, &killed, &kerr) < 0)
+		log_warn("migration %s: could not reset the source's connections: %s", m->id, kerr.msg);
+	else if (killed)
+		log_info("migration %s: reset %u client connection(s) of the source copy", m->id, killed);
+}
+
+/* Gives the hook its verdict (the decision file was written first). */
+static void tell_hook(migration_t *m, bool commit)
+{
 	if (m->hook_fd >= 0) {
 		const char *verdict = commit ? "commit\n" : "resume\n";
 		if (write(m->hook_fd, verdict, strlen(verdict)) < 0)
@@ -431,21 +455,64 @@ static int process_dump_finish(migration_t *m, bool commit, flyt_error_t *err)
 		close(m->hook_listen_fd);
 		m->hook_listen_fd = -1;
 	}
-	if (commit && m->mode == MODE_LAZY)
-		return 0; /* criu now serves the memory pages; migrate.c waits for it */
-	if (m->dump_child.pid <= 0)
-		return 0;
-	flyt_spawn_result_t res;
-	int r = flyt_child_wait(&m->dump_child, 60000, &res, err);
-	if (r < 0)
+}
+
+/* Lazy mode: lets CRIU serve the memory pages. The dump runs with --leave-stopped,
+ * so the workload stays frozen until dump_finish kills or thaws it. */
+static int process_release(migration_t *m, flyt_error_t *err)
+{
+	if (write_decision(m, true, err) < 0)
 		return -1;
-	if (r == 0)
-		return flyt_error_set(err, FLYT_E_TIMEOUT, 0, "criu dump did not finish after the %s verdict",
-				      commit ? "commit" : "resume");
-	if (commit && res.exit_code != 0)
-		return criu_failed("dump", &res, log_path, err);
+	reset_connections(m);
+	tell_hook(m, true);
+	return 0;
+}
+
+static bool tree_stopped(pid_t pid)
+{
+	char st = proc_state(pid);
+	return st == 'T' || st == 't';
+}
+
+static int process_dump_finish(migration_t *m, bool commit, flyt_error_t *err)
+{
+	_cleanup_free_ char *log_path = flyt_asprintf("%s/dump.log", m->dir);
+	if (!m->pages_released) {
+		if (write_decision(m, commit, err) < 0)
+			return -1;
+		if (commit)
+			reset_connections(m);
+		tell_hook(m, commit);
+	} else if (!commit && m->dump_child.pid > 0) {
+		release_page_server(m);
+	}
+	if (m->dump_child.pid > 0) {
+		flyt_spawn_result_t res;
+		int r = flyt_child_wait(&m->dump_child, 60000, &res, err);
+		if (r < 0)
+			return -1;
+		if (r == 0)
+			return flyt_error_set(err, FLYT_E_TIMEOUT, 0, "criu dump did not finish after the %s verdict",
+					      commit ? "commit" : "resume");
+		if (commit && res.exit_code != 0)
+			return criu_failed("dump", &res, log_path, err);
+	}
+	if (m->pages_released) {
+		/* CRIU left the tree stopped (or, when serving failed, thawed it) */
+		if (commit) {
+			kill(m->w->pid, SIGKILL);
+			uint64_t deadline = flyt_now_ms() + 10000;
+			while (proc_alive(m->w->pid, m->w->start_ticks) && flyt_now_ms() < deadline)
+				flyt_sleep_ms(5);
+		} else if (tree_stopped(m->w->pid)) {
+			proc_tree_signal(m->w->pid, SIGCONT);
+			uint64_t deadline = flyt_now_ms() + 5000;
+			while (tree_stopped(m->w->pid) && flyt_now_ms() < deadline)
+				flyt_sleep_ms(2);
+		}
+	}
 	if (!commit) {
-		/* CRIU thawed the tree; make sure it really runs */
+		/* make sure the workload really runs again */
 		char st = proc_state(m->w->pid);
 		if (!proc_alive(m->w->pid, m->w->start_ticks) || st == 'T' || st == 't')
 			return flyt_error_set(err, FLYT_E_INTERNAL, 0, "the workload did not resume on the source (state %c)",
@@ -473,7 +540,26 @@ static int start_lazy_daemon(migration_t *m, const char *images, flyt_error_t *e
 	flyt_strv_push(&argv, "-o");
 	flyt_strv_push(&argv, "lazy-pages.log");
 	_cleanup_free_ char *out = flyt_asprintf("%s/criu-lazy.out", m->dir);
-	return criu_start(m->agent->criu, argv, out, NULL, &m->lazy_child, err);
+	_cleanup_free_ char *sock = flyt_asprintf("%s/lazy-pages.socket", m->dir);
+	unlink(sock);
+	if (criu_start(m->agent->criu, argv, out, NULL, &m->lazy_child, err) < 0)
+		return -1;
+	/* criu restore hands its userfaultfds to the daemon over this socket: it
+	 * must exist before the restore starts */
+	uint64_t deadline = flyt_now_ms() + 30000;
+	struct stat st;
+	while (lstat(sock, &st) < 0) {
+		flyt_spawn_result_t res;
+		if (flyt_child_wait(&m->lazy_child, 2, &res, err) != 0) {
+			_cleanup_free_ char *log = flyt_asprintf("%s/lazy-pages.log", m->dir);
+			return criu_failed("lazy-pages", &res, log, err);
+		}
+		if (flyt_now_ms() > deadline) {
+			flyt_child_reap(&m->lazy_child);
+			return flyt_error_set(err, FLYT_E_TIMEOUT, 0, "criu lazy-pages did not get ready within 30 s");
+		}
+	}
+	return 0;
 }
 
 static int process_restore(migration_t *m, flyt_error_t *err)
@@ -572,6 +658,7 @@ const driver_t driver_process = {
 	.status = process_status,
 	.predump = process_predump,
 	.dump = process_dump,
+	.release = process_release,
 	.dump_finish = process_dump_finish,
 	.restore = process_restore,
 	.resume = process_resume,
