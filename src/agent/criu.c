@@ -47,26 +47,6 @@ bool criu_has_feature(const char *criu, const char *feature)
 	return ok;
 }
 
-int criu_version_cmp(const char *a, const char *b)
-{
-	while (*a || *b) {
-		long x = strtol(a, (char **)&a, 10), y = strtol(b, (char **)&b, 10);
-		if (x != y)
-			return x < y ? -1 : 1;
-		if (*a == '.')
-			a++;
-		if (*b == '.')
-			b++;
-		if (!*a && !*b)
-			break;
-		if (!(*a >= '0' && *a <= '9') && *a)
-			a++;
-		if (!(*b >= '0' && *b <= '9') && *b)
-			b++;
-	}
-	return 0;
-}
-
 void criu_log_errors(const char *log_path, char *out, size_t size)
 {
 	out[0] = '\0';

@@ -16,9 +16,6 @@ int criu_version(const char *criu, char *out, size_t size, flyt_error_t *err);
 /* True when `criu check --feature NAME` succeeds. */
 bool criu_has_feature(const char *criu, const char *feature);
 
-/* Compares dotted versions: <0, 0, >0. */
-int criu_version_cmp(const char *a, const char *b);
-
 /* The last few meaningful "Error" lines of a CRIU log, joined, into out (empty when
  * none). The harmless RLIMIT_NOFILE complaint is skipped. */
 void criu_log_errors(const char *log_path, char *out, size_t size);

@@ -84,7 +84,7 @@ int facts_refresh(agent_t *a, flyt_error_t *err)
 	char reason[256] = "";
 	if (criu_version(a->criu, version, sizeof(version), &verr) < 0) {
 		snprintf(reason, sizeof(reason), "CRIU unusable: %s", verr.msg);
-	} else if (criu_version_cmp(version, "4.2") < 0) {
+	} else if (flyt_version_cmp(version, "4.2") < 0) {
 		snprintf(reason, sizeof(reason),
 			 "CRIU %s is too old: 4.2 or newer is needed to dump sockets on this kernel (scripts/provision-criu.sh installs it)",
 			 version);

@@ -259,7 +259,7 @@ static int target_begin(migration_t *m, flyt_stream_t *s, flyt_error_t *err)
 	if (!flyt_id_valid(wid) || !json_is_object(spec))
 		return flyt_error_set(err, FLYT_E_INVALID, 0, "bad workload record from the source");
 	const char *their = flyt_json_str(msg, "criu_version", "");
-	if (strcmp(kind, "fake") != 0 && their[0] && criu_version_cmp(their, a->criu_version) > 0)
+	if (strcmp(kind, "fake") != 0 && their[0] && flyt_version_cmp(their, a->criu_version) > 0)
 		return flyt_error_set(err, FLYT_E_UNSUPPORTED, 0,
 				      "the source's CRIU %s is newer than this host's %s: its images may not restore here", their,
 				      a->criu_version);

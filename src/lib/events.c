@@ -16,8 +16,27 @@ struct flyt_events {
 	json_t **ring;
 	size_t capacity;
 	uint64_t last; /* seq of the newest event; events last-capacity+1..last are kept */
+	uint64_t first; /* seq of the first event published by this process */
 	bool closing;
+	flyt_events_sink_fn sink;
+	void *sink_ctx;
 };
+
+void flyt_events_set_last(flyt_events_t *ev, uint64_t seq)
+{
+	pthread_mutex_lock(&ev->lock);
+	ev->last = seq;
+	ev->first = seq + 1;
+	pthread_mutex_unlock(&ev->lock);
+}
+
+void flyt_events_set_sink(flyt_events_t *ev, flyt_events_sink_fn fn, void *ctx)
+{
+	pthread_mutex_lock(&ev->lock);
+	ev->sink = fn;
+	ev->sink_ctx = ctx;
+	pthread_mutex_unlock(&ev->lock);
+}
 
 flyt_events_t *flyt_events_new(size_t capacity)
 {
@@ -29,6 +48,7 @@ flyt_events_t *flyt_events_new(size_t capacity)
 	pthread_cond_init(&ev->cond, &ca);
 	pthread_condattr_destroy(&ca);
 	ev->capacity = capacity ? capacity : 1024;
+	ev->first = 1;
 	ev->ring = flyt_malloc0(ev->capacity * sizeof(json_t *));
 	return ev;
 }
@@ -60,6 +80,8 @@ uint64_t flyt_events_publish(flyt_events_t *ev, const char *type, json_t *data)
 	size_t slot = (size_t)(seq % ev->capacity);
 	json_decref(ev->ring[slot]);
 	ev->ring[slot] = e;
+	if (ev->sink)
+		ev->sink(ev->sink_ctx, seq, e);
 	pthread_cond_broadcast(&ev->cond);
 	pthread_mutex_unlock(&ev->lock);
 	return seq;
@@ -92,6 +114,8 @@ json_t *flyt_events_since(flyt_events_t *ev, uint64_t since, size_t max, unsigne
 	uint64_t first = since + 1;
 	if (ev->last >= ev->capacity && first <= ev->last - ev->capacity)
 		first = ev->last - ev->capacity + 1;
+	if (first < ev->first)
+		first = ev->first; /* older ones are not in memory */
 	for (uint64_t s = first; s <= ev->last && json_array_size(out) < max; s++) {
 		json_t *e = ev->ring[s % ev->capacity];
 		if (e)

@@ -30,6 +30,14 @@ uint64_t flyt_events_last(flyt_events_t *ev);
  * wait_ms for the first one when there is none yet. */
 json_t *flyt_events_since(flyt_events_t *ev, uint64_t since, size_t max, unsigned wait_ms);
 
+/* Continues numbering after seq (a restarted controller goes on where its store
+ * ended). Call before publishing. */
+void flyt_events_set_last(flyt_events_t *ev, uint64_t seq);
+
+/* Called for every event as it is published, in order (to persist it). */
+typedef void (*flyt_events_sink_fn)(void *ctx, uint64_t seq, json_t *event);
+void flyt_events_set_sink(flyt_events_t *ev, flyt_events_sink_fn fn, void *ctx);
+
 /* Wakes all waiters (used at shutdown). */
 void flyt_events_wake(flyt_events_t *ev);
 

@@ -420,3 +420,23 @@ bool flyt_startswith(const char *s, const char *prefix)
 {
 	return strncmp(s, prefix, strlen(prefix)) == 0;
 }
+
+int flyt_version_cmp(const char *a, const char *b)
+{
+	while (*a || *b) {
+		long x = strtol(a, (char **)&a, 10), y = strtol(b, (char **)&b, 10);
+		if (x != y)
+			return x < y ? -1 : 1;
+		if (*a == '.')
+			a++;
+		if (*b == '.')
+			b++;
+		if (!*a && !*b)
+			break;
+		if (!(*a >= '0' && *a <= '9') && *a)
+			a++;
+		if (!(*b >= '0' && *b <= '9') && *b)
+			b++;
+	}
+	return 0;
+}

@@ -68,3 +68,6 @@ size_t flyt_strv_len(char *const *v);
 
 /* True when s starts with prefix. */
 bool flyt_startswith(const char *s, const char *prefix);
+
+/* Compares dotted version strings ("4.2.1" < "4.10"): <0, 0 or >0. */
+int flyt_version_cmp(const char *a, const char *b);

@@ -1,0 +1,304 @@
+/* The controller's REST API under /api/v1/: one table of routes, one small handler
+ * each. docs/api.md and docs/openapi.yaml describe the same table. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "controller/controller.h"
+#include "lib/cleanup.h"
+#include "lib/json.h"
+#include "lib/util.h"
+
+static ctl_t *C(flyt_http_request_t *req)
+{
+	return req->user;
+}
+
+static int param_name(flyt_http_request_t *req, const char **ret, flyt_error_t *err)
+{
+	const char *n = flyt_http_param(req, "name");
+	if (!flyt_name_valid(n))
+		return flyt_error_set(err, FLYT_E_INVALID, 0, "\"%.64s\" is not a valid name", n ? n : "");
+	*ret = n;
+	return 0;
+}
+
+static int param_id(flyt_http_request_t *req, const char **ret, flyt_error_t *err)
+{
+	const char *id = flyt_http_param(req, "id");
+	if (!flyt_id_valid(id))
+		return flyt_error_set(err, FLYT_E_INVALID, 0, "\"%.64s\" is not a migration id", id ? id : "");
+	*ret = id;
+	return 0;
+}
+
+/* Optional query filter that must be a valid name. */
+static int query_name(flyt_http_request_t *req, const char *key, const char **ret, flyt_error_t *err)
+{
+	const char *v = flyt_http_query(req, key);
+	if (v && *v && !flyt_name_valid(v) && strcmp(key, "q") != 0)
+		return flyt_error_set(err, FLYT_E_INVALID, 0, "query argument %s: \"%.64s\" is not a valid name", key, v);
+	if (v && strlen(v) > 63)
+		return flyt_error_set(err, FLYT_E_INVALID, 0, "query argument %s is too long", key);
+	*ret = v && *v ? v : NULL;
+	return 0;
+}
+
+static int with_body(flyt_http_request_t *req, json_t **ret, flyt_error_t *err)
+{
+	return flyt_http_body_json(req, ret, err);
+}
+
+static int h_health(flyt_http_request_t *req, flyt_http_response_t *res, flyt_error_t *err)
+{
+	flyt_http_reply_json(res, 200, json_pack("{s:s, s:i}", "status", "ok", "schema", store_schema_version(C(req)->store)));
+	return 0;
+}
+
+/* ---- hosts ---- */
+
+static int h_hosts(flyt_http_request_t *req, flyt_http_response_t *res, flyt_error_t *err)
+{
+	flyt_http_reply_json(res, 200, json_pack("{s:o}", "hosts", store_hosts_list(C(req)->store)));
+	return 0;
+}
+
+static int h_host_show(flyt_http_request_t *req, flyt_http_response_t *res, flyt_error_t *err)
+{
+	const char *name = NULL;
+	if (param_name(req, &name, err) < 0)
+		return -1;
+	json_t *h = store_host_get(C(req)->store, name);
+	if (!h)
+		return flyt_error_set(err, FLYT_E_NOT_FOUND, 0, "no host %s", name);
+	flyt_http_reply_json(res, 200, h);
+	return 0;
+}
+
+static int h_host_add(flyt_http_request_t *req, flyt_http_response_t *res, flyt_error_t *err)
+{
+	_cleanup_json_ json_t *body = NULL;
+	json_t *out = NULL;
+	if (with_body(req, &body, err) < 0 || hosts_add(C(req), body, &out, err) < 0)
+		return -1;
+	flyt_http_reply_json(res, 201, out);
+	return 0;
+}
+
+static int h_host_delete(flyt_http_request_t *req, flyt_http_response_t *res, flyt_error_t *err)
+{
+	const char *name = NULL;
+	if (param_name(req, &name, err) < 0 || hosts_remove(C(req), name, err) < 0)
+		return -1;
+	flyt_http_reply_json(res, 200, json_pack("{s:s}", "removed", name));
+	return 0;
+}
+
+static int h_agent_register(flyt_http_request_t *req, flyt_http_response_t *res, flyt_error_t *err)
+{
+	_cleanup_json_ json_t *body = NULL;
+	json_t *out = NULL;
+	if (with_body(req, &body, err) < 0 || hosts_register(C(req), body, &out, err) < 0)
+		return -1;
+	flyt_http_reply_json(res, 200, out);
+	return 0;
+}
+
+static int h_agent_heartbeat(flyt_http_request_t *req, flyt_http_response_t *res, flyt_error_t *err)
+{
+	const char *name = NULL;
+	_cleanup_json_ json_t *body = NULL;
+	if (param_name(req, &name, err) < 0 || with_body(req, &body, err) < 0 || hosts_heartbeat(C(req), name, body, err) < 0)
+		return -1;
+	flyt_http_reply_json(res, 200, json_pack("{s:b}", "ok", 1));
+	return 0;
+}
+
+/* ---- workloads ---- */
+
+static int h_workloads(flyt_http_request_t *req, flyt_http_response_t *res, flyt_error_t *err)
+{
+	const char *host = NULL, *kind = NULL, *state = NULL, *q = NULL;
+	uint64_t limit = 1000, offset = 0;
+	if (query_name(req, "host", &host, err) < 0 || query_name(req, "kind", &kind, err) < 0 ||
+	    query_name(req, "state", &state, err) < 0 || query_name(req, "q", &q, err) < 0 ||
+	    flyt_http_query_u64(req, "limit", 10000, &limit, err) < 0 ||
+	    flyt_http_query_u64(req, "offset", INT64_MAX, &offset, err) < 0)
+		return -1;
+	int64_t total = 0;
+	json_t *list = store_workloads_list(C(req)->store, host, kind, state, q, (int64_t)limit, (int64_t)offset, &total);
+	flyt_http_reply_json(res, 200, json_pack("{s:o, s:I}", "workloads", list, "total", (json_int_t)total));
+	return 0;
+}
+
+static int h_workload_create(flyt_http_request_t *req, flyt_http_response_t *res, flyt_error_t *err)
+{
+	_cleanup_json_ json_t *body = NULL;
+	json_t *out = NULL;
+	if (with_body(req, &body, err) < 0 || workloads_create(C(req), body, &out, err) < 0)
+		return -1;
+	flyt_http_reply_json(res, 201, out);
+	return 0;
+}
+
+static int h_workload_show(flyt_http_request_t *req, flyt_http_response_t *res, flyt_error_t *err)
+{
+	const char *name = NULL;
+	json_t *out = NULL;
+	if (param_name(req, &name, err) < 0 || workloads_show(C(req), name, &out, err) < 0)
+		return -1;
+	flyt_http_reply_json(res, 200, out);
+	return 0;
+}
+
+static int workload_do(flyt_http_request_t *req, flyt_http_response_t *res, const char *action, flyt_error_t *err)
+{
+	const char *name = NULL;
+	json_t *out = NULL;
+	if (param_name(req, &name, err) < 0 || workloads_action(C(req), name, action, &out, err) < 0)
+		return -1;
+	flyt_http_reply_json(res, 200, out);
+	return 0;
+}
+
+static int h_workload_stop(flyt_http_request_t *req, flyt_http_response_t *res, flyt_error_t *err)
+{
+	return workload_do(req, res, "stop", err);
+}
+
+static int h_workload_start(flyt_http_request_t *req, flyt_http_response_t *res, flyt_error_t *err)
+{
+	return workload_do(req, res, "start", err);
+}
+
+static int h_workload_delete(flyt_http_request_t *req, flyt_http_response_t *res, flyt_error_t *err)
+{
+	const char *name = NULL;
+	const char *force = flyt_http_query(req, "force");
+	if (param_name(req, &name, err) < 0 ||
+	    workloads_delete(C(req), name, force && strcmp(force, "true") == 0, err) < 0)
+		return -1;
+	flyt_http_reply_json(res, 200, json_pack("{s:s}", "deleted", name));
+	return 0;
+}
+
+static int h_workload_logs(flyt_http_request_t *req, flyt_http_response_t *res, flyt_error_t *err)
+{
+	const char *name = NULL;
+	const char *stream = flyt_http_query(req, "stream");
+	uint64_t tail = 16384;
+	if (stream && strcmp(stream, "stdout") != 0 && strcmp(stream, "stderr") != 0)
+		return flyt_error_set(err, FLYT_E_INVALID, 0, "stream must be stdout or stderr");
+	if (param_name(req, &name, err) < 0 || flyt_http_query_u64(req, "tail", 1024 * 1024, &tail, err) < 0 ||
+	    workloads_logs(C(req), name, stream ? stream : "stdout", tail, &res->body, &res->body_len, err) < 0)
+		return -1;
+	res->status = 200;
+	res->content_type = "text/plain; charset=utf-8";
+	return 0;
+}
+
+/* ---- migrations ---- */
+
+static int h_migrations(flyt_http_request_t *req, flyt_http_response_t *res, flyt_error_t *err)
+{
+	const char *workload = NULL, *state = NULL;
+	uint64_t limit = 100;
+	if (query_name(req, "workload", &workload, err) < 0 || query_name(req, "state", &state, err) < 0 ||
+	    flyt_http_query_u64(req, "limit", 10000, &limit, err) < 0)
+		return -1;
+	flyt_http_reply_json(res, 200,
+			     json_pack("{s:o}", "migrations", store_migrations_list(C(req)->store, workload, state, (int64_t)limit)));
+	return 0;
+}
+
+static int h_migration_start(flyt_http_request_t *req, flyt_http_response_t *res, flyt_error_t *err)
+{
+	_cleanup_json_ json_t *body = NULL;
+	json_t *out = NULL;
+	if (with_body(req, &body, err) < 0 || orch_start(C(req), body, &out, err) < 0)
+		return -1;
+	flyt_http_reply_json(res, 202, out);
+	return 0;
+}
+
+static int h_migration_show(flyt_http_request_t *req, flyt_http_response_t *res, flyt_error_t *err)
+{
+	const char *id = NULL;
+	uint64_t since = 0, wait = 0;
+	json_t *out = NULL;
+	if (param_id(req, &id, err) < 0 || flyt_http_query_u64(req, "since", INT64_MAX, &since, err) < 0 ||
+	    flyt_http_query_u64(req, "wait", 30000, &wait, err) < 0 ||
+	    orch_wait(C(req), id, since, (unsigned)wait, &out, err) < 0)
+		return -1;
+	flyt_http_reply_json(res, 200, out);
+	return 0;
+}
+
+static int h_migration_cancel(flyt_http_request_t *req, flyt_http_response_t *res, flyt_error_t *err)
+{
+	const char *id = NULL;
+	json_t *out = NULL;
+	if (param_id(req, &id, err) < 0 || orch_cancel(C(req), id, &out, err) < 0)
+		return -1;
+	flyt_http_reply_json(res, 202, out);
+	return 0;
+}
+
+/* ---- events ---- */
+
+static int h_events(flyt_http_request_t *req, flyt_http_response_t *res, flyt_error_t *err)
+{
+	uint64_t since = flyt_events_last(C(req)->events);
+	const char *last_id = flyt_http_header(req, "Last-Event-ID");
+	if (last_id && flyt_parse_u64(last_id, INT64_MAX, &since) < 0)
+		return flyt_error_set(err, FLYT_E_INVALID, 0, "bad Last-Event-ID");
+	if (flyt_http_query_u64(req, "since", INT64_MAX, &since, err) < 0)
+		return -1;
+	flyt_events_sse(C(req)->events, since, NULL, NULL, NULL, res);
+	return 0;
+}
+
+static int h_events_poll(flyt_http_request_t *req, flyt_http_response_t *res, flyt_error_t *err)
+{
+	ctl_t *c = C(req);
+	uint64_t since = 0, wait = 0, limit = 100;
+	if (flyt_http_query_u64(req, "since", INT64_MAX, &since, err) < 0 ||
+	    flyt_http_query_u64(req, "wait", 30000, &wait, err) < 0 ||
+	    flyt_http_query_u64(req, "limit", 1000, &limit, err) < 0)
+		return -1;
+	json_t *evs = store_events_since(c->store, (int64_t)since, (int64_t)limit);
+	if (json_array_size(evs) == 0 && wait > 0) {
+		/* wait for the next event, then read it back from the store */
+		json_decref(flyt_events_since(c->events, since, 1, (unsigned)wait));
+		json_decref(evs);
+		evs = store_events_since(c->store, (int64_t)since, (int64_t)limit);
+	}
+	size_t n = json_array_size(evs);
+	json_int_t last = n ? flyt_json_int(json_array_get(evs, n - 1), "seq", 0) : (json_int_t)flyt_events_last(c->events);
+	flyt_http_reply_json(res, 200, json_pack("{s:o, s:I}", "events", evs, "last", last));
+	return 0;
+}
+
+const flyt_route_t ctl_routes[] = {
+	{ "GET", "/api/v1/health", h_health, FLYT_ROUTE_PUBLIC, "liveness (no authentication)" },
+	{ "GET", "/api/v1/hosts", h_hosts, 0, "list hosts" },
+	{ "POST", "/api/v1/hosts", h_host_add, FLYT_ROUTE_WRITE, "add a host by the URL of its agent" },
+	{ "GET", "/api/v1/hosts/:name", h_host_show, 0, "one host with its facts" },
+	{ "DELETE", "/api/v1/hosts/:name", h_host_delete, FLYT_ROUTE_WRITE, "forget a host without workloads" },
+	{ "POST", "/api/v1/agents/register", h_agent_register, FLYT_ROUTE_WRITE, "an agent registers itself" },
+	{ "POST", "/api/v1/agents/:name/heartbeat", h_agent_heartbeat, FLYT_ROUTE_WRITE, "an agent reports in" },
+	{ "GET", "/api/v1/workloads", h_workloads, 0, "list workloads (filters, paging)" },
+	{ "POST", "/api/v1/workloads", h_workload_create, FLYT_ROUTE_WRITE, "create a workload on a host" },
+	{ "GET", "/api/v1/workloads/:name", h_workload_show, 0, "one workload with live status" },
+	{ "DELETE", "/api/v1/workloads/:name", h_workload_delete, FLYT_ROUTE_WRITE, "stop and remove a workload" },
+	{ "POST", "/api/v1/workloads/:name/stop", h_workload_stop, FLYT_ROUTE_WRITE, "stop a workload" },
+	{ "POST", "/api/v1/workloads/:name/start", h_workload_start, FLYT_ROUTE_WRITE, "start a stopped workload" },
+	{ "GET", "/api/v1/workloads/:name/logs", h_workload_logs, 0, "tail of the workload's output" },
+	{ "GET", "/api/v1/migrations", h_migrations, 0, "list migrations, newest first" },
+	{ "POST", "/api/v1/migrations", h_migration_start, FLYT_ROUTE_WRITE, "migrate a workload to another host" },
+	{ "GET", "/api/v1/migrations/:id", h_migration_show, 0, "one migration with its journal; long-pollable" },
+	{ "POST", "/api/v1/migrations/:id/cancel", h_migration_cancel, FLYT_ROUTE_WRITE, "cancel before the switch-over" },
+	{ "GET", "/api/v1/events", h_events, 0, "server-sent events" },
+	{ "GET", "/api/v1/events/poll", h_events_poll, 0, "events as JSON, long-pollable" },
+};
+const size_t ctl_nroutes = ELEMENTSOF(ctl_routes);

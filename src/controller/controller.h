@@ -1,0 +1,76 @@
+/* flyt-controller: inventory, REST API, migration orchestration. This header holds
+ * the controller's state and what its modules share. */
+#pragma once
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "controller/store.h"
+#include "lib/auth.h"
+#include "lib/error.h"
+#include "lib/events.h"
+#include "lib/http.h"
+
+typedef struct {
+	/* configuration */
+	char *listen;
+	char *db_path;
+	char *token_file;
+	char *web_dir;
+	int64_t offline_after_ms;
+	int64_t agent_timeout_ms;
+	char token[FLYT_TOKEN_MAX];
+
+	/* runtime */
+	store_t *store;
+	flyt_events_t *events;
+	flyt_http_server_t *http;
+	pthread_t monitor_thread;
+	atomic_bool stopping;
+	atomic_int orchestrators; /* running migration threads */
+	pthread_mutex_t change_lock;
+	pthread_cond_t change_cond; /* broadcast when any migration record changes */
+	uint64_t changes;
+} ctl_t;
+
+/* Wakes long polls after a migration record changed. */
+void ctl_changed(ctl_t *c);
+/* Waits until the change counter passes *seen or deadline (monotonic ms). */
+void ctl_wait_change(ctl_t *c, uint64_t *seen, uint64_t deadline_ms);
+
+/* An HTTP client for the agent at url, with the cluster token. */
+flyt_http_client_t ctl_agent_client(ctl_t *c, const char *url, long timeout_ms);
+
+/* Publishes (and persists) an event. Takes ownership of data. */
+void ctl_publish(ctl_t *c, const char *type, json_t *data);
+
+/* hosts.c */
+int hosts_register(ctl_t *c, json_t *body, json_t **ret, flyt_error_t *err);
+int hosts_heartbeat(ctl_t *c, const char *name, json_t *body, flyt_error_t *err);
+int hosts_add(ctl_t *c, json_t *body, json_t **ret, flyt_error_t *err);
+int hosts_remove(ctl_t *c, const char *name, flyt_error_t *err);
+/* The host's URL if it exists and is online; errors otherwise. Caller frees. */
+int hosts_online_url(ctl_t *c, const char *name, char **ret_url, flyt_error_t *err);
+void *hosts_monitor(void *arg);
+
+/* workloads.c */
+int workloads_create(ctl_t *c, json_t *body, json_t **ret, flyt_error_t *err);
+int workloads_show(ctl_t *c, const char *name, json_t **ret, flyt_error_t *err);
+int workloads_action(ctl_t *c, const char *name, const char *action, json_t **ret, flyt_error_t *err);
+int workloads_delete(ctl_t *c, const char *name, bool force, flyt_error_t *err);
+int workloads_logs(ctl_t *c, const char *name, const char *stream, uint64_t tail, char **ret, size_t *ret_len,
+		   flyt_error_t *err);
+
+/* orchestrator.c */
+int orch_start(ctl_t *c, json_t *body, json_t **ret, flyt_error_t *err);
+int orch_cancel(ctl_t *c, const char *id, json_t **ret, flyt_error_t *err);
+int orch_wait(ctl_t *c, const char *id, uint64_t since, unsigned wait_ms, json_t **ret, flyt_error_t *err);
+void orch_resume_unfinished(ctl_t *c);
+
+/* api.c */
+extern const flyt_route_t ctl_routes[];
+extern const size_t ctl_nroutes;

@@ -1,0 +1,230 @@
+/* flyt-controller: parses its options, opens the store, serves the API, resumes
+ * unfinished migrations, and waits for SIGINT or SIGTERM. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "controller/controller.h"
+#include "flyt-config.h"
+#include "lib/cleanup.h"
+#include "lib/json.h"
+#include "lib/log.h"
+#include "lib/opts.h"
+#include "lib/util.h"
+
+flyt_http_client_t ctl_agent_client(ctl_t *c, const char *url, long timeout_ms)
+{
+	return (flyt_http_client_t){
+		.base_url = url,
+		.token = c->token,
+		.timeout_ms = timeout_ms ? timeout_ms : c->agent_timeout_ms,
+		.connect_timeout_ms = 3000,
+	};
+}
+
+static void persist_event(void *ctx, uint64_t seq, json_t *event)
+{
+	ctl_t *c = ctx;
+	flyt_error_t err = FLYT_ERROR_INIT;
+	if (store_event_add(c->store, (int64_t)seq, event, &err) < 0)
+		log_warn("event %llu not saved: %s", (unsigned long long)seq, err.msg);
+}
+
+void ctl_publish(ctl_t *c, const char *type, json_t *data)
+{
+	flyt_events_publish(c->events, type, data);
+}
+
+void ctl_changed(ctl_t *c)
+{
+	pthread_mutex_lock(&c->change_lock);
+	c->changes++;
+	pthread_cond_broadcast(&c->change_cond);
+	pthread_mutex_unlock(&c->change_lock);
+}
+
+void ctl_wait_change(ctl_t *c, uint64_t *seen, uint64_t deadline_ms)
+{
+	pthread_mutex_lock(&c->change_lock);
+	if (deadline_ms == 0) {
+		*seen = c->changes;
+		pthread_mutex_unlock(&c->change_lock);
+		return;
+	}
+	while (c->changes == *seen && !atomic_load(&c->stopping)) {
+		uint64_t now = flyt_now_ms();
+		if (now >= deadline_ms)
+			break;
+		/* wake at least every second to notice shutdown */
+		uint64_t wait = deadline_ms - now < 1000 ? deadline_ms - now : 1000;
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_sec += (time_t)(wait / 1000);
+		ts.tv_nsec += (long)(wait % 1000) * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&c->change_cond, &c->change_lock, &ts);
+	}
+	*seen = c->changes;
+	pthread_mutex_unlock(&c->change_lock);
+}
+
+static int auth(flyt_http_request_t *req, const flyt_route_t *route, flyt_error_t *err)
+{
+	ctl_t *c = req->user;
+	const char *tok = flyt_bearer_token(flyt_http_header(req, "Authorization"));
+	if (!tok)
+		return flyt_error_set(err, FLYT_E_UNAUTHORIZED, 0, "missing bearer token");
+	if (!flyt_token_equal(tok, c->token))
+		return flyt_error_set(err, FLYT_E_UNAUTHORIZED, 0, "bad token");
+	return 0;
+}
+
+static const char index_html[] =
+	"<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>flyt</title></head>"
+	"<body><h1>flyt controller</h1><p>The REST API is under <code>/api/v1/</code> "
+	"(see docs/api.md); use the <code>flyt</code> command-line client.</p></body></html>\n";
+
+static int fallback(flyt_http_request_t *req, flyt_http_response_t *res, flyt_error_t *err)
+{
+	if (strcmp(req->path, "/") != 0)
+		return flyt_error_set(err, FLYT_E_NOT_FOUND, 0, "no such page: %s", req->path);
+	res->status = 200;
+	res->body = flyt_strdup(index_html);
+	res->body_len = strlen(index_html);
+	res->content_type = "text/html; charset=utf-8";
+	flyt_http_add_header(res, "Content-Security-Policy: default-src 'self'");
+	return 0;
+}
+
+static void usage(FILE *f, const flyt_opt_t *opts)
+{
+	fprintf(f, "usage: flyt-controller [options]\n\n"
+		   "The flyt controller: inventory, REST API and migration orchestration.\n\n"
+		   "Options (also accepted as \"name = value\" lines in --config FILE):\n");
+	flyt_opts_usage(f, opts);
+}
+
+int main(int argc, char **argv)
+{
+	ctl_t c = { 0 };
+	char *log_level = flyt_strdup("info"), *log_format = flyt_strdup("text");
+	c.listen = flyt_strdup("127.0.0.1:7700");
+	c.db_path = flyt_strdup("/var/lib/flyt/controller.db");
+	c.token_file = flyt_strdup(getenv("FLYT_TOKEN_FILE") ? getenv("FLYT_TOKEN_FILE") : "/etc/flyt/token");
+	c.offline_after_ms = 10000;
+	c.agent_timeout_ms = 30000;
+	bool version = false;
+	const flyt_opt_t opts[] = {
+		{ "listen", 'l', FLYT_OPT_STRING, &c.listen, "ADDR:PORT", "API and UI address (default 127.0.0.1:7700)" },
+		{ "db", 'd', FLYT_OPT_STRING, &c.db_path, "PATH", "SQLite database (default /var/lib/flyt/controller.db)" },
+		{ "token-file", 't', FLYT_OPT_STRING, &c.token_file, "FILE",
+		  "cluster token, created if missing (default $FLYT_TOKEN_FILE or /etc/flyt/token)" },
+		{ "offline-after", 0, FLYT_OPT_INT, &c.offline_after_ms, "MS",
+		  "a host that neither reports nor answers this long is offline (default 10000)", 1000, 3600000 },
+		{ "log-level", 0, FLYT_OPT_STRING, &log_level, "LEVEL", "debug, info, warn or error (default info)" },
+		{ "log-format", 0, FLYT_OPT_STRING, &log_format, "FORMAT", "text or json (default text)" },
+		{ "version", 'V', FLYT_OPT_FLAG, &version, NULL, "print the version and exit" },
+		{ NULL },
+	};
+	flyt_error_t err = FLYT_ERROR_INIT;
+	int next;
+	bool help;
+	if (flyt_opts_parse(opts, argc, argv, 1, true, &next, &help, &err) < 0) {
+		fprintf(stderr, "flyt-controller: %s\n", err.msg);
+		return 2;
+	}
+	if (help) {
+		usage(stdout, opts);
+		return 0;
+	}
+	if (version) {
+		printf("flyt-controller %s\n", FLYT_VERSION);
+		return 0;
+	}
+	if (next < argc) {
+		fprintf(stderr, "flyt-controller: unexpected argument %s\n", argv[next]);
+		return 2;
+	}
+	flyt_log_level_t level = flyt_log_level_from_name(log_level);
+	if (level == FLYT_LOG_INVALID || (strcmp(log_format, "text") && strcmp(log_format, "json"))) {
+		fprintf(stderr, "flyt-controller: --log-level must be debug, info, warn or error; --log-format text or json\n");
+		return 2;
+	}
+	flyt_log_setup("flyt-controller", level, strcmp(log_format, "json") == 0 ? FLYT_LOG_JSON : FLYT_LOG_TEXT);
+
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	flyt_http_global_init();
+	pthread_mutex_init(&c.change_lock, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&c.change_cond, &ca);
+	pthread_condattr_destroy(&ca);
+
+	bool created = false;
+	if (flyt_token_load_or_create(c.token_file, c.token, &created, &err) < 0) {
+		log_error("cluster token: %s", err.msg);
+		return 1;
+	}
+	if (created)
+		log_info("created a new cluster token in %s: give this file to every agent and client", c.token_file);
+	if (store_open(c.db_path, &c.store, &err) < 0) {
+		log_error("%s", err.msg);
+		return 1;
+	}
+	c.events = flyt_events_new(4096);
+	flyt_events_set_last(c.events, (uint64_t)store_events_last(c.store));
+	flyt_events_set_sink(c.events, persist_event, &c);
+
+	flyt_http_config_t cfg = {
+		.listen = c.listen,
+		.routes = ctl_routes,
+		.nroutes = ctl_nroutes,
+		.auth = auth,
+		.user = &c,
+		.max_body = 1024 * 1024,
+		.max_per_ip = 64,
+		.name = "controller",
+		.fallback = fallback,
+	};
+	if (flyt_http_server_start(&cfg, &c.http, &err) < 0) {
+		log_error("%s", err.msg);
+		return 1;
+	}
+	log_info("flyt-controller %s on http://%s (database %s, schema %d)", FLYT_VERSION, c.listen, c.db_path,
+		 store_schema_version(c.store));
+	orch_resume_unfinished(&c);
+	pthread_create(&c.monitor_thread, NULL, hosts_monitor, &c);
+
+	int sig;
+	sigwait(&set, &sig);
+	log_info("signal %d: stopping", sig);
+	atomic_store(&c.stopping, true);
+	flyt_events_wake(c.events);
+	ctl_changed(&c);
+	flyt_http_server_stop(c.http);
+	pthread_join(c.monitor_thread, NULL);
+	/* migration followers notice the flag within a poll; the agents carry on and
+	 * a restarted controller follows them again */
+	for (int i = 0; i < 200 && atomic_load(&c.orchestrators) > 0; i++)
+		flyt_sleep_ms(50);
+	if (atomic_load(&c.orchestrators) == 0) {
+		flyt_events_free(c.events);
+		store_close(c.store);
+	}
+	flyt_opts_free(opts);
+	free(log_level);
+	free(log_format);
+	return 0;
+}

@@ -1,0 +1,471 @@
+/* Migrations as the controller runs them: the pre-flight check (both hosts able,
+ * compatible, the mode chosen), then a thread per migration that prepares the
+ * target, starts the source and follows the source's record until it ends,
+ * journaling every phase. The agents carry the data and decide the switch-over
+ * (src/agent/migrate.c); the controller keeps the record, and picks up unfinished
+ * migrations again when it restarts. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "controller/controller.h"
+#include "lib/cleanup.h"
+#include "lib/json.h"
+#include "lib/log.h"
+#include "lib/util.h"
+
+#define FOLLOW_WAIT_MS 10000
+#define PREFLIGHT_TIMEOUT_MS 15000
+
+static bool state_terminal(const char *s)
+{
+	return s && (strcmp(s, "committed") == 0 || strcmp(s, "rolled_back") == 0 || strcmp(s, "failed") == 0);
+}
+
+/* Facts of a host fresh from its agent. */
+static int host_facts(ctl_t *c, const char *host, char **ret_url, json_t **ret_facts, flyt_error_t *err)
+{
+	if (hosts_online_url(c, host, ret_url, err) < 0)
+		return -1;
+	flyt_http_client_t cl = ctl_agent_client(c, *ret_url, PREFLIGHT_TIMEOUT_MS);
+	if (flyt_http_call(&cl, "GET", "/v1/host", NULL, ret_facts, NULL, err) < 0)
+		return flyt_error_prefix(err, "host %s", host);
+	return 0;
+}
+
+static bool mode_available(json_t *facts, const char *mode, const char **reason)
+{
+	json_t *m = json_object_get(json_object_get(facts, "modes"), mode);
+	*reason = flyt_json_str(m, "reason", "not offered by this agent");
+	return json_is_true(json_object_get(m, "available"));
+}
+
+/* CPU features the source has and the target lacks, comma-separated (empty: none). */
+static char *missing_cpu_flags(json_t *src, json_t *dst)
+{
+	json_t *sf = json_object_get(json_object_get(src, "cpu"), "flags");
+	json_t *df = json_object_get(json_object_get(dst, "cpu"), "flags");
+	char *out = flyt_strdup("");
+	size_t i, k;
+	json_t *f, *g;
+	int n = 0;
+	json_array_foreach (sf, i, f) {
+		bool found = false;
+		json_array_foreach (df, k, g)
+			if (json_equal(f, g)) {
+				found = true;
+				break;
+			}
+		if (found)
+			continue;
+		if (n++ < 12) {
+			char *o = flyt_asprintf("%s%s%s", out, out[0] ? ", " : "", json_string_value(f));
+			free(out);
+			out = o;
+		}
+	}
+	if (n > 12) {
+		char *o = flyt_asprintf("%s and %d more", out, n - 12);
+		free(out);
+		out = o;
+	}
+	return out;
+}
+
+/* Checks that the two hosts can migrate this kind of workload and picks the mode.
+ * Fills mode and reason. */
+static int preflight(const char *kind, const char *requested, const char *sname, json_t *sf, const char *tname,
+		     json_t *tf, char *mode, size_t mode_size, char *reason, size_t reason_size, flyt_error_t *err)
+{
+	json_t *tdrv = json_object_get(json_object_get(tf, "drivers"), kind);
+	if (!json_is_true(json_object_get(tdrv, "available")))
+		return flyt_error_set(err, FLYT_E_UNSUPPORTED, 0, "%s cannot run %s workloads: %s", tname, kind,
+				      flyt_json_str(tdrv, "reason", "no such driver"));
+	if (strcmp(kind, "fake") == 0) {
+		snprintf(mode, mode_size, "%s", strcmp(requested, "auto") == 0 ? "stop-copy" : requested);
+		snprintf(reason, reason_size, "fake workloads move their state file");
+		return 0;
+	}
+	json_t *sc = json_object_get(sf, "criu"), *tc = json_object_get(tf, "criu");
+	if (!json_is_true(json_object_get(sc, "ok")))
+		return flyt_error_set(err, FLYT_E_UNSUPPORTED, 0, "%s: %s", sname, flyt_json_str(sc, "reason", "no usable CRIU"));
+	if (!json_is_true(json_object_get(tc, "ok")))
+		return flyt_error_set(err, FLYT_E_UNSUPPORTED, 0, "%s: %s", tname, flyt_json_str(tc, "reason", "no usable CRIU"));
+	const char *sv = flyt_json_str(sc, "version", ""), *tv = flyt_json_str(tc, "version", "");
+	if (flyt_version_cmp(tv, sv) < 0)
+		return flyt_error_set(err, FLYT_E_UNSUPPORTED, 0,
+				      "%s has CRIU %s, older than %s's %s: its images may not restore there; upgrade %s", tname,
+				      tv, sname, sv, tname);
+	_cleanup_free_ char *missing = missing_cpu_flags(sf, tf);
+	if (missing[0])
+		return flyt_error_set(err, FLYT_E_UNSUPPORTED, 0,
+				      "%s lacks CPU features %s has and the workload may use: %s", tname, sname, missing);
+	const char *why_s, *why_t;
+	if (strcmp(requested, "auto") != 0) {
+		if (!mode_available(sf, requested, &why_s))
+			return flyt_error_set(err, FLYT_E_UNSUPPORTED, 0, "mode %s is not available on %s: %s", requested, sname,
+					      why_s);
+		if (!mode_available(tf, requested, &why_t))
+			return flyt_error_set(err, FLYT_E_UNSUPPORTED, 0, "mode %s is not available on %s: %s", requested, tname,
+					      why_t);
+		snprintf(mode, mode_size, "%s", requested);
+		snprintf(reason, reason_size, "requested");
+		return 0;
+	}
+	/* auto: the least downtime both hosts can do, safest first at equal cost */
+	static const char *const order[] = { "precopy", "lazy", "stop-copy" };
+	char skipped[400] = "";
+	for (size_t i = 0; i < ELEMENTSOF(order); i++) {
+		bool s_ok = mode_available(sf, order[i], &why_s);
+		bool t_ok = mode_available(tf, order[i], &why_t);
+		if (s_ok && t_ok) {
+			snprintf(mode, mode_size, "%s", order[i]);
+			snprintf(reason, reason_size, "auto: %s%s%s", order[i], skipped[0] ? "; " : "", skipped);
+			return 0;
+		}
+		size_t n = strlen(skipped);
+		snprintf(skipped + n, sizeof(skipped) - n, "%s%s unavailable on %s: %s", n ? "; " : "", order[i],
+			 s_ok ? tname : sname, s_ok ? why_t : why_s);
+	}
+	return flyt_error_set(err, FLYT_E_UNSUPPORTED, 0, "no migration mode works between %s and %s: %s", sname, tname,
+			      skipped);
+}
+
+typedef struct {
+	ctl_t *c;
+	char id[33];
+} follow_t;
+
+static void journal(ctl_t *c, const char *id, const char *workload, const char *state, const char *note)
+{
+	int64_t now = flyt_wall_ms();
+	_cleanup_json_ json_t *upd = json_pack("{s:s}", "state", state);
+	if (note && note[0] && (strcmp(state, "rolled_back") == 0 || strcmp(state, "failed") == 0))
+		json_object_set_new(upd, "error", json_string(note));
+	store_migration_update(c->store, id, upd, now, NULL);
+	store_migration_journal(c->store, id, state, note, now, NULL);
+	ctl_changed(c);
+	ctl_publish(c, "migration.phase", json_pack("{s:s, s:s, s:s}", "migration", id, "workload", workload, "state", state));
+}
+
+/* Ends a migration: the workload's record follows the outcome. */
+static void conclude(ctl_t *c, json_t *m, const char *state, const char *error, json_t *agent_view)
+{
+	const char *id = flyt_json_str(m, "id", ""), *workload = flyt_json_str(m, "workload", "");
+	const char *source = flyt_json_str(m, "source", ""), *target = flyt_json_str(m, "target", "");
+	int64_t now = flyt_wall_ms();
+	if (agent_view) {
+		static const char *const keys[] = { "total_ms", "downtime_ms", "bytes", "images_bytes", "dump_ms",
+						    "transfer_ms", "restore_ms", "pages_ms", "phase_ms", NULL };
+		_cleanup_json_ json_t *stats = json_object();
+		for (const char *const *k = keys; *k; k++)
+			if (json_object_get(agent_view, *k))
+				json_object_set(stats, *k, json_object_get(agent_view, *k));
+		/* the user's total runs from the request, not from the source's start */
+		json_object_set_new(stats, "total_ms", json_integer(now - flyt_json_int(m, "created_ms", now)));
+		_cleanup_json_ json_t *upd = json_pack("{s:O}", "stats", stats);
+		if (json_is_string(json_object_get(agent_view, "note")))
+			json_object_set(upd, "note", json_object_get(agent_view, "note"));
+		store_migration_update(c->store, id, upd, now, NULL);
+	}
+	journal(c, id, workload, state, error);
+	if (strcmp(state, "committed") == 0) {
+		store_workload_update(c->store, workload, target, "running", NULL, now, NULL);
+		ctl_publish(c, "workload.moved", json_pack("{s:s, s:s, s:s}", "workload", workload, "from", source, "to", target));
+		log_info("migration %s: %s moved %s -> %s", id, workload, source, target);
+	} else {
+		store_workload_update(c->store, workload, NULL, strcmp(state, "failed") == 0 ? "failed" : "running", NULL,
+				      now, NULL);
+		log_warn("migration %s of %s: %s: %s", id, workload, state, error ? error : "");
+		/* a target that was prepared but never contacted drops its ticket */
+		_cleanup_free_ char *turl = NULL;
+		if (hosts_online_url(c, target, &turl, NULL) == 0) {
+			flyt_http_client_t cl = ctl_agent_client(c, turl, 5000);
+			_cleanup_free_ char *path = flyt_asprintf("/v1/incoming/%s", id);
+			flyt_http_call(&cl, "DELETE", path, NULL, NULL, NULL, NULL);
+		}
+	}
+	_cleanup_json_ json_t *final = store_migration_get(c->store, id);
+	ctl_publish(c, "migration.finished",
+		    json_pack("{s:s, s:s, s:s, s:O, s:O}", "migration", id, "workload", workload, "state", state,
+			      "downtime_ms", json_object_get(final, "downtime_ms"), "total_ms", json_object_get(final, "total_ms")));
+}
+
+/* Sends the migration to the agents: prepare the target, start the source. */
+static int launch(ctl_t *c, json_t *m, flyt_error_t *err)
+{
+	const char *id = flyt_json_str(m, "id", ""), *source = flyt_json_str(m, "source", ""),
+		   *target = flyt_json_str(m, "target", "");
+	json_t *opts = json_object_get(m, "options");
+	_cleanup_free_ char *surl = NULL, *turl = NULL;
+	if (hosts_online_url(c, source, &surl, err) < 0 || hosts_online_url(c, target, &turl, err) < 0)
+		return -1;
+	_cleanup_json_ json_t *th = store_host_get(c->store, target);
+	int64_t data_port = flyt_json_int(th, "data_port", 0);
+	/* the data channel goes to the host part of the target's API URL */
+	char thost[160] = "";
+	const char *p = strstr(turl, "://");
+	p = p ? p + 3 : turl;
+	size_t hl = strcspn(p, "/");
+	if (hl >= sizeof(thost) || data_port <= 0)
+		return flyt_error_set(err, FLYT_E_INVALID, 0, "cannot tell the data address of %s", target);
+	memcpy(thost, p, hl);
+	thost[hl] = '\0';
+	char *colon = strrchr(thost, ':');
+	if (colon && (!strchr(thost, ']') || colon > strchr(thost, ']')))
+		*colon = '\0';
+
+	_cleanup_json_ json_t *prep = json_pack("{s:s, s:s, s:s, s:s, s:{s:s, s:s}}", "id", id, "workload",
+						flyt_json_str(m, "workload", ""), "kind", flyt_json_str(m, "kind", ""),
+						"mode", flyt_json_str(m, "mode", ""), "source", "name", source, "url", surl);
+	if (json_is_string(json_object_get(opts, "shared_dir")))
+		json_object_set(prep, "shared_dir", json_object_get(opts, "shared_dir"));
+	flyt_http_client_t tcl = ctl_agent_client(c, turl, 30000);
+	_cleanup_json_ json_t *ticket = NULL;
+	if (flyt_http_call(&tcl, "POST", "/v1/incoming", prep, &ticket, NULL, err) < 0)
+		return flyt_error_prefix(err, "preparing %s", target);
+
+	_cleanup_free_ char *data = flyt_asprintf("%s:%lld", thost, (long long)flyt_json_int(ticket, "data_port", data_port));
+	_cleanup_json_ json_t *start = json_pack("{s:s, s:s, s:s, s:s, s:{s:s, s:s, s:s, s:s}}", "id", id, "workload",
+						 flyt_json_str(m, "workload", ""), "mode", flyt_json_str(m, "mode", ""),
+						 "mode_reason", flyt_json_str(m, "mode_reason", ""), "target", "name",
+						 target, "url", turl, "data", data, "ticket", flyt_json_str(ticket, "ticket", ""));
+	static const char *const pass[] = { "shared_dir", "bandwidth_mbps", "precopy_rounds", NULL };
+	for (const char *const *k = pass; *k; k++)
+		if (json_object_get(opts, *k))
+			json_object_set(start, *k, json_object_get(opts, *k));
+	flyt_http_client_t scl = ctl_agent_client(c, surl, 30000);
+	if (flyt_http_call(&scl, "POST", "/v1/migrations", start, NULL, NULL, err) < 0)
+		return flyt_error_prefix(err, "starting on %s", source);
+	return 0;
+}
+
+/* Follows the source's record of the migration until it ends. */
+static void *follow_thread(void *arg)
+{
+	follow_t *f = arg;
+	ctl_t *c = f->c;
+	char id[33];
+	snprintf(id, sizeof(id), "%s", f->id);
+	free(f);
+	_cleanup_json_ json_t *m = store_migration_get(c->store, id);
+	if (!m) {
+		atomic_fetch_sub(&c->orchestrators, 1);
+		return NULL;
+	}
+	const char *workload = flyt_json_str(m, "workload", "");
+	char state[32];
+	snprintf(state, sizeof(state), "%s", flyt_json_str(m, "state", "planned"));
+	flyt_error_t err = FLYT_ERROR_INIT;
+
+	if (strcmp(state, "planned") == 0) {
+		journal(c, id, workload, "preparing", NULL);
+		snprintf(state, sizeof(state), "preparing");
+		if (launch(c, m, &err) < 0) {
+			conclude(c, m, "rolled_back", err.msg, NULL);
+			atomic_fetch_sub(&c->orchestrators, 1);
+			return NULL;
+		}
+	}
+
+	uint64_t version = 0;
+	uint64_t unreachable_since = 0;
+	bool warned = false;
+	while (!atomic_load(&c->stopping)) {
+		_cleanup_free_ char *surl = NULL;
+		_cleanup_json_ json_t *sh = store_host_get(c->store, flyt_json_str(m, "source", ""));
+		if (sh)
+			surl = flyt_strdup(flyt_json_str(sh, "url", ""));
+		_cleanup_json_ json_t *view = NULL;
+		flyt_error_t ferr = FLYT_ERROR_INIT;
+		int r = -1;
+		if (surl) {
+			flyt_http_client_t cl = ctl_agent_client(c, surl, FOLLOW_WAIT_MS + 10000);
+			char req[200];
+			snprintf(req, sizeof(req), "/v1/migrations/%s?since=%llu&wait=%d", id, (unsigned long long)version,
+				 FOLLOW_WAIT_MS);
+			r = flyt_http_call(&cl, "GET", req, NULL, &view, NULL, &ferr);
+		} else {
+			flyt_error_set(&ferr, FLYT_E_NOT_FOUND, 0, "the source host is no longer known");
+		}
+		if (r < 0) {
+			if (ferr.code == FLYT_E_NOT_FOUND && surl && strcmp(state, "preparing") == 0) {
+				/* the source never got it (the controller restarted in between) */
+				conclude(c, m, "rolled_back", "the source never started this migration", NULL);
+				break;
+			}
+			if (!unreachable_since)
+				unreachable_since = flyt_now_ms();
+			if (!warned && flyt_now_ms() - unreachable_since > 5000) {
+				log_warn("migration %s: cannot follow it on its source: %s (will keep trying)", id, ferr.msg);
+				_cleanup_json_ json_t *upd = json_pack("{s:s}", "note", "the source agent does not answer; waiting for it");
+				store_migration_update(c->store, id, upd, flyt_wall_ms(), NULL);
+				warned = true;
+			}
+			flyt_sleep_ms(500);
+			continue;
+		}
+		unreachable_since = 0;
+		version = (uint64_t)flyt_json_int(view, "version", (json_int_t)version);
+		const char *phase = flyt_json_str(view, "phase", "");
+		/* progress: bytes and timings as they come */
+		static const char *const live[] = { "bytes", "images_bytes", "downtime_ms", "dump_ms", "transfer_ms",
+						    "restore_ms", "pages_ms", "phase_ms", NULL };
+		_cleanup_json_ json_t *stats = json_object();
+		for (const char *const *k = live; *k; k++)
+			if (json_object_get(view, *k) && !json_is_null(json_object_get(view, *k)))
+				json_object_set(stats, *k, json_object_get(view, *k));
+		_cleanup_json_ json_t *upd = json_pack("{s:O}", "stats", stats);
+		store_migration_update(c->store, id, upd, flyt_wall_ms(), NULL);
+		ctl_changed(c);
+		if (state_terminal(phase)) {
+			conclude(c, m, phase, flyt_json_str(view, "error", NULL), view);
+			break;
+		}
+		if (strcmp(phase, state) != 0) {
+			journal(c, id, workload, phase, flyt_json_str(view, "note", NULL));
+			snprintf(state, sizeof(state), "%s", phase);
+		}
+	}
+	atomic_fetch_sub(&c->orchestrators, 1);
+	return NULL;
+}
+
+static void spawn_follower(ctl_t *c, const char *id)
+{
+	follow_t *f = flyt_malloc0(sizeof(*f));
+	f->c = c;
+	snprintf(f->id, sizeof(f->id), "%s", id);
+	pthread_t t;
+	atomic_fetch_add(&c->orchestrators, 1);
+	if (pthread_create(&t, NULL, follow_thread, f) != 0) {
+		atomic_fetch_sub(&c->orchestrators, 1);
+		free(f);
+		log_error("migration %s: cannot start its thread", id);
+		return;
+	}
+	pthread_detach(t);
+}
+
+int orch_start(ctl_t *c, json_t *body, json_t **ret, flyt_error_t *err)
+{
+	static const char *const keys[] = { "workload", "target", "mode", "shared_dir", "bandwidth_mbps", "precopy_rounds", NULL };
+	const char *wname = NULL, *target = NULL, *mode_req = "auto", *shared = NULL;
+	int64_t bw = -1, rounds = -1;
+	if (flyt_json_check_keys(body, "migration", keys, err) < 0 ||
+	    flyt_json_get_string(body, "workload", true, 63, &wname, err) < 0 ||
+	    flyt_json_get_string(body, "target", true, 63, &target, err) < 0 ||
+	    flyt_json_get_string(body, "mode", false, 16, &mode_req, err) < 0 ||
+	    flyt_json_get_string(body, "shared_dir", false, 500, &shared, err) < 0 ||
+	    flyt_json_get_int(body, "bandwidth_mbps", false, 1, 1000000, &bw, err) < 0 ||
+	    flyt_json_get_int(body, "precopy_rounds", false, 1, 20, &rounds, err) < 0)
+		return -1;
+	static const char *const modes[] = { "auto", "stop-copy", "lazy", "precopy", "shared", NULL };
+	bool known = false;
+	for (const char *const *k = modes; *k; k++)
+		known |= strcmp(*k, mode_req) == 0;
+	if (!known)
+		return flyt_error_set(err, FLYT_E_INVALID, 0, "mode must be auto, stop-copy, lazy, precopy or shared");
+	if (strcmp(mode_req, "shared") == 0 && (!shared || shared[0] != '/'))
+		return flyt_error_set(err, FLYT_E_INVALID, 0, "mode shared needs shared_dir, an absolute path both hosts declare");
+	_cleanup_json_ json_t *w = store_workload_get(c->store, wname);
+	if (!w)
+		return flyt_error_set(err, FLYT_E_NOT_FOUND, 0, "no workload %s", wname);
+	const char *source = flyt_json_str(w, "host", "");
+	if (strcmp(source, target) == 0)
+		return flyt_error_set(err, FLYT_E_INVALID, 0, "workload %s is already on %s", wname, target);
+	_cleanup_json_ json_t *active = store_migration_active_for(c->store, wname);
+	if (active)
+		return flyt_error_set(err, FLYT_E_CONFLICT, 0, "workload %s is already migrating (%s)", wname,
+				      flyt_json_str(active, "id", ""));
+	_cleanup_json_ json_t *th = store_host_get(c->store, target);
+	if (!th)
+		return flyt_error_set(err, FLYT_E_NOT_FOUND, 0, "no host %s", target);
+
+	_cleanup_free_ char *surl = NULL, *turl = NULL;
+	_cleanup_json_ json_t *sf = NULL, *tf = NULL;
+	if (host_facts(c, source, &surl, &sf, err) < 0 || host_facts(c, target, &turl, &tf, err) < 0)
+		return -1;
+	char mode[16], reason[512];
+	if (preflight(flyt_json_str(w, "kind", ""), mode_req, source, sf, target, tf, mode, sizeof(mode), reason,
+		      sizeof(reason), err) < 0)
+		return -1;
+
+	char id[33];
+	if (flyt_new_id(id, err) < 0)
+		return -1;
+	_cleanup_json_ json_t *opts = json_object();
+	if (shared)
+		json_object_set_new(opts, "shared_dir", json_string(shared));
+	if (bw > 0)
+		json_object_set_new(opts, "bandwidth_mbps", json_integer(bw));
+	if (rounds > 0)
+		json_object_set_new(opts, "precopy_rounds", json_integer(rounds));
+	_cleanup_json_ json_t *m = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:O}", "id", id, "workload", wname,
+					     "kind", flyt_json_str(w, "kind", ""), "source", source, "target", target,
+					     "mode_requested", mode_req, "mode", mode, "mode_reason", reason, "options", opts);
+	int64_t now = flyt_wall_ms();
+	if (store_migration_insert(c->store, m, now, err) < 0)
+		return -1;
+	store_migration_journal(c->store, id, "planned", reason, now, NULL);
+	store_workload_update(c->store, wname, NULL, "migrating", NULL, now, NULL);
+	ctl_publish(c, "migration.created",
+		    json_pack("{s:s, s:s, s:s, s:s, s:s}", "migration", id, "workload", wname, "source", source, "target",
+			      target, "mode", mode));
+	log_info("migration %s: %s %s -> %s, mode %s (%s)", id, wname, source, target, mode, reason);
+	spawn_follower(c, id);
+	*ret = store_migration_get(c->store, id);
+	return 0;
+}
+
+int orch_cancel(ctl_t *c, const char *id, json_t **ret, flyt_error_t *err)
+{
+	_cleanup_json_ json_t *m = store_migration_get(c->store, id);
+	if (!m)
+		return flyt_error_set(err, FLYT_E_NOT_FOUND, 0, "no migration %s", id);
+	if (state_terminal(flyt_json_str(m, "state", "")))
+		return flyt_error_set(err, FLYT_E_CONFLICT, 0, "migration %s has already ended (%s)", id,
+				      flyt_json_str(m, "state", ""));
+	_cleanup_free_ char *surl = NULL;
+	if (hosts_online_url(c, flyt_json_str(m, "source", ""), &surl, err) < 0)
+		return -1;
+	flyt_http_client_t cl = ctl_agent_client(c, surl, 10000);
+	_cleanup_free_ char *path = flyt_asprintf("/v1/migrations/%s/cancel", id);
+	if (flyt_http_call(&cl, "POST", path, NULL, NULL, NULL, err) < 0)
+		return -1;
+	store_migration_journal(c->store, id, flyt_json_str(m, "state", ""), "cancel requested", flyt_wall_ms(), NULL);
+	ctl_changed(c);
+	*ret = store_migration_get(c->store, id);
+	return 0;
+}
+
+/* Long poll: returns when the migration's version passes since, or after wait_ms. */
+int orch_wait(ctl_t *c, const char *id, uint64_t since, unsigned wait_ms, json_t **ret, flyt_error_t *err)
+{
+	uint64_t deadline = flyt_now_ms() + wait_ms;
+	uint64_t seen = 0;
+	ctl_wait_change(c, &seen, 0); /* only reads the counter */
+	for (;;) {
+		json_t *m = store_migration_get(c->store, id);
+		if (!m)
+			return flyt_error_set(err, FLYT_E_NOT_FOUND, 0, "no migration %s", id);
+		if ((uint64_t)flyt_json_int(m, "version", 0) > since || flyt_now_ms() >= deadline ||
+		    atomic_load(&c->stopping)) {
+			*ret = m;
+			return 0;
+		}
+		json_decref(m);
+		ctl_wait_change(c, &seen, deadline);
+	}
+}
+
+void orch_resume_unfinished(ctl_t *c)
+{
+	_cleanup_json_ json_t *ids = store_migrations_unfinished(c->store);
+	size_t i;
+	json_t *id;
+	json_array_foreach (ids, i, id) {
+		log_info("migration %s was in progress when the controller stopped: following it again", json_string_value(id));
+		spawn_follower(c, json_string_value(id));
+	}
+}

@@ -1,0 +1,73 @@
+/* The controller's store: hosts, workloads, migrations with their phase journal,
+ * and events, in SQLite (WAL). The schema carries a version and is migrated
+ * forward when the controller starts. One connection, serialised by a mutex:
+ * every function here is safe to call from any thread.
+ *
+ * Objects come and go as JSON (jansson) in the shapes the REST API shows, so that
+ * the API layer adds only live data. Getters return new references or NULL. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "lib/error.h"
+
+typedef struct store store_t;
+
+int store_open(const char *path, store_t **ret, flyt_error_t *err);
+void store_close(store_t *st);
+int store_schema_version(store_t *st);
+
+/* ---- hosts ---- */
+
+/* Inserts or updates a host from what its agent says about itself. *ret_new tells
+ * whether it was unknown (may be NULL). */
+int store_host_upsert(store_t *st, const char *name, const char *url, json_t *facts, int64_t now_ms, bool *ret_new,
+		      flyt_error_t *err);
+/* Records a sign of life with the load and memory it reported (may be NULL).
+ * FLYT_E_NOT_FOUND when the host is unknown. */
+int store_host_seen(store_t *st, const char *name, json_t *load, json_t *memory, int64_t now_ms, flyt_error_t *err);
+/* Sets state ("online"/"offline"); returns 1 when it changed, 0 when not. */
+int store_host_set_state(store_t *st, const char *name, const char *state, flyt_error_t *err);
+json_t *store_host_get(store_t *st, const char *name);
+json_t *store_hosts_list(store_t *st);
+/* Names and last-seen times of all hosts: [{"name","url","state","last_seen_ms"}]. */
+json_t *store_hosts_liveness(store_t *st);
+int store_host_delete(store_t *st, const char *name, flyt_error_t *err);
+
+/* ---- workloads ---- */
+
+/* w: {"id","name","kind","host","spec","state"}; FLYT_E_CONFLICT on a taken name. */
+int store_workload_insert(store_t *st, json_t *w, int64_t now_ms, flyt_error_t *err);
+json_t *store_workload_get(store_t *st, const char *name);
+json_t *store_workloads_list(store_t *st, const char *host, const char *kind, const char *state, const char *q,
+			     int64_t limit, int64_t offset, int64_t *ret_total);
+/* Updates the given fields (NULL: unchanged). status is the last live status. */
+int store_workload_update(store_t *st, const char *name, const char *host, const char *state, json_t *status,
+			  int64_t now_ms, flyt_error_t *err);
+int store_workload_delete(store_t *st, const char *name, flyt_error_t *err);
+int64_t store_workloads_on_host(store_t *st, const char *host);
+
+/* ---- migrations ---- */
+
+/* m: {"id","workload","kind","source","target","mode_requested","mode","mode_reason","options"}.
+ * FLYT_E_CONFLICT when the workload already has an unfinished migration. */
+int store_migration_insert(store_t *st, json_t *m, int64_t now_ms, flyt_error_t *err);
+/* Applies fields of upd (state, error, note, stats ...) and bumps the version. */
+int store_migration_update(store_t *st, const char *id, json_t *upd, int64_t now_ms, flyt_error_t *err);
+int store_migration_journal(store_t *st, const char *id, const char *phase, const char *note, int64_t now_ms,
+			    flyt_error_t *err);
+json_t *store_migration_get(store_t *st, const char *id);
+json_t *store_migrations_list(store_t *st, const char *workload, const char *state, int64_t limit);
+/* Ids of migrations that have not reached a terminal state. */
+json_t *store_migrations_unfinished(store_t *st);
+/* The unfinished migration of a workload, or NULL. */
+json_t *store_migration_active_for(store_t *st, const char *workload);
+
+/* ---- events ---- */
+
+int store_event_add(store_t *st, int64_t seq, json_t *event, flyt_error_t *err);
+json_t *store_events_since(store_t *st, int64_t since, int64_t limit);
+int64_t store_events_last(store_t *st);
