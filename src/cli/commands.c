@@ -174,6 +174,10 @@ int commands_parse(cli_t *cli, const cli_command_t *cmd, const flyt_opt_t *opts,
 	if (max_pos >= 0 && npos > max_pos)
 		return usage_error(err, "%s: unexpected argument '%s'; usage: flyt %s", name, argv[max_pos],
 				   cmd->usage);
+	/* names and ids are checked by the server; an empty one would change the path */
+	for (int k = 0; max_pos >= 0 && k < npos; k++)
+		if (argv[k][0] == '\0')
+			return usage_error(err, "%s: empty argument; usage: flyt %s", name, cmd->usage);
 	*ret_npos = npos;
 	return 0;
 }
