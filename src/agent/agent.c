@@ -89,8 +89,8 @@ static void *data_thread(void *arg)
 
 static int controller_register(agent_t *a, flyt_http_client_t *c, flyt_error_t *err)
 {
-	_cleanup_json_ json_t *body = json_pack("{s:s, s:s, s:o}", "name", a->name, "url", a->advertise_url,
-						"facts", facts_get(a));
+	_cleanup_json_ json_t *body =
+	    json_pack("{s:s, s:s, s:o}", "name", a->name, "url", a->advertise_url, "facts", facts_get(a));
 	_cleanup_json_ json_t *ans = NULL;
 	return flyt_http_call(c, "POST", "/api/v1/agents/register", body, &ans, NULL, err);
 }
@@ -119,9 +119,10 @@ static void *heartbeat_thread(void *arg)
 			}
 		} else {
 			json_t *facts = facts_get(a);
-			_cleanup_json_ json_t *body = json_pack("{s:o, s:o, s:o?}", "workloads", workloads_summary(a),
-								"load", json_incref(json_object_get(facts, "load")),
-								"memory", json_incref(json_object_get(facts, "memory")));
+			_cleanup_json_ json_t *body =
+			    json_pack("{s:o, s:o, s:o?}", "workloads", workloads_summary(a), "load",
+				      json_incref(json_object_get(facts, "load")), "memory",
+				      json_incref(json_object_get(facts, "memory")));
 			json_decref(facts);
 			_cleanup_json_ json_t *ans = NULL;
 			if (flyt_http_call(&c, "POST", path, body, &ans, NULL, &err) < 0) {
@@ -197,7 +198,8 @@ static int lock_state_dir(agent_t *a, flyt_error_t *err)
 		return flyt_error_set(err, FLYT_E_IO, errno, "open %s", path);
 	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
 		close(fd);
-		return flyt_error_set(err, FLYT_E_CONFLICT, 0, "another flytd uses the state directory %s", a->state_dir);
+		return flyt_error_set(err, FLYT_E_CONFLICT, 0, "another flytd uses the state directory %s",
+				      a->state_dir);
 	}
 	/* kept open (and locked) for the life of the process */
 	return 0;
@@ -216,9 +218,10 @@ int agent_start(agent_t *a, flyt_error_t *err)
 	a->data_listen_fd = -1;
 
 	if (!flyt_name_valid(a->name))
-		return flyt_error_set(err, FLYT_E_INVALID, 0,
-				      "host name \"%s\" is not valid: use 1-63 of a-z 0-9 . _ -, starting with a letter or digit",
-				      a->name ? a->name : "");
+		return flyt_error_set(
+		    err, FLYT_E_INVALID, 0,
+		    "host name \"%s\" is not valid: use 1-63 of a-z 0-9 . _ -, starting with a letter or digit",
+		    a->name ? a->name : "");
 	if (flyt_token_load(a->token_file, a->token, err) < 0)
 		return flyt_error_prefix(err, "cluster token");
 	if (a->state_dir[0] != '/')
@@ -228,7 +231,8 @@ int agent_start(agent_t *a, flyt_error_t *err)
 	for (char **s = a->shared_dirs; s && *s; s++) {
 		struct stat st;
 		if ((*s)[0] != '/' || stat(*s, &st) < 0 || !S_ISDIR(st.st_mode))
-			return flyt_error_set(err, FLYT_E_INVALID, 0, "shared directory %s is not an existing absolute directory", *s);
+			return flyt_error_set(err, FLYT_E_INVALID, 0,
+					      "shared directory %s is not an existing absolute directory", *s);
 	}
 	facts_refresh(a, err);
 	if (!a->criu_ok)
@@ -270,8 +274,8 @@ int agent_start(agent_t *a, flyt_error_t *err)
 		a->advertise_url = flyt_asprintf(strchr(h, ':') ? "http://[%s]:%u" : "http://%s:%u", h,
 						 flyt_http_server_port(a->http));
 	}
-	log_info("flytd %s: host %s, API on %s (advertised as %s), migration data on port %u, state in %s", FLYT_VERSION,
-		 a->name, a->listen, a->advertise_url, a->data_port, a->state_dir);
+	log_info("flytd %s: host %s, API on %s (advertised as %s), migration data on port %u, state in %s",
+		 FLYT_VERSION, a->name, a->listen, a->advertise_url, a->data_port, a->state_dir);
 	log_info("CRIU %s at %s; soft-dirty %s, userfaultfd %s", a->criu_version[0] ? a->criu_version : "missing",
 		 a->criu, a->has_soft_dirty ? "yes" : "no", a->has_uffd ? "yes" : "no");
 

@@ -40,15 +40,15 @@ struct workload {
 	char id[33];
 	char name[64];
 	const driver_t *driver;
-	json_t *spec;            /* the kind's own spec, validated by the driver */
+	json_t *spec; /* the kind's own spec, validated by the driver */
 	workload_state_t state;
-	char error[512];         /* why it is failed, or the last start error */
-	pid_t pid;               /* host pid of the workload's root process */
-	uint64_t start_ticks;    /* its start time (/proc/PID/stat field 22): guards against pid reuse */
+	char error[512];      /* why it is failed, or the last start error */
+	pid_t pid;	      /* host pid of the workload's root process */
+	uint64_t start_ticks; /* its start time (/proc/PID/stat field 22): guards against pid reuse */
 	int64_t created_ms;
-	char dir[512];           /* STATE/workloads/NAME */
-	char files_dir[600];     /* dir/files: cwd, logs, anything it writes; travels with it */
-	char *busy;              /* id of the migration using it, or NULL */
+	char dir[512];		 /* STATE/workloads/NAME */
+	char files_dir[600];	 /* dir/files: cwd, logs, anything it writes; travels with it */
+	char *busy;		 /* id of the migration using it, or NULL */
 	uint64_t cpu_ticks_last; /* for the CPU share between two status calls */
 	uint64_t cpu_sample_ms;
 	double cpu_percent;
@@ -93,34 +93,34 @@ struct migration {
 	migration_role_t role;
 	char workload[64];
 	char kind[16];
-	migration_mode_t mode;       /* the mode in use (never AUTO once started) */
+	migration_mode_t mode; /* the mode in use (never AUTO once started) */
 	char mode_reason[256];
 	migration_phase_t phase;
 	migration_decision_t decision;
 	char error[1024];
-	char note[512];              /* non-fatal remarks (e.g. lazy-mode caveats) */
-	uint64_t version;            /* bumped on every change, for long polls */
+	char note[512];	  /* non-fatal remarks (e.g. lazy-mode caveats) */
+	uint64_t version; /* bumped on every change, for long polls */
 
 	/* peers */
 	char peer_name[64];
-	char peer_url[256];          /* the other agent's API */
-	char peer_data[128];         /* target's data address "IP:PORT" (source side) */
-	char ticket[65];             /* authenticates the data connections */
-	char shared_dir[512];        /* mode shared: the directory both hosts mount */
-	uint64_t bandwidth;          /* bytes per second, 0 = unlimited */
+	char peer_url[256];   /* the other agent's API */
+	char peer_data[128];  /* target's data address "IP:PORT" (source side) */
+	char ticket[65];      /* authenticates the data connections */
+	char shared_dir[512]; /* mode shared: the directory both hosts mount */
+	uint64_t bandwidth;   /* bytes per second, 0 = unlimited */
 	unsigned precopy_rounds;
 
 	/* directories */
-	char dir[512];               /* STATE/migrations/ID */
-	char images_dir[600];        /* where CRIU images are written or read */
+	char dir[512];	      /* STATE/migrations/ID */
+	char images_dir[600]; /* where CRIU images are written or read */
 
 	/* statistics; times in ms on this host's monotonic clock unless noted */
 	uint64_t t_start, t_freeze, t_end;
 	uint64_t phase_ms[PHASE_MAX];
 	uint64_t phase_started;
-	uint64_t bytes;              /* bytes moved between the hosts */
+	uint64_t bytes; /* bytes moved between the hosts */
 	uint64_t images_bytes;
-	int64_t downtime_ms;         /* -1 until known */
+	int64_t downtime_ms; /* -1 until known */
 	int64_t total_ms;
 	int64_t dump_ms, restore_ms, transfer_ms, pages_ms;
 	int64_t started_wall_ms;
@@ -132,16 +132,16 @@ struct migration {
 	flyt_child_t dump_child;
 	flyt_child_t lazy_child;
 	int hook_listen_fd, hook_fd;
-	int data_fd;                 /* target: the accepted main connection */
-	int pages_fd;                /* the page tunnel connection */
-	uint16_t page_server_port;   /* source: CRIU's page server on 127.0.0.1 */
-	bool pages_released;         /* source, lazy: the hook let CRIU serve pages */
-	uint16_t tunnel_port;        /* target: where lazy-pages connects */
+	int data_fd;		   /* target: the accepted main connection */
+	int pages_fd;		   /* the page tunnel connection */
+	uint16_t page_server_port; /* source: CRIU's page server on 127.0.0.1 */
+	bool pages_released;	   /* source, lazy: the hook let CRIU serve pages */
+	uint16_t tunnel_port;	   /* target: where lazy-pages connects */
 	pthread_t tunnel_thread;
 	bool tunnel_started;
-	workload_t *w;               /* the workload (source: existing; target: arriving) */
-	json_t *source_workload;     /* target: the workload record the source sent */
-	json_t *source_facts;        /* target: facts the source sent (CRIU version) */
+	workload_t *w;		 /* the workload (source: existing; target: arriving) */
+	json_t *source_workload; /* target: the workload record the source sent */
+	json_t *source_facts;	 /* target: facts the source sent (CRIU version) */
 	pid_t restored_pid;
 	agent_t *agent;
 };
@@ -167,8 +167,8 @@ struct driver {
 	int (*discard)(migration_t *m, flyt_error_t *err);
 };
 
-#define DRIVER_CALL(drv, slot, err, ...)                                                                 \
-	((drv)->slot ? (drv)->slot(__VA_ARGS__)                                                         \
+#define DRIVER_CALL(drv, slot, err, ...)        \
+	((drv)->slot ? (drv)->slot(__VA_ARGS__) \
 		     : flyt_error_set((err), FLYT_E_UNSUPPORTED, 0, "the %s driver cannot " #slot, (drv)->kind))
 
 extern const driver_t driver_process;
@@ -200,8 +200,8 @@ struct agent {
 	pthread_t data_thread, heartbeat_thread, monitor_thread;
 	atomic_bool stopping;
 
-	pthread_mutex_t lock;      /* guards workloads, migrations and their fields */
-	pthread_cond_t changed;    /* broadcast when a migration changes */
+	pthread_mutex_t lock;	/* guards workloads, migrations and their fields */
+	pthread_cond_t changed; /* broadcast when a migration changes */
 	workload_t **workloads;
 	size_t nworkloads;
 	migration_t **migrations;
@@ -225,8 +225,8 @@ void agent_publish(agent_t *a, const char *type, json_t *data);
 
 /* facts.c */
 int facts_refresh(agent_t *a, flyt_error_t *err);
-json_t *facts_get(agent_t *a);                 /* new reference */
-json_t *facts_modes(agent_t *a);               /* {"stop-copy":{"available":..,"reason":..},...} */
+json_t *facts_get(agent_t *a);	 /* new reference */
+json_t *facts_modes(agent_t *a); /* {"stop-copy":{"available":..,"reason":..},...} */
 bool facts_mode_available(agent_t *a, migration_mode_t mode, char *reason, size_t size);
 
 /* workload.c */
@@ -235,11 +235,11 @@ const char *workload_state_name(workload_state_t s);
 workload_state_t workload_state_from_name(const char *s);
 workload_t *workload_find(agent_t *a, const char *name); /* lock held */
 int workload_create(agent_t *a, json_t *body, json_t **ret, flyt_error_t *err);
-int workload_add(agent_t *a, workload_t *w, flyt_error_t *err);     /* lock held */
-void workload_remove(agent_t *a, workload_t *w);                    /* lock held; frees w */
+int workload_add(agent_t *a, workload_t *w, flyt_error_t *err); /* lock held */
+void workload_remove(agent_t *a, workload_t *w);		/* lock held; frees w */
 int workload_save(agent_t *a, workload_t *w, flyt_error_t *err);
 int workload_load_all(agent_t *a, flyt_error_t *err);
-json_t *workload_json(agent_t *a, workload_t *w, bool live);       /* lock held */
+json_t *workload_json(agent_t *a, workload_t *w, bool live); /* lock held */
 int workload_action(agent_t *a, const char *name, const char *action, json_t **ret, flyt_error_t *err);
 int workload_delete(agent_t *a, const char *name, flyt_error_t *err);
 workload_t *workload_new(agent_t *a, const char *id, const char *name, const driver_t *drv, json_t *spec);
@@ -253,10 +253,10 @@ migration_mode_t migration_mode_from_name(const char *s);
 const char *migration_phase_name(migration_phase_t p);
 migration_phase_t migration_phase_from_name(const char *s);
 bool migration_phase_terminal(migration_phase_t p);
-migration_t *migration_find(agent_t *a, const char *id);           /* lock held */
-json_t *migration_json(migration_t *m);                              /* lock held */
-void migration_set_phase(migration_t *m, migration_phase_t p);      /* lock held */
-void migration_changed(migration_t *m);                              /* lock held */
+migration_t *migration_find(agent_t *a, const char *id);       /* lock held */
+json_t *migration_json(migration_t *m);			       /* lock held */
+void migration_set_phase(migration_t *m, migration_phase_t p); /* lock held */
+void migration_changed(migration_t *m);			       /* lock held */
 int migration_save(migration_t *m, flyt_error_t *err);
 migration_t *migration_new(agent_t *a, const char *id, migration_role_t role);
 void migration_free(migration_t *m);

@@ -11,7 +11,9 @@
 int criu_version(const char *criu, char *out, size_t size, flyt_error_t *err)
 {
 	char *argv[] = { (char *)criu, (char *)"--version", NULL };
-	flyt_spawn_opts_t o = { .argv = argv, .out = FLYT_SPAWN_CAPTURE, .err = FLYT_SPAWN_CAPTURE, .timeout_ms = 10000 };
+	flyt_spawn_opts_t o = {
+		.argv = argv, .out = FLYT_SPAWN_CAPTURE, .err = FLYT_SPAWN_CAPTURE, .timeout_ms = 10000
+	};
 	flyt_spawn_result_t res;
 	if (flyt_spawn_run(&o, &res, err) < 0)
 		return flyt_error_prefix(err, "criu");

@@ -85,9 +85,10 @@ int facts_refresh(agent_t *a, flyt_error_t *err)
 	if (criu_version(a->criu, version, sizeof(version), &verr) < 0) {
 		snprintf(reason, sizeof(reason), "CRIU unusable: %s", verr.msg);
 	} else if (flyt_version_cmp(version, "4.2") < 0) {
-		snprintf(reason, sizeof(reason),
-			 "CRIU %s is too old: 4.2 or newer is needed to dump sockets on this kernel (scripts/provision-criu.sh installs it)",
-			 version);
+		snprintf(
+		    reason, sizeof(reason),
+		    "CRIU %s is too old: 4.2 or newer is needed to dump sockets on this kernel (scripts/provision-criu.sh installs it)",
+		    version);
 	} else {
 		ok = true;
 	}
@@ -125,21 +126,24 @@ bool facts_mode_available(agent_t *a, migration_mode_t mode, char *reason, size_
 		return true;
 	case MODE_LAZY:
 		if (!a->has_uffd) {
-			snprintf(reason, size, "the kernel lacks non-cooperative userfaultfd (criu check --feature uffd-noncoop)");
+			snprintf(reason, size,
+				 "the kernel lacks non-cooperative userfaultfd (criu check --feature uffd-noncoop)");
 			return false;
 		}
 		a->pipe_max_size = read_int_file("/proc/sys/fs/pipe-max-size", a->pipe_max_size);
 		if (a->pipe_max_size < PIPE_MAX_WANTED) {
-			snprintf(reason, size,
-				 "fs.pipe-max-size is %lld, lazy pages need %d (sysctl -w fs.pipe-max-size=%d, or scripts/setup.sh)",
-				 (long long)a->pipe_max_size, PIPE_MAX_WANTED, PIPE_MAX_WANTED);
+			snprintf(
+			    reason, size,
+			    "fs.pipe-max-size is %lld, lazy pages need %d (sysctl -w fs.pipe-max-size=%d, or scripts/setup.sh)",
+			    (long long)a->pipe_max_size, PIPE_MAX_WANTED, PIPE_MAX_WANTED);
 			return false;
 		}
 		return true;
 	case MODE_PRECOPY:
 		if (!a->has_soft_dirty) {
-			snprintf(reason, size,
-				 "the kernel has no soft-dirty memory tracking, so iterative pre-dump is impossible (criu check --feature mem_dirty_track)");
+			snprintf(
+			    reason, size,
+			    "the kernel has no soft-dirty memory tracking, so iterative pre-dump is impossible (criu check --feature mem_dirty_track)");
 			return false;
 		}
 		return true;

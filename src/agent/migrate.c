@@ -42,13 +42,14 @@
 #include "lib/util.h"
 
 static const char *const mode_names[MODE_MAX] = {
-	[MODE_AUTO] = "auto", [MODE_STOP_COPY] = "stop-copy", [MODE_LAZY] = "lazy",
+	[MODE_AUTO] = "auto",	    [MODE_STOP_COPY] = "stop-copy", [MODE_LAZY] = "lazy",
 	[MODE_PRECOPY] = "precopy", [MODE_SHARED] = "shared",
 };
 
 static const char *const phase_names[PHASE_MAX] = {
-	[PHASE_PREPARING] = "preparing", [PHASE_TRANSFERRING] = "transferring", [PHASE_RESTORING] = "restoring",
-	[PHASE_SWITCHING] = "switching", [PHASE_VERIFYING] = "verifying",	  [PHASE_COMMITTED] = "committed",
+	[PHASE_PREPARING] = "preparing",     [PHASE_TRANSFERRING] = "transferring",
+	[PHASE_RESTORING] = "restoring",     [PHASE_SWITCHING] = "switching",
+	[PHASE_VERIFYING] = "verifying",     [PHASE_COMMITTED] = "committed",
 	[PHASE_ROLLED_BACK] = "rolled_back", [PHASE_FAILED] = "failed",
 };
 
@@ -246,16 +247,18 @@ static void settle_loaded(agent_t *a, migration_t *m, json_t *j)
 		if (m->decision != DECISION_COMMIT) {
 			/* the hook saw flytd vanish and, without a commit decision, let CRIU
 			 * thaw the workload: it runs here still */
-			snprintf(m->error, sizeof(m->error), "flytd restarted during the migration; the workload stayed here");
+			snprintf(m->error, sizeof(m->error),
+				 "flytd restarted during the migration; the workload stayed here");
 			if (w) {
 				w->state = w->pid > 0 && proc_alive(w->pid, w->start_ticks) ? WL_RUNNING : WL_EXITED;
 				workload_save(a, w, NULL);
 			}
 			migration_set_phase(m, PHASE_ROLLED_BACK);
 		} else {
-			snprintf(m->error, sizeof(m->error),
-				 "flytd restarted after committing: the workload is on %s unless its agent says otherwise; images kept in %s",
-				 m->peer_name, m->images_dir);
+			snprintf(
+			    m->error, sizeof(m->error),
+			    "flytd restarted after committing: the workload is on %s unless its agent says otherwise; images kept in %s",
+			    m->peer_name, m->images_dir);
 			if (w && !(w->pid > 0 && proc_alive(w->pid, w->start_ticks))) {
 				flyt_rm_rf(w->dir, NULL);
 				workload_remove(a, w);
@@ -270,9 +273,10 @@ static void settle_loaded(agent_t *a, migration_t *m, json_t *j)
 		if (restored > 0 && proc_state(restored) != 0) {
 			/* restored but never told to run: only the source knows whether it
 			 * committed; keep the stopped copy and say so */
-			snprintf(m->error, sizeof(m->error),
-				 "flytd restarted while the restored copy (pid %d) waited for the source's decision; it is kept stopped",
-				 (int)restored);
+			snprintf(
+			    m->error, sizeof(m->error),
+			    "flytd restarted while the restored copy (pid %d) waited for the source's decision; it is kept stopped",
+			    (int)restored);
 			w->state = WL_FAILED;
 			w->pid = restored;
 			w->start_ticks = proc_start_ticks(restored);
@@ -311,15 +315,15 @@ int migration_load_all(agent_t *a, flyt_error_t *err)
 			log_warn("skipping migration record %s: %s", path, e.msg);
 			continue;
 		}
-		migration_t *m = migration_new(a, de->d_name,
-					       strcmp(flyt_json_str(j, "role", ""), "source") == 0 ? ROLE_SOURCE : ROLE_TARGET);
+		migration_t *m = migration_new(
+		    a, de->d_name, strcmp(flyt_json_str(j, "role", ""), "source") == 0 ? ROLE_SOURCE : ROLE_TARGET);
 		snprintf(m->workload, sizeof(m->workload), "%s", flyt_json_str(j, "workload", ""));
 		snprintf(m->kind, sizeof(m->kind), "%s", flyt_json_str(j, "kind", ""));
 		m->mode = migration_mode_from_name(flyt_json_str(j, "mode", ""));
 		snprintf(m->mode_reason, sizeof(m->mode_reason), "%s", flyt_json_str(j, "mode_reason", ""));
 		m->phase = migration_phase_from_name(flyt_json_str(j, "phase", ""));
 		const char *dec = flyt_json_str(j, "decision", "none");
-		m->decision = strcmp(dec, "commit") == 0 ? DECISION_COMMIT
+		m->decision = strcmp(dec, "commit") == 0     ? DECISION_COMMIT
 			      : strcmp(dec, "rollback") == 0 ? DECISION_ROLLBACK
 							     : DECISION_NONE;
 		snprintf(m->error, sizeof(m->error), "%s", flyt_json_str(j, "error", ""));

@@ -67,9 +67,8 @@ static int open_channel(migration_t *m, const char *channel, flyt_stream_t *s, f
 	flyt_tcp_tune(fd, (unsigned)m->agent->io_timeout_ms);
 	flyt_stream_init(s, fd);
 	s->cancel = (const volatile bool *)&m->cancel;
-	_cleanup_json_ json_t *hello =
-		json_pack("{s:s, s:s, s:s, s:s}", "migration", m->id, "ticket", m->ticket, "channel", channel, "version",
-			  FLYT_VERSION);
+	_cleanup_json_ json_t *hello = json_pack("{s:s, s:s, s:s, s:s}", "migration", m->id, "ticket", m->ticket,
+						 "channel", channel, "version", FLYT_VERSION);
 	_cleanup_json_ json_t *answer = NULL;
 	if (flyt_stream_send_json(s, FLYT_FRAME_HELLO, hello, err) < 0 ||
 	    flyt_stream_recv_json(s, FLYT_FRAME_HELLO, &answer, err) < 0) {
@@ -97,7 +96,8 @@ static int expect_ctrl(flyt_stream_t *s, const char *want, unsigned timeout_ms, 
 		return -1;
 	const char *type = flyt_json_str(msg, "type", "");
 	if (strcmp(type, want) != 0)
-		return flyt_error_set(err, FLYT_E_CORRUPT, 0, "expected \"%s\" from the target, got \"%.32s\"", want, type);
+		return flyt_error_set(err, FLYT_E_CORRUPT, 0, "expected \"%s\" from the target, got \"%.32s\"", want,
+				      type);
 	if (ret)
 		*ret = TAKE_PTR(msg);
 	return 0;
@@ -156,8 +156,8 @@ static int source_until_restored(migration_t *m, flyt_stream_t *s, bool *dumped,
 	workload_t *w = m->w;
 	if (open_channel(m, "main", s, err) < 0)
 		return -1;
-	_cleanup_json_ json_t *wl = json_pack("{s:s, s:s, s:s, s:O}", "id", w->id, "name", w->name, "kind",
-					      w->driver->kind, "spec", w->spec);
+	_cleanup_json_ json_t *wl =
+	    json_pack("{s:s, s:s, s:s, s:O}", "id", w->id, "name", w->name, "kind", w->driver->kind, "spec", w->spec);
 	if (send_ctrl(s,
 		      json_pack("{s:s, s:O, s:s, s:s, s:s}", "type", "begin", "workload", wl, "mode",
 				migration_mode_name(m->mode), "criu_version", a->criu_version, "source", a->name),
@@ -233,7 +233,7 @@ static int source_until_restored(migration_t *m, flyt_stream_t *s, bool *dumped,
 }
 
 static void finish(migration_t *m, migration_phase_t phase, const flyt_error_t *e, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 
 /* Ends the migration in phase; the error message is fmt (may be NULL) followed by
  * e's message (may be NULL). Releases the workload. */
@@ -278,8 +278,9 @@ static void finish(migration_t *m, migration_phase_t phase, const flyt_error_t *
 	if (phase != PHASE_FAILED) {
 		flyt_rm_rf(m->images_dir, NULL);
 	}
-	agent_publish(a, "workload.state", json_pack("{s:s, s:s}", "workload", m->workload, "state",
-						     phase == PHASE_COMMITTED ? "moved" : "running"));
+	agent_publish(
+	    a, "workload.state",
+	    json_pack("{s:s, s:s}", "workload", m->workload, "state", phase == PHASE_COMMITTED ? "moved" : "running"));
 }
 
 /* After the commit decision the target must report "running". If it does not,
@@ -350,17 +351,19 @@ static void source_finish_lazy(migration_t *m, flyt_stream_t *s, bool running)
 	}
 	if (outcome == 0) {
 		if (DRIVER_CALL(w->driver, dump_finish, &ferr, m, false, &ferr) < 0) {
-			finish(m, PHASE_FAILED, &ferr, "memory pages did not all reach the target (%s); thawing the source failed",
-			       perr.msg);
+			finish(m, PHASE_FAILED, &ferr,
+			       "memory pages did not all reach the target (%s); thawing the source failed", perr.msg);
 			return;
 		}
-		finish(m, PHASE_ROLLED_BACK, &perr,
-		       "memory pages did not all reach the target; its copy was discarded and the source resumed (what the target copy changed meanwhile is lost)");
+		finish(
+		    m, PHASE_ROLLED_BACK, &perr,
+		    "memory pages did not all reach the target; its copy was discarded and the source resumed (what the target copy changed meanwhile is lost)");
 		return;
 	}
-	finish(m, PHASE_FAILED, &perr,
-	       "lazy transfer interrupted and %s does not answer: the source copy is kept frozen; check %s before thawing it",
-	       m->peer_name, m->peer_name);
+	finish(
+	    m, PHASE_FAILED, &perr,
+	    "lazy transfer interrupted and %s does not answer: the source copy is kept frozen; check %s before thawing it",
+	    m->peer_name, m->peer_name);
 }
 
 static void source_commit(migration_t *m, flyt_stream_t *s)
@@ -392,7 +395,8 @@ static void source_commit(migration_t *m, flyt_stream_t *s)
 			uint64_t rtt_us = (flyt_now_ms() - t_go) * 1000;
 			int64_t processing = flyt_json_int(running, "processing_us", 0);
 			int64_t resume_delay = flyt_json_int(running, "resume_delay_us", 0);
-			int64_t one_way = rtt_us > (uint64_t)processing ? (int64_t)(rtt_us - (uint64_t)processing) / 2 : 0;
+			int64_t one_way =
+			    rtt_us > (uint64_t)processing ? (int64_t)(rtt_us - (uint64_t)processing) / 2 : 0;
 			pthread_mutex_lock(&a->lock);
 			m->downtime_ms = (int64_t)(t_go - m->t_freeze) + (one_way + resume_delay + 999) / 1000;
 			migration_changed(m);
@@ -418,13 +422,15 @@ static void source_commit(migration_t *m, flyt_stream_t *s)
 				       "the target could not run the workload; restored here from the checkpoint");
 				return;
 			}
-			finish(m, PHASE_FAILED, &lerr,
-			       "the target could not run the workload (%s) and restoring it here failed (checkpoint kept in %s)",
-			       err.msg, m->images_dir);
+			finish(
+			    m, PHASE_FAILED, &lerr,
+			    "the target could not run the workload (%s) and restoring it here failed (checkpoint kept in %s)",
+			    err.msg, m->images_dir);
 			return;
 		}
-		finish(m, PHASE_FAILED, &err, "the target %s stopped answering after the switch-over; checkpoint kept in %s",
-		       m->peer_name, m->images_dir);
+		finish(m, PHASE_FAILED, &err,
+		       "the target %s stopped answering after the switch-over; checkpoint kept in %s", m->peer_name,
+		       m->images_dir);
 		return;
 	}
 	flyt_error_t ignored = FLYT_ERROR_INIT;
@@ -491,8 +497,8 @@ static void *source_thread(void *arg)
 
 int migrate_source_start(agent_t *a, json_t *body, json_t **ret, flyt_error_t *err)
 {
-	static const char *const keys[] = { "id", "workload", "mode", "mode_reason", "target", "shared_dir",
-					    "bandwidth_mbps", "precopy_rounds", NULL };
+	static const char *const keys[] = { "id",	  "workload",	    "mode",	      "mode_reason", "target",
+					    "shared_dir", "bandwidth_mbps", "precopy_rounds", NULL };
 	static const char *const tkeys[] = { "name", "url", "data", "ticket", NULL };
 	if (flyt_json_check_keys(body, "migration", keys, err) < 0)
 		return -1;
@@ -524,7 +530,8 @@ int migrate_source_start(agent_t *a, json_t *body, json_t **ret, flyt_error_t *e
 		return flyt_error_set(err, FLYT_E_UNSUPPORTED, 0, "mode %s is not available on %s: %s", mode_s, a->name,
 				      reason_na);
 	if (mode == MODE_SHARED && (!shared || !shared_dir_allowed(a, shared)))
-		return flyt_error_set(err, FLYT_E_INVALID, 0, "shared directory \"%.200s\" is not one this host declares (flytd --shared-dir)",
+		return flyt_error_set(err, FLYT_E_INVALID, 0,
+				      "shared directory \"%.200s\" is not one this host declares (flytd --shared-dir)",
 				      shared ? shared : "");
 	char host[128];
 	uint16_t port;
@@ -608,7 +615,8 @@ int migrate_source_start(agent_t *a, json_t *body, json_t **ret, flyt_error_t *e
 	migration_changed(m);
 	*ret = migration_json(m);
 	pthread_mutex_unlock(&a->lock);
-	agent_publish(a, "migration.started", json_pack("{s:s, s:s, s:s}", "migration", id, "workload", wname, "target", tname));
+	agent_publish(a, "migration.started",
+		      json_pack("{s:s, s:s, s:s}", "migration", id, "workload", wname, "target", tname));
 	return 0;
 }
 
@@ -625,7 +633,8 @@ int migrate_cancel(agent_t *a, const char *id, flyt_error_t *err)
 		r = flyt_error_set(err, FLYT_E_CONFLICT, 0, "migration %s has already ended (%s)", id,
 				   migration_phase_name(m->phase));
 	else if (m->decision == DECISION_COMMIT)
-		r = flyt_error_set(err, FLYT_E_CONFLICT, 0, "migration %s is past its switch-over and cannot be cancelled", id);
+		r = flyt_error_set(err, FLYT_E_CONFLICT, 0,
+				   "migration %s is past its switch-over and cannot be cancelled", id);
 	else {
 		atomic_store(&m->cancel, true);
 		migration_changed(m);

@@ -41,8 +41,7 @@ int migrate_target_prepare(agent_t *a, json_t *body, json_t **ret, flyt_error_t 
 	static const char *const skeys[] = { "name", "url", NULL };
 	if (flyt_json_check_keys(body, "incoming migration", keys, err) < 0)
 		return -1;
-	const char *id = NULL, *wname = NULL, *kind = NULL, *mode_s = NULL, *sname = NULL, *surl = NULL,
-		   *shared = NULL;
+	const char *id = NULL, *wname = NULL, *kind = NULL, *mode_s = NULL, *sname = NULL, *surl = NULL, *shared = NULL;
 	json_t *source = NULL;
 	if (flyt_json_get_string(body, "id", true, 32, &id, err) < 0 ||
 	    flyt_json_get_string(body, "workload", true, 63, &wname, err) < 0 ||
@@ -68,8 +67,8 @@ int migrate_target_prepare(agent_t *a, json_t *body, json_t **ret, flyt_error_t 
 	snprintf(dreason, sizeof(dreason), "%s", flyt_json_str(caps, "reason", ""));
 	json_decref(caps);
 	if (!avail)
-		return flyt_error_set(err, FLYT_E_UNSUPPORTED, 0, "the %s driver is not available on %s: %s", kind, a->name,
-				      dreason);
+		return flyt_error_set(err, FLYT_E_UNSUPPORTED, 0, "the %s driver is not available on %s: %s", kind,
+				      a->name, dreason);
 	migration_mode_t mode = migration_mode_from_name(mode_s);
 	char reason[512];
 	if (mode == MODE_INVALID || mode == MODE_AUTO)
@@ -78,8 +77,8 @@ int migrate_target_prepare(agent_t *a, json_t *body, json_t **ret, flyt_error_t 
 		return flyt_error_set(err, FLYT_E_UNSUPPORTED, 0, "mode %s is not available on %s: %s", mode_s, a->name,
 				      reason);
 	if (mode == MODE_SHARED && (!shared || !shared_dir_allowed(a, shared)))
-		return flyt_error_set(err, FLYT_E_INVALID, 0, "shared directory \"%.200s\" is not one %s declares", shared ? shared : "",
-				      a->name);
+		return flyt_error_set(err, FLYT_E_INVALID, 0, "shared directory \"%.200s\" is not one %s declares",
+				      shared ? shared : "", a->name);
 
 	pthread_mutex_lock(&a->lock);
 	int r = 0;
@@ -128,7 +127,7 @@ static void set_phase(migration_t *m, migration_phase_t p)
 /* Ends the target side. On anything but commit, the arriving copy is discarded
  * and forgotten. */
 static void target_finish(migration_t *m, migration_phase_t phase, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static void target_finish(migration_t *m, migration_phase_t phase, const char *fmt, ...)
 {
@@ -165,7 +164,8 @@ static void target_finish(migration_t *m, migration_phase_t phase, const char *f
 	if (m->mode == MODE_SHARED && phase == PHASE_COMMITTED)
 		flyt_rm_rf(m->images_dir, NULL);
 	if (phase == PHASE_COMMITTED)
-		agent_publish(a, "workload.state", json_pack("{s:s, s:s}", "workload", m->workload, "state", "running"));
+		agent_publish(a, "workload.state",
+			      json_pack("{s:s, s:s}", "workload", m->workload, "state", "running"));
 }
 
 /* Lazy mode: accept CRIU's lazy-pages daemon on the loopback port and relay it to
@@ -255,14 +255,16 @@ static int target_begin(migration_t *m, flyt_stream_t *s, flyt_error_t *err)
 	json_t *spec = json_object_get(wl, "spec");
 	if (strcmp(name, m->workload) != 0 || strcmp(kind, m->kind) != 0 ||
 	    strcmp(flyt_json_str(msg, "mode", ""), migration_mode_name(m->mode)) != 0)
-		return flyt_error_set(err, FLYT_E_INVALID, 0, "the source sent another workload, kind or mode than prepared");
+		return flyt_error_set(err, FLYT_E_INVALID, 0,
+				      "the source sent another workload, kind or mode than prepared");
 	if (!flyt_id_valid(wid) || !json_is_object(spec))
 		return flyt_error_set(err, FLYT_E_INVALID, 0, "bad workload record from the source");
 	const char *their = flyt_json_str(msg, "criu_version", "");
 	if (strcmp(kind, "fake") != 0 && their[0] && flyt_version_cmp(their, a->criu_version) > 0)
-		return flyt_error_set(err, FLYT_E_UNSUPPORTED, 0,
-				      "the source's CRIU %s is newer than this host's %s: its images may not restore here", their,
-				      a->criu_version);
+		return flyt_error_set(
+		    err, FLYT_E_UNSUPPORTED, 0,
+		    "the source's CRIU %s is newer than this host's %s: its images may not restore here", their,
+		    a->criu_version);
 	const driver_t *drv = driver_find(a, kind);
 	if (!drv)
 		return flyt_error_set(err, FLYT_E_UNSUPPORTED, 0, "no %s driver here", kind);
@@ -334,7 +336,8 @@ static int target_receive(migration_t *m, flyt_stream_t *s, flyt_error_t *err)
 			break;
 		}
 		if (strcmp(t, "abort") == 0) {
-			flyt_error_set(err, FLYT_E_CANCELLED, 0, "the source aborted: %s", flyt_json_str(msg, "reason", "no reason given"));
+			flyt_error_set(err, FLYT_E_CANCELLED, 0, "the source aborted: %s",
+				       flyt_json_str(msg, "reason", "no reason given"));
 			r = 0;
 			break;
 		}
@@ -425,7 +428,8 @@ static int target_wait_pages(migration_t *m, flyt_error_t *err)
 		m->tunnel_started = false;
 	}
 	if (r <= 0)
-		return flyt_error_set(err, FLYT_E_TIMEOUT, 0, "memory pages still missing after %d minutes", PAGES_WAIT_MS / 60000);
+		return flyt_error_set(err, FLYT_E_TIMEOUT, 0, "memory pages still missing after %d minutes",
+				      PAGES_WAIT_MS / 60000);
 	if (res.exit_code != 0) {
 		_cleanup_free_ char *log = flyt_asprintf("%s/lazy-pages.log", m->dir);
 		return criu_failed("lazy-pages", &res, log, err);
@@ -455,7 +459,8 @@ static void target_run(migration_t *m, flyt_stream_t *s)
 		target_finish(m, PHASE_ROLLED_BACK, "restore failed here: %s", err.msg);
 		return;
 	}
-	if (send_ctrl(s, json_pack("{s:s, s:I}", "type", "restored", "restore_ms", (json_int_t)m->restore_ms), &err) < 0)
+	if (send_ctrl(s, json_pack("{s:s, s:I}", "type", "restored", "restore_ms", (json_int_t)m->restore_ms), &err) <
+	    0)
 		log_warn("migration %s: cannot report the restore: %s", m->id, err.msg);
 
 	set_phase(m, PHASE_SWITCHING);
@@ -475,7 +480,8 @@ static void target_run(migration_t *m, flyt_stream_t *s)
 	bool in_doubt = !go;
 	if (in_doubt) {
 		/* the connection broke between restore and go: only the source knows */
-		log_warn("migration %s: lost the source (%s); asking %s for its decision", m->id, err.msg, m->peer_name);
+		log_warn("migration %s: lost the source (%s); asking %s for its decision", m->id, err.msg,
+			 m->peer_name);
 		pthread_mutex_lock(&m->agent->lock);
 		snprintf(m->note, sizeof(m->note), "connection lost before the switch-over; waiting for %s's decision",
 			 m->peer_name);
@@ -510,7 +516,8 @@ static void target_run(migration_t *m, flyt_stream_t *s)
 		if (target_wait_pages(m, &err) < 0) {
 			if (!in_doubt)
 				flyt_stream_send_error(s, &err);
-			target_finish(m, PHASE_ROLLED_BACK, "memory pages did not all arrive, copy discarded: %s", err.msg);
+			target_finish(m, PHASE_ROLLED_BACK, "memory pages did not all arrive, copy discarded: %s",
+				      err.msg);
 			return;
 		}
 		flyt_error_t serr = FLYT_ERROR_INIT;
@@ -624,7 +631,8 @@ int migrate_target_abort(agent_t *a, const char *id, flyt_error_t *err)
 	bool idle = m->phase == PHASE_PREPARING && m->data_fd < 0;
 	pthread_mutex_unlock(&a->lock);
 	if (!idle)
-		return flyt_error_set(err, FLYT_E_CONFLICT, 0, "migration %s is in progress; cancel it on its source", id);
+		return flyt_error_set(err, FLYT_E_CONFLICT, 0, "migration %s is in progress; cancel it on its source",
+				      id);
 	target_finish(m, PHASE_ROLLED_BACK, "aborted before the source connected");
 	return 0;
 }

@@ -53,8 +53,7 @@ static int destroy_one(int fd, uint8_t family, const struct inet_diag_sockid *id
 	return 0;
 }
 
-static int kill_family(int fd, uint8_t family, const uint64_t *inodes, size_t n, unsigned *count,
-		       flyt_error_t *err)
+static int kill_family(int fd, uint8_t family, const uint64_t *inodes, size_t n, unsigned *count, flyt_error_t *err)
 {
 	diag_req_t req = { 0 };
 	req.nlh.nlmsg_len = sizeof(req);

@@ -10,8 +10,7 @@
 #include "lib/cleanup.h"
 #include "lib/net.h"
 
-int tunnel_relay(int plain_fd, flyt_stream_t *framed, const volatile bool *stop, uint64_t *bytes,
-		 flyt_error_t *err)
+int tunnel_relay(int plain_fd, flyt_stream_t *framed, const volatile bool *stop, uint64_t *bytes, flyt_error_t *err)
 {
 	_cleanup_free_ char *buf = malloc(FLYT_FRAME_MAX);
 	if (!buf)

@@ -14,5 +14,4 @@
 
 /* Relays until both directions have closed, the framed side fails, or *stop turns
  * true. *bytes (may be NULL) counts bytes carried in both directions. */
-int tunnel_relay(int plain_fd, flyt_stream_t *framed, const volatile bool *stop, uint64_t *bytes,
-		 flyt_error_t *err);
+int tunnel_relay(int plain_fd, flyt_stream_t *framed, const volatile bool *stop, uint64_t *bytes, flyt_error_t *err);

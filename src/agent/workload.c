@@ -21,7 +21,7 @@
 #include "lib/util.h"
 
 static const char *const state_names[WL_STATE_MAX] = {
-	[WL_CREATING] = "creating", [WL_RUNNING] = "running",	[WL_STOPPED] = "stopped", [WL_EXITED] = "exited",
+	[WL_CREATING] = "creating",   [WL_RUNNING] = "running",	  [WL_STOPPED] = "stopped", [WL_EXITED] = "exited",
 	[WL_MIGRATING] = "migrating", [WL_INCOMING] = "incoming", [WL_FAILED] = "failed",
 };
 
@@ -113,11 +113,10 @@ int workload_save(agent_t *a, workload_t *w, flyt_error_t *err)
 {
 	if (flyt_mkdir_p(w->dir, 0700, err) < 0)
 		return -1;
-	_cleanup_json_ json_t *j = json_pack("{s:s, s:s, s:s, s:O, s:s, s:s, s:i, s:I, s:I}", "id", w->id, "name",
-					     w->name, "kind", w->driver->kind, "spec", w->spec, "state",
-					     workload_state_name(w->state), "error", w->error, "pid", (int)w->pid,
-					     "start_ticks", (json_int_t)w->start_ticks, "created_ms",
-					     (json_int_t)w->created_ms);
+	_cleanup_json_ json_t *j = json_pack(
+	    "{s:s, s:s, s:s, s:O, s:s, s:s, s:i, s:I, s:I}", "id", w->id, "name", w->name, "kind", w->driver->kind,
+	    "spec", w->spec, "state", workload_state_name(w->state), "error", w->error, "pid", (int)w->pid,
+	    "start_ticks", (json_int_t)w->start_ticks, "created_ms", (json_int_t)w->created_ms);
 	_cleanup_free_ char *text = flyt_json_dumps(j);
 	_cleanup_free_ char *path = flyt_asprintf("%s/workload.json", w->dir);
 	return flyt_write_file_atomic(path, text, strlen(text), 0600, err);
@@ -239,12 +238,14 @@ int workload_create(agent_t *a, json_t *body, json_t **ret, flyt_error_t *err)
 	if (flyt_json_get_string(body, "id", false, 32, &id, err) < 0 ||
 	    flyt_json_get_string(body, "name", true, 63, &name, err) < 0 ||
 	    flyt_json_get_string(body, "kind", true, 15, &kind, err) < 0 ||
-	    flyt_json_get_object(body, "spec", true, &spec, err) < 0 || flyt_json_get_bool(body, "start", false, &start, err) < 0)
+	    flyt_json_get_object(body, "spec", true, &spec, err) < 0 ||
+	    flyt_json_get_bool(body, "start", false, &start, err) < 0)
 		return -1;
 	if (!flyt_name_valid(name))
-		return flyt_error_set(err, FLYT_E_INVALID, 0,
-				      "workload name \"%.63s\" is not valid: use 1-63 of a-z 0-9 . _ -, starting with a letter or digit",
-				      name);
+		return flyt_error_set(
+		    err, FLYT_E_INVALID, 0,
+		    "workload name \"%.63s\" is not valid: use 1-63 of a-z 0-9 . _ -, starting with a letter or digit",
+		    name);
 	char idbuf[33];
 	if (id && !flyt_id_valid(id))
 		return flyt_error_set(err, FLYT_E_INVALID, 0, "workload id must be 32 lower-case hex digits");
@@ -263,7 +264,8 @@ int workload_create(agent_t *a, json_t *body, json_t **ret, flyt_error_t *err)
 	snprintf(reason, sizeof(reason), "%s", flyt_json_str(caps, "reason", "unavailable"));
 	json_decref(caps);
 	if (!avail)
-		return flyt_error_set(err, FLYT_E_UNSUPPORTED, 0, "the %s driver is not available here: %s", kind, reason);
+		return flyt_error_set(err, FLYT_E_UNSUPPORTED, 0, "the %s driver is not available here: %s", kind,
+				      reason);
 	if (drv->validate(a, spec, err) < 0)
 		return -1;
 
@@ -399,8 +401,9 @@ void workloads_monitor(agent_t *a)
 		if (w->state != WL_RUNNING) {
 			log_warn("workload %s ended by itself", w->name);
 			workload_save(a, w, NULL);
-			agent_publish(a, "workload.state",
-				      json_pack("{s:s, s:s}", "workload", w->name, "state", workload_state_name(w->state)));
+			agent_publish(
+			    a, "workload.state",
+			    json_pack("{s:s, s:s}", "workload", w->name, "state", workload_state_name(w->state)));
 		}
 	}
 	pthread_mutex_unlock(&a->lock);

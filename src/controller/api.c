@@ -37,7 +37,8 @@ static int query_name(flyt_http_request_t *req, const char *key, const char **re
 {
 	const char *v = flyt_http_query(req, key);
 	if (v && *v && !flyt_name_valid(v) && strcmp(key, "q") != 0)
-		return flyt_error_set(err, FLYT_E_INVALID, 0, "query argument %s: \"%.64s\" is not a valid name", key, v);
+		return flyt_error_set(err, FLYT_E_INVALID, 0, "query argument %s: \"%.64s\" is not a valid name", key,
+				      v);
 	if (v && strlen(v) > 63)
 		return flyt_error_set(err, FLYT_E_INVALID, 0, "query argument %s is too long", key);
 	*ret = v && *v ? v : NULL;
@@ -51,7 +52,8 @@ static int with_body(flyt_http_request_t *req, json_t **ret, flyt_error_t *err)
 
 static int h_health(flyt_http_request_t *req, flyt_http_response_t *res, flyt_error_t *err)
 {
-	flyt_http_reply_json(res, 200, json_pack("{s:s, s:i}", "status", "ok", "schema", store_schema_version(C(req)->store)));
+	flyt_http_reply_json(res, 200,
+			     json_pack("{s:s, s:i}", "status", "ok", "schema", store_schema_version(C(req)->store)));
 	return 0;
 }
 
@@ -108,7 +110,8 @@ static int h_agent_heartbeat(flyt_http_request_t *req, flyt_http_response_t *res
 {
 	const char *name = NULL;
 	_cleanup_json_ json_t *body = NULL;
-	if (param_name(req, &name, err) < 0 || with_body(req, &body, err) < 0 || hosts_heartbeat(C(req), name, body, err) < 0)
+	if (param_name(req, &name, err) < 0 || with_body(req, &body, err) < 0 ||
+	    hosts_heartbeat(C(req), name, body, err) < 0)
 		return -1;
 	flyt_http_reply_json(res, 200, json_pack("{s:b}", "ok", 1));
 	return 0;
@@ -126,7 +129,8 @@ static int h_workloads(flyt_http_request_t *req, flyt_http_response_t *res, flyt
 	    flyt_http_query_u64(req, "offset", INT64_MAX, &offset, err) < 0)
 		return -1;
 	int64_t total = 0;
-	json_t *list = store_workloads_list(C(req)->store, host, kind, state, q, (int64_t)limit, (int64_t)offset, &total);
+	json_t *list =
+	    store_workloads_list(C(req)->store, host, kind, state, q, (int64_t)limit, (int64_t)offset, &total);
 	flyt_http_reply_json(res, 200, json_pack("{s:o, s:I}", "workloads", list, "total", (json_int_t)total));
 	return 0;
 }
@@ -206,8 +210,9 @@ static int h_migrations(flyt_http_request_t *req, flyt_http_response_t *res, fly
 	if (query_name(req, "workload", &workload, err) < 0 || query_name(req, "state", &state, err) < 0 ||
 	    flyt_http_query_u64(req, "limit", 10000, &limit, err) < 0)
 		return -1;
-	flyt_http_reply_json(res, 200,
-			     json_pack("{s:o}", "migrations", store_migrations_list(C(req)->store, workload, state, (int64_t)limit)));
+	flyt_http_reply_json(
+	    res, 200,
+	    json_pack("{s:o}", "migrations", store_migrations_list(C(req)->store, workload, state, (int64_t)limit)));
 	return 0;
 }
 
@@ -274,7 +279,8 @@ static int h_events_poll(flyt_http_request_t *req, flyt_http_response_t *res, fl
 		evs = store_events_since(c->store, (int64_t)since, (int64_t)limit);
 	}
 	size_t n = json_array_size(evs);
-	json_int_t last = n ? flyt_json_int(json_array_get(evs, n - 1), "seq", 0) : (json_int_t)flyt_events_last(c->events);
+	json_int_t last =
+	    n ? flyt_json_int(json_array_get(evs, n - 1), "seq", 0) : (json_int_t)flyt_events_last(c->events);
 	flyt_http_reply_json(res, 200, json_pack("{s:o, s:I}", "events", evs, "last", last));
 	return 0;
 }
@@ -297,7 +303,8 @@ const flyt_route_t ctl_routes[] = {
 	{ "GET", "/api/v1/migrations", h_migrations, 0, "list migrations, newest first" },
 	{ "POST", "/api/v1/migrations", h_migration_start, FLYT_ROUTE_WRITE, "migrate a workload to another host" },
 	{ "GET", "/api/v1/migrations/:id", h_migration_show, 0, "one migration with its journal; long-pollable" },
-	{ "POST", "/api/v1/migrations/:id/cancel", h_migration_cancel, FLYT_ROUTE_WRITE, "cancel before the switch-over" },
+	{ "POST", "/api/v1/migrations/:id/cancel", h_migration_cancel, FLYT_ROUTE_WRITE,
+	  "cancel before the switch-over" },
 	{ "GET", "/api/v1/events", h_events, 0, "server-sent events" },
 	{ "GET", "/api/v1/events/poll", h_events_poll, 0, "events as JSON, long-pollable" },
 };

@@ -53,8 +53,8 @@ int hosts_add(ctl_t *c, json_t *body, json_t **ret, flyt_error_t *err)
 {
 	static const char *const keys[] = { "url", NULL };
 	const char *url = NULL;
-	if (flyt_json_check_keys(body, "host", keys, err) < 0 || flyt_json_get_string(body, "url", true, 255, &url, err) < 0 ||
-	    validate_url(url, err) < 0)
+	if (flyt_json_check_keys(body, "host", keys, err) < 0 ||
+	    flyt_json_get_string(body, "url", true, 255, &url, err) < 0 || validate_url(url, err) < 0)
 		return -1;
 	_cleanup_free_ char *base = flyt_strdup(url);
 	size_t n = strlen(base);
@@ -78,7 +78,8 @@ int hosts_heartbeat(ctl_t *c, const char *name, json_t *body, flyt_error_t *err)
 	    flyt_json_get_array(body, "workloads", false, 100000, &workloads, err) < 0)
 		return -1;
 	int64_t now = flyt_wall_ms();
-	if (store_host_seen(c->store, name, json_object_get(body, "load"), json_object_get(body, "memory"), now, err) < 0)
+	if (store_host_seen(c->store, name, json_object_get(body, "load"), json_object_get(body, "memory"), now, err) <
+	    0)
 		return -1;
 	if (store_host_set_state(c->store, name, "online", NULL) == 1) {
 		log_info("host %s is back online", name);
@@ -102,13 +103,15 @@ int hosts_heartbeat(ctl_t *c, const char *name, json_t *body, flyt_error_t *err)
 		if (strcmp(old, "migrating") == 0)
 			state = NULL;
 		_cleanup_json_ json_t *status = json_object();
-		static const char *const live[] = { "pid", "rss_bytes", "cpu_percent", "cpu_seconds", "processes", "error", NULL };
+		static const char *const live[] = { "pid",	 "rss_bytes", "cpu_percent", "cpu_seconds",
+						    "processes", "error",     NULL };
 		for (const char *const *k = live; *k; k++)
 			if (json_object_get(w, *k))
 				json_object_set(status, *k, json_object_get(w, *k));
 		store_workload_update(c->store, wname, NULL, state, status, now, NULL);
 		if (state && strcmp(old, state) != 0)
-			ctl_publish(c, "workload.state", json_pack("{s:s, s:s, s:s}", "workload", wname, "host", name, "state", state));
+			ctl_publish(c, "workload.state",
+				    json_pack("{s:s, s:s, s:s}", "workload", wname, "host", name, "state", state));
 	}
 	return 0;
 }
@@ -117,8 +120,9 @@ int hosts_remove(ctl_t *c, const char *name, flyt_error_t *err)
 {
 	int64_t n = store_workloads_on_host(c->store, name);
 	if (n > 0)
-		return flyt_error_set(err, FLYT_E_CONFLICT, 0, "host %s still has %lld workload(s); move or remove them first",
-				      name, (long long)n);
+		return flyt_error_set(err, FLYT_E_CONFLICT, 0,
+				      "host %s still has %lld workload(s); move or remove them first", name,
+				      (long long)n);
 	if (store_host_delete(c->store, name, err) < 0)
 		return -1;
 	ctl_publish(c, "host.removed", json_pack("{s:s}", "host", name));
@@ -157,13 +161,17 @@ void *hosts_monitor(void *arg)
 			_cleanup_json_ json_t *ans = NULL;
 			flyt_error_t err = FLYT_ERROR_INIT;
 			if (flyt_http_call(&cl, "GET", "/v1/workloads", NULL, &ans, NULL, &err) == 0) {
-				_cleanup_json_ json_t *hb = json_pack("{s:O}", "workloads", json_object_get(ans, "workloads"));
+				_cleanup_json_ json_t *hb =
+				    json_pack("{s:O}", "workloads", json_object_get(ans, "workloads"));
 				hosts_heartbeat(c, name, hb, NULL);
 				continue;
 			}
-			if (silent >= c->offline_after_ms && store_host_set_state(c->store, name, "offline", NULL) == 1) {
-				log_warn("host %s is offline: silent for %lld ms (%s)", name, (long long)silent, err.msg);
-				ctl_publish(c, "host.offline", json_pack("{s:s, s:s}", "host", name, "reason", err.msg));
+			if (silent >= c->offline_after_ms &&
+			    store_host_set_state(c->store, name, "offline", NULL) == 1) {
+				log_warn("host %s is offline: silent for %lld ms (%s)", name, (long long)silent,
+					 err.msg);
+				ctl_publish(c, "host.offline",
+					    json_pack("{s:s, s:s}", "host", name, "reason", err.msg));
 			}
 		}
 		for (int k = 0; k < 10 && !atomic_load(&c->stopping); k++)

@@ -86,9 +86,9 @@ static int auth(flyt_http_request_t *req, const flyt_route_t *route, flyt_error_
 }
 
 static const char index_html[] =
-	"<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>flyt</title></head>"
-	"<body><h1>flyt controller</h1><p>The REST API is under <code>/api/v1/</code> "
-	"(see docs/api.md); use the <code>flyt</code> command-line client.</p></body></html>\n";
+    "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>flyt</title></head>"
+    "<body><h1>flyt controller</h1><p>The REST API is under <code>/api/v1/</code> "
+    "(see docs/api.md); use the <code>flyt</code> command-line client.</p></body></html>\n";
 
 static int fallback(flyt_http_request_t *req, flyt_http_response_t *res, flyt_error_t *err)
 {
@@ -121,8 +121,10 @@ int main(int argc, char **argv)
 	c.agent_timeout_ms = 30000;
 	bool version = false;
 	const flyt_opt_t opts[] = {
-		{ "listen", 'l', FLYT_OPT_STRING, &c.listen, "ADDR:PORT", "API and UI address (default 127.0.0.1:7700)" },
-		{ "db", 'd', FLYT_OPT_STRING, &c.db_path, "PATH", "SQLite database (default /var/lib/flyt/controller.db)" },
+		{ "listen", 'l', FLYT_OPT_STRING, &c.listen, "ADDR:PORT",
+		  "API and UI address (default 127.0.0.1:7700)" },
+		{ "db", 'd', FLYT_OPT_STRING, &c.db_path, "PATH",
+		  "SQLite database (default /var/lib/flyt/controller.db)" },
 		{ "token-file", 't', FLYT_OPT_STRING, &c.token_file, "FILE",
 		  "cluster token, created if missing (default $FLYT_TOKEN_FILE or /etc/flyt/token)" },
 		{ "offline-after", 0, FLYT_OPT_INT, &c.offline_after_ms, "MS",
@@ -153,7 +155,8 @@ int main(int argc, char **argv)
 	}
 	flyt_log_level_t level = flyt_log_level_from_name(log_level);
 	if (level == FLYT_LOG_INVALID || (strcmp(log_format, "text") && strcmp(log_format, "json"))) {
-		fprintf(stderr, "flyt-controller: --log-level must be debug, info, warn or error; --log-format text or json\n");
+		fprintf(stderr,
+			"flyt-controller: --log-level must be debug, info, warn or error; --log-format text or json\n");
 		return 2;
 	}
 	flyt_log_setup("flyt-controller", level, strcmp(log_format, "json") == 0 ? FLYT_LOG_JSON : FLYT_LOG_TEXT);

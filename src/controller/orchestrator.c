@@ -88,26 +88,30 @@ static int preflight(const char *kind, const char *requested, const char *sname,
 	}
 	json_t *sc = json_object_get(sf, "criu"), *tc = json_object_get(tf, "criu");
 	if (!json_is_true(json_object_get(sc, "ok")))
-		return flyt_error_set(err, FLYT_E_UNSUPPORTED, 0, "%s: %s", sname, flyt_json_str(sc, "reason", "no usable CRIU"));
+		return flyt_error_set(err, FLYT_E_UNSUPPORTED, 0, "%s: %s", sname,
+				      flyt_json_str(sc, "reason", "no usable CRIU"));
 	if (!json_is_true(json_object_get(tc, "ok")))
-		return flyt_error_set(err, FLYT_E_UNSUPPORTED, 0, "%s: %s", tname, flyt_json_str(tc, "reason", "no usable CRIU"));
+		return flyt_error_set(err, FLYT_E_UNSUPPORTED, 0, "%s: %s", tname,
+				      flyt_json_str(tc, "reason", "no usable CRIU"));
 	const char *sv = flyt_json_str(sc, "version", ""), *tv = flyt_json_str(tc, "version", "");
 	if (flyt_version_cmp(tv, sv) < 0)
-		return flyt_error_set(err, FLYT_E_UNSUPPORTED, 0,
-				      "%s has CRIU %s, older than %s's %s: its images may not restore there; upgrade %s", tname,
-				      tv, sname, sv, tname);
+		return flyt_error_set(
+		    err, FLYT_E_UNSUPPORTED, 0,
+		    "%s has CRIU %s, older than %s's %s: its images may not restore there; upgrade %s", tname, tv,
+		    sname, sv, tname);
 	_cleanup_free_ char *missing = missing_cpu_flags(sf, tf);
 	if (missing[0])
 		return flyt_error_set(err, FLYT_E_UNSUPPORTED, 0,
-				      "%s lacks CPU features %s has and the workload may use: %s", tname, sname, missing);
+				      "%s lacks CPU features %s has and the workload may use: %s", tname, sname,
+				      missing);
 	const char *why_s, *why_t;
 	if (strcmp(requested, "auto") != 0) {
 		if (!mode_available(sf, requested, &why_s))
-			return flyt_error_set(err, FLYT_E_UNSUPPORTED, 0, "mode %s is not available on %s: %s", requested, sname,
-					      why_s);
+			return flyt_error_set(err, FLYT_E_UNSUPPORTED, 0, "mode %s is not available on %s: %s",
+					      requested, sname, why_s);
 		if (!mode_available(tf, requested, &why_t))
-			return flyt_error_set(err, FLYT_E_UNSUPPORTED, 0, "mode %s is not available on %s: %s", requested, tname,
-					      why_t);
+			return flyt_error_set(err, FLYT_E_UNSUPPORTED, 0, "mode %s is not available on %s: %s",
+					      requested, tname, why_t);
 		snprintf(mode, mode_size, "%s", requested);
 		snprintf(reason, reason_size, "requested");
 		return 0;
@@ -145,7 +149,8 @@ static void journal(ctl_t *c, const char *id, const char *workload, const char *
 	store_migration_update(c->store, id, upd, now, NULL);
 	store_migration_journal(c->store, id, state, note, now, NULL);
 	ctl_changed(c);
-	ctl_publish(c, "migration.phase", json_pack("{s:s, s:s, s:s}", "migration", id, "workload", workload, "state", state));
+	ctl_publish(c, "migration.phase",
+		    json_pack("{s:s, s:s, s:s}", "migration", id, "workload", workload, "state", state));
 }
 
 /* Ends a migration: the workload's record follows the outcome. */
@@ -155,8 +160,8 @@ static void conclude(ctl_t *c, json_t *m, const char *state, const char *error, 
 	const char *source = flyt_json_str(m, "source", ""), *target = flyt_json_str(m, "target", "");
 	int64_t now = flyt_wall_ms();
 	if (agent_view) {
-		static const char *const keys[] = { "total_ms", "downtime_ms", "bytes", "images_bytes", "dump_ms",
-						    "transfer_ms", "restore_ms", "pages_ms", "phase_ms", NULL };
+		static const char *const keys[] = { "total_ms",	   "downtime_ms", "bytes",    "images_bytes", "dump_ms",
+						    "transfer_ms", "restore_ms",  "pages_ms", "phase_ms",     NULL };
 		_cleanup_json_ json_t *stats = json_object();
 		for (const char *const *k = keys; *k; k++)
 			if (json_object_get(agent_view, *k))
@@ -171,11 +176,12 @@ static void conclude(ctl_t *c, json_t *m, const char *state, const char *error, 
 	journal(c, id, workload, state, error);
 	if (strcmp(state, "committed") == 0) {
 		store_workload_update(c->store, workload, target, "running", NULL, now, NULL);
-		ctl_publish(c, "workload.moved", json_pack("{s:s, s:s, s:s}", "workload", workload, "from", source, "to", target));
+		ctl_publish(c, "workload.moved",
+			    json_pack("{s:s, s:s, s:s}", "workload", workload, "from", source, "to", target));
 		log_info("migration %s: %s moved %s -> %s", id, workload, source, target);
 	} else {
-		store_workload_update(c->store, workload, NULL, strcmp(state, "failed") == 0 ? "failed" : "running", NULL,
-				      now, NULL);
+		store_workload_update(c->store, workload, NULL, strcmp(state, "failed") == 0 ? "failed" : "running",
+				      NULL, now, NULL);
 		log_warn("migration %s of %s: %s: %s", id, workload, state, error ? error : "");
 		/* a target that was prepared but never contacted drops its ticket */
 		_cleanup_free_ char *turl = NULL;
@@ -188,7 +194,8 @@ static void conclude(ctl_t *c, json_t *m, const char *state, const char *error, 
 	_cleanup_json_ json_t *final = store_migration_get(c->store, id);
 	ctl_publish(c, "migration.finished",
 		    json_pack("{s:s, s:s, s:s, s:O, s:O}", "migration", id, "workload", workload, "state", state,
-			      "downtime_ms", json_object_get(final, "downtime_ms"), "total_ms", json_object_get(final, "total_ms")));
+			      "downtime_ms", json_object_get(final, "downtime_ms"), "total_ms",
+			      json_object_get(final, "total_ms")));
 }
 
 /* Sends the migration to the agents: prepare the target, start the source. */
@@ -215,9 +222,9 @@ static int launch(ctl_t *c, json_t *m, flyt_error_t *err)
 	if (colon && (!strchr(thost, ']') || colon > strchr(thost, ']')))
 		*colon = '\0';
 
-	_cleanup_json_ json_t *prep = json_pack("{s:s, s:s, s:s, s:s, s:{s:s, s:s}}", "id", id, "workload",
-						flyt_json_str(m, "workload", ""), "kind", flyt_json_str(m, "kind", ""),
-						"mode", flyt_json_str(m, "mode", ""), "source", "name", source, "url", surl);
+	_cleanup_json_ json_t *prep = json_pack(
+	    "{s:s, s:s, s:s, s:s, s:{s:s, s:s}}", "id", id, "workload", flyt_json_str(m, "workload", ""), "kind",
+	    flyt_json_str(m, "kind", ""), "mode", flyt_json_str(m, "mode", ""), "source", "name", source, "url", surl);
 	if (json_is_string(json_object_get(opts, "shared_dir")))
 		json_object_set(prep, "shared_dir", json_object_get(opts, "shared_dir"));
 	flyt_http_client_t tcl = ctl_agent_client(c, turl, 30000);
@@ -225,11 +232,12 @@ static int launch(ctl_t *c, json_t *m, flyt_error_t *err)
 	if (flyt_http_call(&tcl, "POST", "/v1/incoming", prep, &ticket, NULL, err) < 0)
 		return flyt_error_prefix(err, "preparing %s", target);
 
-	_cleanup_free_ char *data = flyt_asprintf("%s:%lld", thost, (long long)flyt_json_int(ticket, "data_port", data_port));
-	_cleanup_json_ json_t *start = json_pack("{s:s, s:s, s:s, s:s, s:{s:s, s:s, s:s, s:s}}", "id", id, "workload",
-						 flyt_json_str(m, "workload", ""), "mode", flyt_json_str(m, "mode", ""),
-						 "mode_reason", flyt_json_str(m, "mode_reason", ""), "target", "name",
-						 target, "url", turl, "data", data, "ticket", flyt_json_str(ticket, "ticket", ""));
+	_cleanup_free_ char *data =
+	    flyt_asprintf("%s:%lld", thost, (long long)flyt_json_int(ticket, "data_port", data_port));
+	_cleanup_json_ json_t *start = json_pack(
+	    "{s:s, s:s, s:s, s:s, s:{s:s, s:s, s:s, s:s}}", "id", id, "workload", flyt_json_str(m, "workload", ""),
+	    "mode", flyt_json_str(m, "mode", ""), "mode_reason", flyt_json_str(m, "mode_reason", ""), "target", "name",
+	    target, "url", turl, "data", data, "ticket", flyt_json_str(ticket, "ticket", ""));
 	static const char *const pass[] = { "shared_dir", "bandwidth_mbps", "precopy_rounds", NULL };
 	for (const char *const *k = pass; *k; k++)
 		if (json_object_get(opts, *k))
@@ -282,8 +290,8 @@ static void *follow_thread(void *arg)
 		if (surl) {
 			flyt_http_client_t cl = ctl_agent_client(c, surl, FOLLOW_WAIT_MS + 10000);
 			char req[200];
-			snprintf(req, sizeof(req), "/v1/migrations/%s?since=%llu&wait=%d", id, (unsigned long long)version,
-				 FOLLOW_WAIT_MS);
+			snprintf(req, sizeof(req), "/v1/migrations/%s?since=%llu&wait=%d", id,
+				 (unsigned long long)version, FOLLOW_WAIT_MS);
 			r = flyt_http_call(&cl, "GET", req, NULL, &view, NULL, &ferr);
 		} else {
 			flyt_error_set(&ferr, FLYT_E_NOT_FOUND, 0, "the source host is no longer known");
@@ -297,8 +305,10 @@ static void *follow_thread(void *arg)
 			if (!unreachable_since)
 				unreachable_since = flyt_now_ms();
 			if (!warned && flyt_now_ms() - unreachable_since > 5000) {
-				log_warn("migration %s: cannot follow it on its source: %s (will keep trying)", id, ferr.msg);
-				_cleanup_json_ json_t *upd = json_pack("{s:s}", "note", "the source agent does not answer; waiting for it");
+				log_warn("migration %s: cannot follow it on its source: %s (will keep trying)", id,
+					 ferr.msg);
+				_cleanup_json_ json_t *upd =
+				    json_pack("{s:s}", "note", "the source agent does not answer; waiting for it");
 				store_migration_update(c->store, id, upd, flyt_wall_ms(), NULL);
 				warned = true;
 			}
@@ -309,8 +319,9 @@ static void *follow_thread(void *arg)
 		version = (uint64_t)flyt_json_int(view, "version", (json_int_t)version);
 		const char *phase = flyt_json_str(view, "phase", "");
 		/* progress: bytes and timings as they come */
-		static const char *const live[] = { "bytes", "images_bytes", "downtime_ms", "dump_ms", "transfer_ms",
-						    "restore_ms", "pages_ms", "phase_ms", NULL };
+		static const char *const live[] = { "bytes",	"images_bytes", "downtime_ms",
+						    "dump_ms",	"transfer_ms",	"restore_ms",
+						    "pages_ms", "phase_ms",	NULL };
 		_cleanup_json_ json_t *stats = json_object();
 		for (const char *const *k = live; *k; k++)
 			if (json_object_get(view, *k) && !json_is_null(json_object_get(view, *k)))
@@ -349,7 +360,8 @@ static void spawn_follower(ctl_t *c, const char *id)
 
 int orch_start(ctl_t *c, json_t *body, json_t **ret, flyt_error_t *err)
 {
-	static const char *const keys[] = { "workload", "target", "mode", "shared_dir", "bandwidth_mbps", "precopy_rounds", NULL };
+	static const char *const keys[] = { "workload",	      "target",		"mode", "shared_dir",
+					    "bandwidth_mbps", "precopy_rounds", NULL };
 	const char *wname = NULL, *target = NULL, *mode_req = "auto", *shared = NULL;
 	int64_t bw = -1, rounds = -1;
 	if (flyt_json_check_keys(body, "migration", keys, err) < 0 ||
@@ -367,7 +379,8 @@ int orch_start(ctl_t *c, json_t *body, json_t **ret, flyt_error_t *err)
 	if (!known)
 		return flyt_error_set(err, FLYT_E_INVALID, 0, "mode must be auto, stop-copy, lazy, precopy or shared");
 	if (strcmp(mode_req, "shared") == 0 && (!shared || shared[0] != '/'))
-		return flyt_error_set(err, FLYT_E_INVALID, 0, "mode shared needs shared_dir, an absolute path both hosts declare");
+		return flyt_error_set(err, FLYT_E_INVALID, 0,
+				      "mode shared needs shared_dir, an absolute path both hosts declare");
 	_cleanup_json_ json_t *w = store_workload_get(c->store, wname);
 	if (!w)
 		return flyt_error_set(err, FLYT_E_NOT_FOUND, 0, "no workload %s", wname);
@@ -401,17 +414,18 @@ int orch_start(ctl_t *c, json_t *body, json_t **ret, flyt_error_t *err)
 		json_object_set_new(opts, "bandwidth_mbps", json_integer(bw));
 	if (rounds > 0)
 		json_object_set_new(opts, "precopy_rounds", json_integer(rounds));
-	_cleanup_json_ json_t *m = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:O}", "id", id, "workload", wname,
-					     "kind", flyt_json_str(w, "kind", ""), "source", source, "target", target,
-					     "mode_requested", mode_req, "mode", mode, "mode_reason", reason, "options", opts);
+	_cleanup_json_ json_t *m =
+	    json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:O}", "id", id, "workload", wname, "kind",
+		      flyt_json_str(w, "kind", ""), "source", source, "target", target, "mode_requested", mode_req,
+		      "mode", mode, "mode_reason", reason, "options", opts);
 	int64_t now = flyt_wall_ms();
 	if (store_migration_insert(c->store, m, now, err) < 0)
 		return -1;
 	store_migration_journal(c->store, id, "planned", reason, now, NULL);
 	store_workload_update(c->store, wname, NULL, "migrating", NULL, now, NULL);
 	ctl_publish(c, "migration.created",
-		    json_pack("{s:s, s:s, s:s, s:s, s:s}", "migration", id, "workload", wname, "source", source, "target",
-			      target, "mode", mode));
+		    json_pack("{s:s, s:s, s:s, s:s, s:s}", "migration", id, "workload", wname, "source", source,
+			      "target", target, "mode", mode));
 	log_info("migration %s: %s %s -> %s, mode %s (%s)", id, wname, source, target, mode, reason);
 	spawn_follower(c, id);
 	*ret = store_migration_get(c->store, id);
@@ -465,7 +479,8 @@ void orch_resume_unfinished(ctl_t *c)
 	size_t i;
 	json_t *id;
 	json_array_foreach (ids, i, id) {
-		log_info("migration %s was in progress when the controller stopped: following it again", json_string_value(id));
+		log_info("migration %s was in progress when the controller stopped: following it again",
+			 json_string_value(id));
 		spawn_follower(c, json_string_value(id));
 	}
 }

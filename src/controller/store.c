@@ -119,9 +119,10 @@ static int migrate_schema(store_t *st, flyt_error_t *err)
 	if (v < 0)
 		return sql_fail(st, err, "read schema version");
 	if (v > SCHEMA_VERSION)
-		return flyt_error_set(err, FLYT_E_UNSUPPORTED, 0,
-				      "the database has schema version %d, newer than this controller's %d: use a newer flyt-controller",
-				      v, SCHEMA_VERSION);
+		return flyt_error_set(
+		    err, FLYT_E_UNSUPPORTED, 0,
+		    "the database has schema version %d, newer than this controller's %d: use a newer flyt-controller",
+		    v, SCHEMA_VERSION);
 	for (; v < SCHEMA_VERSION; v++) {
 		char pragma[64];
 		snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d", v + 1);
@@ -305,8 +306,8 @@ out:
 	return r;
 }
 
-#define HOST_COLUMNS                                                                                          \
-	"h.name, h.url, h.state, h.facts, h.load, h.memory, h.registered_ms, h.last_seen_ms,"               \
+#define HOST_COLUMNS                                                                          \
+	"h.name, h.url, h.state, h.facts, h.load, h.memory, h.registered_ms, h.last_seen_ms," \
 	" (SELECT count(*) FROM workloads w WHERE w.host = h.name)"
 
 static json_t *host_row(sqlite3_stmt *s, bool full)
@@ -417,7 +418,8 @@ int store_workload_insert(store_t *st, json_t *w, int64_t now_ms, flyt_error_t *
 	sqlite3_bind_int64(s, 8, now_ms);
 	int rc = sqlite3_step(s);
 	if (rc == SQLITE_CONSTRAINT) {
-		flyt_error_set(err, FLYT_E_CONFLICT, 0, "a workload named %s exists already", flyt_json_str(w, "name", ""));
+		flyt_error_set(err, FLYT_E_CONFLICT, 0, "a workload named %s exists already",
+			       flyt_json_str(w, "name", ""));
 		goto out;
 	}
 	if (rc != SQLITE_DONE) {
@@ -442,7 +444,9 @@ static json_t *workload_row(sqlite3_stmt *s)
 	json_object_set_new(w, "spec", col_json(s, 4));
 	json_object_set_new(w, "state", col_text(s, 5));
 	json_t *status = col_json(s, 6);
-	static const char *const live[] = { "pid", "rss_bytes", "cpu_percent", "cpu_seconds", "processes", "error", NULL };
+	static const char *const live[] = {
+		"pid", "rss_bytes", "cpu_percent", "cpu_seconds", "processes", "error", NULL
+	};
 	for (const char *const *k = live; *k; k++) {
 		json_t *v = json_object_get(status, *k);
 		if (v)
@@ -476,8 +480,8 @@ json_t *store_workloads_list(store_t *st, const char *host, const char *kind, co
 					 " AND (?3 IS NULL OR state = ?3) AND (?4 IS NULL OR instr(name, ?4) > 0)";
 	pthread_mutex_lock(&st->lock);
 	json_t *arr = json_array();
-	_cleanup_free_ char *sql = flyt_asprintf("SELECT " WORKLOAD_COLUMNS " FROM workloads%s ORDER BY name LIMIT ?5 OFFSET ?6",
-						 where);
+	_cleanup_free_ char *sql =
+	    flyt_asprintf("SELECT " WORKLOAD_COLUMNS " FROM workloads%s ORDER BY name LIMIT ?5 OFFSET ?6", where);
 	_cleanup_free_ char *count_sql = flyt_asprintf("SELECT count(*) FROM workloads%s", where);
 	_cleanup_stmt_ sqlite3_stmt *s = NULL, *c = NULL;
 	if (prepare(st, sql, &s, NULL) == 0 && prepare(st, count_sql, &c, NULL) == 0) {
@@ -585,7 +589,8 @@ int store_migration_insert(store_t *st, json_t *m, int64_t now_ms, flyt_error_t 
 	sqlite3_bind_int64(s, 10, now_ms);
 	int rc = sqlite3_step(s);
 	if (rc == SQLITE_CONSTRAINT) {
-		flyt_error_set(err, FLYT_E_CONFLICT, 0, "workload %s is already migrating", flyt_json_str(m, "workload", ""));
+		flyt_error_set(err, FLYT_E_CONFLICT, 0, "workload %s is already migrating",
+			       flyt_json_str(m, "workload", ""));
 		goto out;
 	}
 	if (rc != SQLITE_DONE) {
@@ -604,13 +609,14 @@ int store_migration_update(store_t *st, const char *id, json_t *upd, int64_t now
 	int r = -1;
 	_cleanup_stmt_ sqlite3_stmt *s = NULL;
 	/* stats merge into the stored object; scalar fields replace */
-	if (prepare(st,
-		    "UPDATE migrations SET state = coalesce(?2, state), error = coalesce(?3, error),"
-		    " note = coalesce(?4, note), stats = json_patch(stats, coalesce(?5, '{}')),"
-		    " mode = coalesce(?6, mode), mode_reason = coalesce(?7, mode_reason),"
-		    " finished_ms = CASE WHEN ?2 IN ('committed', 'rolled_back', 'failed') THEN ?8 ELSE finished_ms END,"
-		    " version = version + 1 WHERE id = ?1",
-		    &s, err) < 0)
+	if (prepare(
+		st,
+		"UPDATE migrations SET state = coalesce(?2, state), error = coalesce(?3, error),"
+		" note = coalesce(?4, note), stats = json_patch(stats, coalesce(?5, '{}')),"
+		" mode = coalesce(?6, mode), mode_reason = coalesce(?7, mode_reason),"
+		" finished_ms = CASE WHEN ?2 IN ('committed', 'rolled_back', 'failed') THEN ?8 ELSE finished_ms END,"
+		" version = version + 1 WHERE id = ?1",
+		&s, err) < 0)
 		goto out;
 	bind_text(s, 1, id);
 	bind_text(s, 2, flyt_json_str(upd, "state", NULL));
@@ -652,8 +658,8 @@ out:
 	return r;
 }
 
-#define MIGRATION_COLUMNS                                                                                      \
-	"id, workload, kind, source, target, mode_requested, mode, mode_reason, options, state, error, note,"   \
+#define MIGRATION_COLUMNS                                                                                     \
+	"id, workload, kind, source, target, mode_requested, mode, mode_reason, options, state, error, note," \
 	" stats, version, created_ms, finished_ms"
 
 static json_t *migration_row(sqlite3_stmt *s)
@@ -672,8 +678,8 @@ static json_t *migration_row(sqlite3_stmt *s)
 	json_object_set_new(m, "error", col_text(s, 10));
 	json_object_set_new(m, "note", col_text(s, 11));
 	json_t *stats = col_json(s, 12);
-	static const char *const keys[] = { "total_ms", "downtime_ms", "bytes",	   "images_bytes", "dump_ms",
-					    "transfer_ms", "restore_ms", "pages_ms", "phase_ms",     NULL };
+	static const char *const keys[] = { "total_ms",	   "downtime_ms", "bytes",    "images_bytes", "dump_ms",
+					    "transfer_ms", "restore_ms",  "pages_ms", "phase_ms",     NULL };
 	for (const char *const *k = keys; *k; k++) {
 		json_t *v = json_object_get(stats, *k);
 		json_object_set(m, *k, v ? v : json_null());
@@ -696,7 +702,8 @@ json_t *store_migration_get(store_t *st, const char *id)
 		if (sqlite3_step(s) == SQLITE_ROW)
 			m = migration_row(s);
 	}
-	if (m && prepare(st, "SELECT phase, time_ms, note FROM journal WHERE migration = ? ORDER BY rowid", &j, NULL) == 0) {
+	if (m &&
+	    prepare(st, "SELECT phase, time_ms, note FROM journal WHERE migration = ? ORDER BY rowid", &j, NULL) == 0) {
 		bind_text(j, 1, id);
 		json_t *journal = json_array();
 		while (sqlite3_step(j) == SQLITE_ROW) {

@@ -42,8 +42,8 @@ int flyt_token_load(const char *path, char out[FLYT_TOKEN_MAX], flyt_error_t *er
 				      FLYT_TOKEN_MAX - 1);
 	for (size_t i = 0; i < len; i++)
 		if (!isgraph((unsigned char)buf[i]))
-			return flyt_error_set(err, FLYT_E_INVALID, 0, "token in %s contains a space or control character",
-					      path);
+			return flyt_error_set(err, FLYT_E_INVALID, 0,
+					      "token in %s contains a space or control character", path);
 	memcpy(out, buf, len + 1);
 	return 0;
 }

@@ -15,11 +15,11 @@
 
 #include <jansson.h>
 
-#define FLYT_DEFINE_CLEANUP(type, func)                  \
-	static inline void func##p(type *p)              \
-	{                                                \
-		if (*p)                                  \
-			func(*p);                        \
+#define FLYT_DEFINE_CLEANUP(type, func)     \
+	static inline void func##p(type *p) \
+	{                                   \
+		if (*p)                     \
+			func(*p);           \
 	}
 
 static inline void flyt_freep(void *p)
@@ -74,18 +74,18 @@ FLYT_DEFINE_CLEANUP(char **, flyt_strv_free)
 #define _cleanup_strv_ _cleanup_(flyt_strv_freep)
 
 /* Returns the pointer and leaves NULL behind, so the cleanup does nothing. */
-#define TAKE_PTR(p)                         \
-	({                                  \
-		__typeof__(p) _tp_ = (p);   \
-		(p) = NULL;                 \
-		_tp_;                       \
+#define TAKE_PTR(p)                       \
+	({                                \
+		__typeof__(p) _tp_ = (p); \
+		(p) = NULL;               \
+		_tp_;                     \
 	})
 
-#define TAKE_FD(fd)                 \
-	({                          \
-		int _tf_ = (fd);    \
-		(fd) = -1;          \
-		_tf_;               \
+#define TAKE_FD(fd)              \
+	({                       \
+		int _tf_ = (fd); \
+		(fd) = -1;       \
+		_tf_;            \
 	})
 
 #define ELEMENTSOF(a) (sizeof(a) / sizeof((a)[0]))

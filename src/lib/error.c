@@ -22,20 +22,11 @@ static const char *const code_names[FLYT_E_MAX] = {
 };
 
 static const int code_status[FLYT_E_MAX] = {
-	[FLYT_OK] = 200,
-	[FLYT_E_INTERNAL] = 500,
-	[FLYT_E_INVALID] = 400,
-	[FLYT_E_NOT_FOUND] = 404,
-	[FLYT_E_CONFLICT] = 409,
-	[FLYT_E_UNAUTHORIZED] = 401,
-	[FLYT_E_FORBIDDEN] = 403,
-	[FLYT_E_UNSUPPORTED] = 422,
-	[FLYT_E_UNAVAILABLE] = 503,
-	[FLYT_E_TIMEOUT] = 504,
-	[FLYT_E_TOO_LARGE] = 413,
-	[FLYT_E_CANCELLED] = 409,
-	[FLYT_E_IO] = 500,
-	[FLYT_E_CORRUPT] = 502,
+	[FLYT_OK] = 200,	  [FLYT_E_INTERNAL] = 500,    [FLYT_E_INVALID] = 400,
+	[FLYT_E_NOT_FOUND] = 404, [FLYT_E_CONFLICT] = 409,    [FLYT_E_UNAUTHORIZED] = 401,
+	[FLYT_E_FORBIDDEN] = 403, [FLYT_E_UNSUPPORTED] = 422, [FLYT_E_UNAVAILABLE] = 503,
+	[FLYT_E_TIMEOUT] = 504,	  [FLYT_E_TOO_LARGE] = 413,   [FLYT_E_CANCELLED] = 409,
+	[FLYT_E_IO] = 500,	  [FLYT_E_CORRUPT] = 502,
 };
 
 int flyt_error_setv(flyt_error_t *err, flyt_code_t code, int errnum, const char *fmt, va_list ap)

@@ -15,18 +15,18 @@
 typedef enum {
 	FLYT_OK = 0,
 	FLYT_E_INTERNAL,     /* a bug or an unexpected system failure */
-	FLYT_E_INVALID,      /* bad input: malformed, out of range, unknown field */
+	FLYT_E_INVALID,	     /* bad input: malformed, out of range, unknown field */
 	FLYT_E_NOT_FOUND,    /* the named thing does not exist */
 	FLYT_E_CONFLICT,     /* exists already, or busy with something else */
 	FLYT_E_UNAUTHORIZED, /* missing or wrong credentials */
 	FLYT_E_FORBIDDEN,    /* authenticated, not allowed */
 	FLYT_E_UNSUPPORTED,  /* the driver, host or kernel cannot do this */
 	FLYT_E_UNAVAILABLE,  /* a peer (agent, controller, daemon) cannot be reached */
-	FLYT_E_TIMEOUT,      /* a deadline passed */
+	FLYT_E_TIMEOUT,	     /* a deadline passed */
 	FLYT_E_TOO_LARGE,    /* a request or message exceeds its bound */
 	FLYT_E_CANCELLED,    /* stopped on request */
-	FLYT_E_IO,           /* reading or writing files or sockets failed */
-	FLYT_E_CORRUPT,      /* data failed its checksum or framing */
+	FLYT_E_IO,	     /* reading or writing files or sockets failed */
+	FLYT_E_CORRUPT,	     /* data failed its checksum or framing */
 	FLYT_E_MAX,
 	FLYT_E_INVALID_CODE = -1,
 } flyt_code_t;
@@ -39,14 +39,17 @@ typedef struct {
 	char msg[FLYT_ERROR_MSG_MAX];
 } flyt_error_t;
 
-#define FLYT_ERROR_INIT { FLYT_OK, 0, "" }
+#define FLYT_ERROR_INIT        \
+	{                      \
+		FLYT_OK, 0, "" \
+	}
 
 /* Fills err (if not NULL) and returns -1, so that `return flyt_error_set(...)` works.
  * When errnum is not 0, ": strerror(errnum)" is appended to the message. */
 int flyt_error_set(flyt_error_t *err, flyt_code_t code, int errnum, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 int flyt_error_setv(flyt_error_t *err, flyt_code_t code, int errnum, const char *fmt, va_list ap)
-	__attribute__((format(printf, 4, 0)));
+    __attribute__((format(printf, 4, 0)));
 
 /* Prepends "context: " to the message; keeps code and errno. Returns -1. */
 int flyt_error_prefix(flyt_error_t *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

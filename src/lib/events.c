@@ -15,7 +15,7 @@ struct flyt_events {
 	pthread_cond_t cond;
 	json_t **ring;
 	size_t capacity;
-	uint64_t last; /* seq of the newest event; events last-capacity+1..last are kept */
+	uint64_t last;	/* seq of the newest event; events last-capacity+1..last are kept */
 	uint64_t first; /* seq of the first event published by this process */
 	bool closing;
 	flyt_events_sink_fn sink;
@@ -179,9 +179,9 @@ static ssize_t sse_read(void *ctx, char *buf, size_t max)
 			if (s->filter && !s->filter(e, s->filter_ctx))
 				continue;
 			_cleanup_free_ char *data = flyt_json_dumps(e);
-			_cleanup_free_ char *chunk = flyt_asprintf("id: %llu\nevent: %s\ndata: %s\n\n",
-								   (unsigned long long)s->since,
-								   flyt_json_str(e, "type", "event"), data);
+			_cleanup_free_ char *chunk =
+			    flyt_asprintf("id: %llu\nevent: %s\ndata: %s\n\n", (unsigned long long)s->since,
+					  flyt_json_str(e, "type", "event"), data);
 			sse_append(s, chunk);
 		}
 		uint64_t now = flyt_now_ms();

@@ -29,10 +29,10 @@ typedef struct {
 	size_t nparams;
 	const char *body;
 	size_t body_len;
-	void *conn;        /* struct MHD_Connection */
-	void *user;        /* the server's user data */
-	void *auth;        /* set by the auth callback (e.g. the principal) */
-	char peer[64];     /* client address */
+	void *conn;    /* struct MHD_Connection */
+	void *user;    /* the server's user data */
+	void *auth;    /* set by the auth callback (e.g. the principal) */
+	char peer[64]; /* client address */
 	flyt_http_server_t *server;
 } flyt_http_request_t;
 
@@ -43,12 +43,12 @@ typedef struct {
 typedef ssize_t (*flyt_http_stream_fn)(void *ctx, char *buf, size_t max);
 
 typedef struct {
-	int status;              /* 0 means 200 */
-	json_t *json;            /* owned; serialised as the body */
-	char *body;              /* owned; used when json is NULL */
+	int status;   /* 0 means 200 */
+	json_t *json; /* owned; serialised as the body */
+	char *body;   /* owned; used when json is NULL */
 	size_t body_len;
 	const char *content_type;
-	char *headers[8];        /* owned "Name: value" strings */
+	char *headers[8]; /* owned "Name: value" strings */
 	flyt_http_stream_fn stream;
 	void *stream_ctx;
 	void (*stream_free)(void *ctx);
@@ -74,15 +74,15 @@ typedef struct {
 typedef int (*flyt_http_auth_fn)(flyt_http_request_t *req, const flyt_route_t *route, flyt_error_t *err);
 
 typedef struct {
-	const char *listen;          /* "ADDR:PORT"; port 0 picks a free one */
+	const char *listen; /* "ADDR:PORT"; port 0 picks a free one */
 	const flyt_route_t *routes;
 	size_t nroutes;
 	flyt_http_auth_fn auth;
 	void *user;
-	size_t max_body;             /* default 1 MiB */
-	unsigned max_connections;    /* default 256 */
-	unsigned max_per_ip;         /* default 0: no limit */
-	const char *name;            /* for log lines */
+	size_t max_body;	  /* default 1 MiB */
+	unsigned max_connections; /* default 256 */
+	unsigned max_per_ip;	  /* default 0: no limit */
+	const char *name;	  /* for log lines */
 	/* Fallback for GET requests that match no route (static files); may be NULL. */
 	flyt_http_handler_t fallback;
 } flyt_http_config_t;
@@ -112,12 +112,12 @@ int flyt_parse_hostport(const char *s, char *host, size_t host_size, uint16_t *p
 /* ---- client ---- */
 
 typedef struct {
-	const char *base_url;     /* "http://198.18.0.2:7800" */
-	const char *token;        /* bearer token, may be NULL */
-	long timeout_ms;          /* whole request; default 30 s */
-	long connect_timeout_ms;  /* default 5 s */
-	const char *unix_socket;  /* speak HTTP over this unix socket instead of TCP */
-	size_t max_response;      /* default 16 MiB */
+	const char *base_url;	 /* "http://198.18.0.2:7800" */
+	const char *token;	 /* bearer token, may be NULL */
+	long timeout_ms;	 /* whole request; default 30 s */
+	long connect_timeout_ms; /* default 5 s */
+	const char *unix_socket; /* speak HTTP over this unix socket instead of TCP */
+	size_t max_response;	 /* default 16 MiB */
 } flyt_http_client_t;
 
 /* Sends method path (appended to base_url) with body (may be NULL) as JSON. On a 2xx
@@ -125,12 +125,12 @@ typedef struct {
  * be NULL). Otherwise -1 with err filled from the error body, or UNAVAILABLE /
  * TIMEOUT when the peer cannot be reached. *ret_status (may be NULL) gets the
  * status, 0 when there was no answer. */
-int flyt_http_call(const flyt_http_client_t *c, const char *method, const char *path, json_t *body,
-		   json_t **ret, long *ret_status, flyt_error_t *err);
+int flyt_http_call(const flyt_http_client_t *c, const char *method, const char *path, json_t *body, json_t **ret,
+		   long *ret_status, flyt_error_t *err);
 
 /* Like flyt_http_call but returns the raw body; a non-2xx answer is an error. */
-int flyt_http_call_raw(const flyt_http_client_t *c, const char *method, const char *path, json_t *body,
-		       char **ret_body, size_t *ret_len, long *ret_status, flyt_error_t *err);
+int flyt_http_call_raw(const flyt_http_client_t *c, const char *method, const char *path, json_t *body, char **ret_body,
+		       size_t *ret_len, long *ret_status, flyt_error_t *err);
 
 /* Percent-encodes s for use in a URL path segment or query value (caller frees). */
 char *flyt_url_escape(const char *s);

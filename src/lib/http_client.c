@@ -75,8 +75,8 @@ static void curl_easy_cleanupp(CURL **c)
 		curl_easy_cleanup(*c);
 }
 
-int flyt_http_call_raw(const flyt_http_client_t *c, const char *method, const char *path, json_t *body,
-		       char **ret_body, size_t *ret_len, long *ret_status, flyt_error_t *err)
+int flyt_http_call_raw(const flyt_http_client_t *c, const char *method, const char *path, json_t *body, char **ret_body,
+		       size_t *ret_len, long *ret_status, flyt_error_t *err)
 {
 	if (ret_status)
 		*ret_status = 0;
@@ -144,8 +144,8 @@ int flyt_http_call_raw(const flyt_http_client_t *c, const char *method, const ch
 	return 0;
 }
 
-int flyt_http_call(const flyt_http_client_t *c, const char *method, const char *path, json_t *body,
-		   json_t **ret, long *ret_status, flyt_error_t *err)
+int flyt_http_call(const flyt_http_client_t *c, const char *method, const char *path, json_t *body, json_t **ret,
+		   long *ret_status, flyt_error_t *err)
 {
 	_cleanup_free_ char *raw = NULL;
 	size_t len = 0;

@@ -142,8 +142,7 @@ const char *flyt_http_header(flyt_http_request_t *req, const char *name)
 
 int flyt_http_body_json(flyt_http_request_t *req, json_t **ret, flyt_error_t *err)
 {
-	return flyt_json_parse_object(req->body ? req->body : "", req->body_len, req->server->cfg.max_body, ret,
-				      err);
+	return flyt_json_parse_object(req->body ? req->body : "", req->body_len, req->server->cfg.max_body, ret, err);
 }
 
 int flyt_http_query_u64(flyt_http_request_t *req, const char *name, uint64_t max, uint64_t *ret, flyt_error_t *err)
@@ -392,8 +391,8 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
 	}
 	enum MHD_Result r = queue(conn, srv, &res);
 	if (flyt_log_enabled(FLYT_LOG_DEBUG))
-		log_debug("%s: %s %s %s -> %d (%.1f ms)", srv->cfg.name ? srv->cfg.name : "http", req.peer, method,
-			  url, res.status ? res.status : 200, (double)(flyt_now_us() - rc->started_us) / 1000.0);
+		log_debug("%s: %s %s %s -> %d (%.1f ms)", srv->cfg.name ? srv->cfg.name : "http", req.peer, method, url,
+			  res.status ? res.status : 200, (double)(flyt_now_us() - rc->started_us) / 1000.0);
 	free_params(&req);
 	response_free(&res);
 	return r;
@@ -441,11 +440,10 @@ int flyt_http_server_start(const flyt_http_config_t *cfg, flyt_http_server_t **r
 		srv->cfg.max_connections = 256;
 
 	srv->daemon = MHD_start_daemon(
-		flags, port, NULL, NULL, access_handler, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-		MHD_OPTION_NOTIFY_COMPLETED, request_completed, srv, MHD_OPTION_CONNECTION_LIMIT,
-		(unsigned)srv->cfg.max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)srv->cfg.max_per_ip,
-		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_EXTERNAL_LOGGER, log_mhd, srv,
-		MHD_OPTION_END);
+	    flags, port, NULL, NULL, access_handler, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+	    MHD_OPTION_NOTIFY_COMPLETED, request_completed, srv, MHD_OPTION_CONNECTION_LIMIT,
+	    (unsigned)srv->cfg.max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)srv->cfg.max_per_ip,
+	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_EXTERNAL_LOGGER, log_mhd, srv, MHD_OPTION_END);
 	if (!srv->daemon) {
 		int e = errno;
 		free(srv);

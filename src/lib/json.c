@@ -10,8 +10,8 @@
 int flyt_json_parse_object(const char *buf, size_t len, size_t max, json_t **ret, flyt_error_t *err)
 {
 	if (len > max)
-		return flyt_error_set(err, FLYT_E_TOO_LARGE, 0, "JSON body of %zu bytes exceeds the limit of %zu",
-				      len, max);
+		return flyt_error_set(err, FLYT_E_TOO_LARGE, 0, "JSON body of %zu bytes exceeds the limit of %zu", len,
+				      max);
 	if (len == 0)
 		return flyt_error_set(err, FLYT_E_INVALID, 0, "empty body, expected a JSON object");
 	json_error_t jerr;
@@ -114,8 +114,7 @@ int flyt_json_get_object(json_t *obj, const char *key, bool required, json_t **r
 	return 0;
 }
 
-int flyt_json_get_array(json_t *obj, const char *key, bool required, size_t max_items, json_t **ret,
-			flyt_error_t *err)
+int flyt_json_get_array(json_t *obj, const char *key, bool required, size_t max_items, json_t **ret, flyt_error_t *err)
 {
 	int r;
 	json_t *v = lookup(obj, key, required, err, &r);
@@ -124,14 +123,13 @@ int flyt_json_get_array(json_t *obj, const char *key, bool required, size_t max_
 	if (!json_is_array(v))
 		return flyt_error_set(err, FLYT_E_INVALID, 0, "field \"%s\" must be an array", key);
 	if (json_array_size(v) > max_items)
-		return flyt_error_set(err, FLYT_E_INVALID, 0, "field \"%s\" has more than %zu items", key,
-				      max_items);
+		return flyt_error_set(err, FLYT_E_INVALID, 0, "field \"%s\" has more than %zu items", key, max_items);
 	*ret = v;
 	return 0;
 }
 
-int flyt_json_get_strv(json_t *obj, const char *key, bool required, size_t max_items, size_t max_len,
-		       char ***ret, flyt_error_t *err)
+int flyt_json_get_strv(json_t *obj, const char *key, bool required, size_t max_items, size_t max_len, char ***ret,
+		       flyt_error_t *err)
 {
 	json_t *arr = NULL;
 	if (flyt_json_get_array(obj, key, required, max_items, &arr, err) < 0)

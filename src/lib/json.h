@@ -26,13 +26,12 @@ int flyt_json_get_int(json_t *obj, const char *key, bool required, int64_t min, 
 		      flyt_error_t *err);
 int flyt_json_get_bool(json_t *obj, const char *key, bool required, bool *ret, flyt_error_t *err);
 int flyt_json_get_object(json_t *obj, const char *key, bool required, json_t **ret, flyt_error_t *err);
-int flyt_json_get_array(json_t *obj, const char *key, bool required, size_t max_items, json_t **ret,
-			flyt_error_t *err);
+int flyt_json_get_array(json_t *obj, const char *key, bool required, size_t max_items, json_t **ret, flyt_error_t *err);
 
 /* Reads an array of strings into a NULL-terminated vector (caller frees with
  * flyt_strv_free); each string at most max_len bytes. */
-int flyt_json_get_strv(json_t *obj, const char *key, bool required, size_t max_items, size_t max_len,
-		       char ***ret, flyt_error_t *err);
+int flyt_json_get_strv(json_t *obj, const char *key, bool required, size_t max_items, size_t max_len, char ***ret,
+		       flyt_error_t *err);
 
 /* Returns a compact serialisation (caller frees); aborts on out-of-memory. */
 char *flyt_json_dumps(const json_t *j);

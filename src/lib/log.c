@@ -70,8 +70,8 @@ void flyt_log(flyt_log_level_t level, const char *fmt, ...)
 
 	pthread_mutex_lock(&log_state.lock);
 	if (log_state.format == FLYT_LOG_JSON) {
-		json_t *rec = json_pack("{s:s, s:s, s:s, s:s}", "ts", when, "level", level_names[level],
-					"program", log_state.program, "msg", msg);
+		json_t *rec = json_pack("{s:s, s:s, s:s, s:s}", "ts", when, "level", level_names[level], "program",
+					log_state.program, "msg", msg);
 		char *line = rec ? json_dumps(rec, JSON_COMPACT) : NULL;
 		if (line)
 			fprintf(stderr, "%s\n", line);

@@ -13,8 +13,7 @@
 
 #include "cleanup.h"
 
-static int make_addr(const char *host, uint16_t port, struct sockaddr_storage *ss, socklen_t *len,
-		     flyt_error_t *err)
+static int make_addr(const char *host, uint16_t port, struct sockaddr_storage *ss, socklen_t *len, flyt_error_t *err)
 {
 	memset(ss, 0, sizeof(*ss));
 	struct sockaddr_in *sin = (struct sockaddr_in *)ss;

@@ -39,8 +39,9 @@ static int apply(const flyt_opt_t *o, const char *value, const char *where, flyt
 		errno = 0;
 		long long v = strtoll(value, &end, 10);
 		if (errno || end == value || *end || v < o->min || v > o->max)
-			return flyt_error_set(err, FLYT_E_INVALID, 0, "%s--%s: \"%s\" is not an integer from %lld to %lld",
-					      where, o->name, value, (long long)o->min, (long long)o->max);
+			return flyt_error_set(err, FLYT_E_INVALID, 0,
+					      "%s--%s: \"%s\" is not an integer from %lld to %lld", where, o->name,
+					      value, (long long)o->min, (long long)o->max);
 		*(int64_t *)o->dest = v;
 		return 0;
 	}

@@ -15,9 +15,9 @@
 
 typedef enum {
 	FLYT_OPT_STRING, /* char **dest, replaced by a copy of the value */
-	FLYT_OPT_INT,    /* int64_t *dest, checked against [min, max] */
-	FLYT_OPT_FLAG,   /* bool *dest, set true; takes no value ("name = true" in files) */
-	FLYT_OPT_LIST,   /* char ***dest, each use appends (repeatable) */
+	FLYT_OPT_INT,	 /* int64_t *dest, checked against [min, max] */
+	FLYT_OPT_FLAG,	 /* bool *dest, set true; takes no value ("name = true" in files) */
+	FLYT_OPT_LIST,	 /* char ***dest, each use appends (repeatable) */
 } flyt_opt_type_t;
 
 typedef struct {

@@ -22,21 +22,21 @@ typedef enum {
 
 typedef struct {
 	char *const *argv;
-	char *const *env;         /* NULL: the parent's environment */
-	const char *cwd;          /* NULL: the parent's */
+	char *const *env; /* NULL: the parent's environment */
+	const char *cwd;  /* NULL: the parent's */
 	flyt_spawn_out_t out, err;
 	const char *out_path, *err_path; /* for FLYT_SPAWN_FILE */
-	size_t capture_max;       /* default 64 KiB per stream */
-	unsigned timeout_ms;      /* 0: none; on expiry the process group gets SIGKILL */
-	int pass_fds[4];          /* descriptors the child keeps at the same numbers; -1 ends */
+	size_t capture_max;		 /* default 64 KiB per stream */
+	unsigned timeout_ms;		 /* 0: none; on expiry the process group gets SIGKILL */
+	int pass_fds[4];		 /* descriptors the child keeps at the same numbers; -1 ends */
 	int npass_fds;
 } flyt_spawn_opts_t;
 
 typedef struct {
-	int exit_code;      /* when exited normally, else -1 */
-	int signal;         /* when killed by a signal, else 0 */
+	int exit_code; /* when exited normally, else -1 */
+	int signal;    /* when killed by a signal, else 0 */
 	bool timed_out;
-	char *out, *err;    /* captured output, NUL-terminated (owned) */
+	char *out, *err; /* captured output, NUL-terminated (owned) */
 } flyt_spawn_result_t;
 
 typedef struct {

@@ -58,8 +58,7 @@ static void throttle(flyt_stream_t *s)
 	}
 }
 
-int flyt_stream_send(flyt_stream_t *s, flyt_frame_type_t type, const void *payload, uint32_t len,
-		     flyt_error_t *err)
+int flyt_stream_send(flyt_stream_t *s, flyt_frame_type_t type, const void *payload, uint32_t len, flyt_error_t *err)
 {
 	if (len > FLYT_FRAME_MAX)
 		return flyt_error_set(err, FLYT_E_INTERNAL, 0, "frame of %u bytes exceeds the maximum", len);
@@ -133,7 +132,8 @@ int flyt_stream_recv(flyt_stream_t *s, flyt_frame_type_t *ret_type, void *buf, u
 	if (flyt_read_all(s->fd, h, sizeof(h), err) < 0)
 		return flyt_error_prefix(err, "stream");
 	if (get32(h) != FLYT_FRAME_MAGIC || h[4] != FLYT_FRAME_VERSION)
-		return flyt_error_set(err, FLYT_E_CORRUPT, 0, "stream: bad frame header (not a flyt stream, or damaged)");
+		return flyt_error_set(err, FLYT_E_CORRUPT, 0,
+				      "stream: bad frame header (not a flyt stream, or damaged)");
 	uint8_t type = h[5];
 	uint32_t seq = get32(h + 8), len = get32(h + 12), crc = get32(h + 16);
 	if (type == 0 || type >= FLYT_FRAME_TYPE_MAX)
@@ -148,8 +148,8 @@ int flyt_stream_recv(flyt_stream_t *s, flyt_frame_type_t *ret_type, void *buf, u
 	uint32_t c = flyt_crc32c(0, h, 16);
 	c = flyt_crc32c(c, buf, len);
 	if (c != crc)
-		return flyt_error_set(err, FLYT_E_CORRUPT, 0, "stream: checksum mismatch in frame %u (data damaged in transit)",
-				      seq);
+		return flyt_error_set(err, FLYT_E_CORRUPT, 0,
+				      "stream: checksum mismatch in frame %u (data damaged in transit)", seq);
 	s->recv_seq++;
 	s->bytes_received += sizeof(h) + len;
 	if (type == FLYT_FRAME_ERROR) {
@@ -182,8 +182,8 @@ int flyt_stream_recv_json(flyt_stream_t *s, flyt_frame_type_t type, json_t **ret
 
 /* ---- sending trees ---- */
 
-static int send_file(flyt_stream_t *s, int dfd, const char *name, const char *path, const struct stat *st,
-		     char *buf, flyt_error_t *err)
+static int send_file(flyt_stream_t *s, int dfd, const char *name, const char *path, const struct stat *st, char *buf,
+		     flyt_error_t *err)
 {
 	_cleanup_close_ int fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
@@ -255,7 +255,7 @@ static int send_dir(flyt_stream_t *s, int dfd, const char *prefix, char *buf, in
 				return flyt_error_set(err, FLYT_E_IO, errno, "readlink %s", path);
 			target[n] = '\0';
 			_cleanup_json_ json_t *e =
-				json_pack("{s:s, s:s, s:s}", "path", path, "kind", "symlink", "target", target);
+			    json_pack("{s:s, s:s, s:s}", "path", path, "kind", "symlink", "target", target);
 			if (flyt_stream_send_json(s, FLYT_FRAME_ENTRY, e, err) < 0)
 				return -1;
 		}
@@ -284,8 +284,8 @@ int flyt_stream_send_tree(flyt_stream_t *s, const char *dir, const char *prefix,
 		slash = strchr(slash, '/');
 		if (slash)
 			*slash = '\0';
-		_cleanup_json_ json_t *e = json_pack("{s:s, s:s, s:i}", "path", part, "kind", "dir", "mode",
-						     (int)(st.st_mode & 07777));
+		_cleanup_json_ json_t *e =
+		    json_pack("{s:s, s:s, s:i}", "path", part, "kind", "dir", "mode", (int)(st.st_mode & 07777));
 		if (flyt_stream_send_json(s, FLYT_FRAME_ENTRY, e, err) < 0) {
 			close(dfd);
 			return -1;

@@ -53,8 +53,7 @@ typedef struct {
 
 void flyt_stream_init(flyt_stream_t *s, int fd);
 
-int flyt_stream_send(flyt_stream_t *s, flyt_frame_type_t type, const void *payload, uint32_t len,
-		     flyt_error_t *err);
+int flyt_stream_send(flyt_stream_t *s, flyt_frame_type_t type, const void *payload, uint32_t len, flyt_error_t *err);
 int flyt_stream_send_json(flyt_stream_t *s, flyt_frame_type_t type, json_t *j, flyt_error_t *err);
 
 /* Receives one frame into buf (capacity cap, at least FLYT_FRAME_MAX to accept any

@@ -58,8 +58,7 @@ int flyt_read_file(const char *path, size_t max, char **ret, size_t *ret_len, fl
 {
 	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
-		return flyt_error_set(err, errno == ENOENT ? FLYT_E_NOT_FOUND : FLYT_E_IO, errno, "open %s",
-				      path);
+		return flyt_error_set(err, errno == ENOENT ? FLYT_E_NOT_FOUND : FLYT_E_IO, errno, "open %s", path);
 	size_t cap = 4096, len = 0;
 	_cleanup_free_ char *buf = malloc(cap);
 	if (!buf)
@@ -67,8 +66,8 @@ int flyt_read_file(const char *path, size_t max, char **ret, size_t *ret_len, fl
 	for (;;) {
 		if (len + 1 >= cap) {
 			if (cap > max + 1)
-				return flyt_error_set(err, FLYT_E_TOO_LARGE, 0, "%s is larger than %zu bytes",
-						      path, max);
+				return flyt_error_set(err, FLYT_E_TOO_LARGE, 0, "%s is larger than %zu bytes", path,
+						      max);
 			cap *= 2;
 			char *nb = realloc(buf, cap);
 			if (!nb)
@@ -193,8 +192,7 @@ static int rm_rf_children(int dfd, dev_t dev, const char *what, flyt_error_t *er
 						   de->d_name);
 				continue;
 			}
-			int cfd = openat(dirfd(dir), de->d_name,
-					 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			int cfd = openat(dirfd(dir), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 			if (cfd < 0) {
 				r = flyt_error_set(err, FLYT_E_IO, errno, "open %s/%s", what, de->d_name);
 				continue;

@@ -100,7 +100,9 @@ int main(int argc, char **argv)
 		else if (strcmp(argv[i], "--seed") == 0 && i + 1 < argc)
 			seed = strtoull(argv[++i], NULL, 10);
 		else {
-			fprintf(stderr, "usage: memhog --mib N [--port P] [--dirty-mib M] [--heartbeat ADDR:PORT] [--seed S]\n");
+			fprintf(
+			    stderr,
+			    "usage: memhog --mib N [--port P] [--dirty-mib M] [--heartbeat ADDR:PORT] [--seed S]\n");
 			return 2;
 		}
 	}
@@ -191,11 +193,12 @@ int main(int argc, char **argv)
 			ssize_t n = read(c, req, sizeof(req) - 1);
 			if (n > 0 && strncmp(req, "STATUS", 6) == 0) {
 				char ans[256];
-				int len = snprintf(ans, sizeof(ans),
-						   "counter=%llu checksum=%016llx expected=%016llx pid=%d mib=%lu uptime_ms=%llu\n",
-						   (unsigned long long)counter, (unsigned long long)checksum(mem, words),
-						   (unsigned long long)expected, (int)getpid(), mib,
-						   (unsigned long long)((now_ns(CLOCK_MONOTONIC) - started) / 1000000u));
+				int len = snprintf(
+				    ans, sizeof(ans),
+				    "counter=%llu checksum=%016llx expected=%016llx pid=%d mib=%lu uptime_ms=%llu\n",
+				    (unsigned long long)counter, (unsigned long long)checksum(mem, words),
+				    (unsigned long long)expected, (int)getpid(), mib,
+				    (unsigned long long)((now_ns(CLOCK_MONOTONIC) - started) / 1000000u));
 				if (write(c, ans, (size_t)len) < 0) {
 					/* the client went away */
 				}

@@ -72,7 +72,7 @@ static inline bool tap_result(const char *file, int line, bool pass, const char 
 }
 
 static inline __attribute__((format(printf, 4, 5))) bool tap_ok_at(const char *file, int line, bool pass,
-								    const char *fmt, ...)
+								   const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -82,7 +82,7 @@ static inline __attribute__((format(printf, 4, 5))) bool tap_ok_at(const char *f
 }
 
 static inline __attribute__((format(printf, 5, 6))) bool tap_is_int_at(const char *file, int line, long long got,
-									long long want, const char *fmt, ...)
+								       long long want, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -96,7 +96,7 @@ static inline __attribute__((format(printf, 5, 6))) bool tap_is_int_at(const cha
 }
 
 static inline __attribute__((format(printf, 5, 6))) bool tap_is_str_at(const char *file, int line, const char *got,
-									const char *want, const char *fmt, ...)
+								       const char *want, const char *fmt, ...)
 {
 	bool same = (!got && !want) || (got && want && strcmp(got, want) == 0);
 	va_list ap;

@@ -131,10 +131,10 @@ static void test_http_status(void)
 	is_int(flyt_code_http_status(FLYT_E_MAX), 500, "an out-of-range code is 500");
 
 	/* Codes with a status of their own survive the trip to HTTP and back. */
-	static const flyt_code_t unique[] = { FLYT_E_INVALID,     FLYT_E_NOT_FOUND,   FLYT_E_CONFLICT,
-					      FLYT_E_UNAUTHORIZED, FLYT_E_FORBIDDEN,   FLYT_E_UNSUPPORTED,
-					      FLYT_E_UNAVAILABLE,  FLYT_E_TIMEOUT,     FLYT_E_TOO_LARGE,
-					      FLYT_E_CORRUPT,      FLYT_E_INTERNAL };
+	static const flyt_code_t unique[] = { FLYT_E_INVALID,	   FLYT_E_NOT_FOUND, FLYT_E_CONFLICT,
+					      FLYT_E_UNAUTHORIZED, FLYT_E_FORBIDDEN, FLYT_E_UNSUPPORTED,
+					      FLYT_E_UNAVAILABLE,  FLYT_E_TIMEOUT,   FLYT_E_TOO_LARGE,
+					      FLYT_E_CORRUPT,	   FLYT_E_INTERNAL };
 	bool back = true;
 	for (size_t i = 0; i < sizeof(unique) / sizeof(unique[0]); i++)
 		if (flyt_code_from_http_status(flyt_code_http_status(unique[i])) != unique[i]) {

@@ -308,7 +308,8 @@ static void test_success(const clients_t *c)
 		       "a route with two parameters succeeds (%s)", err.msg);
 		is_str(flyt_json_str(reply, "id", NULL), "db", "... the first parameter");
 		is_str(flyt_json_str(reply, "tag", NULL), "blue", "... the second parameter");
-		is_str(flyt_json_str(reply, "other", "none"), "none", "... and no parameter that is not in the pattern");
+		is_str(flyt_json_str(reply, "other", "none"), "none",
+		       "... and no parameter that is not in the pattern");
 	}
 	{
 		_cleanup_json_ json_t *body = json_pack("{s:i}", "value", 42);
@@ -555,11 +556,11 @@ static void test_listen(uint16_t port_in_use)
 
 	char host[64];
 	uint16_t port = 0;
-	ok(flyt_parse_hostport("10.1.2.3:7800", host, sizeof(host), &port, &err) == 0 && strcmp(host, "10.1.2.3") == 0 &&
-		   port == 7800,
+	ok(flyt_parse_hostport("10.1.2.3:7800", host, sizeof(host), &port, &err) == 0 &&
+	       strcmp(host, "10.1.2.3") == 0 && port == 7800,
 	   "parse_hostport splits ADDR:PORT");
 	ok(flyt_parse_hostport("[fd00::1]:80", host, sizeof(host), &port, &err) == 0 && strcmp(host, "fd00::1") == 0 &&
-		   port == 80,
+	       port == 80,
 	   "parse_hostport splits [ADDR6]:PORT");
 	is_int(flyt_parse_hostport(":80", host, sizeof(host), &port, &err), -1, "an empty host is refused");
 	is_int(flyt_parse_hostport("[::1]80", host, sizeof(host), &port, &err), -1, "[ADDR6] needs \":PORT\"");

@@ -59,8 +59,8 @@ static void test_check_keys(void)
 static void test_getters(void)
 {
 	flyt_error_t err = FLYT_ERROR_INIT;
-	_cleanup_json_ json_t *j = json_pack("{s:s, s:i, s:b, s:{}, s:[s,s], s:n, s:f, s:[i]}", "s", "hello", "i",
-					     42, "b", 1, "o", "a", "x", "y", "null", "real", 1.5, "mixed", 3);
+	_cleanup_json_ json_t *j = json_pack("{s:s, s:i, s:b, s:{}, s:[s,s], s:n, s:f, s:[i]}", "s", "hello", "i", 42,
+					     "b", 1, "o", "a", "x", "y", "null", "real", 1.5, "mixed", 3);
 
 	const char *s = "default";
 	is_int(flyt_json_get_string(j, "s", true, 10, &s, &err), 0, "get_string reads a string");

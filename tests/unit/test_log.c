@@ -73,7 +73,7 @@ static void test_text(const char *tmp)
 
 	_cleanup_free_ char *levels = capture_stderr(path, write_all_levels);
 	ok(levels && !strstr(levels, " d\n") && strstr(levels, "info  unit-log: i\n") &&
-		   strstr(levels, "warn  unit-log: w\n") && strstr(levels, "error unit-log: e\n"),
+	       strstr(levels, "warn  unit-log: w\n") && strstr(levels, "error unit-log: e\n"),
 	   "at level info, debug is dropped and the rest written");
 
 	flyt_log_setup("unit-log", FLYT_LOG_ERROR, FLYT_LOG_TEXT);

@@ -104,9 +104,11 @@ static void test_int_bounds(void)
 		bool accepted;
 		int64_t want;
 	} cases[] = {
-		{ "1", true, 1 },       { "65535", true, 65535 },   { "0", false, 0 },    { "65536", false, 0 },
-		{ "-1", false, 0 },     { "12abc", false, 0 },      { "", false, 0 },     { "0x10", false, 0 },
-		{ "1.5", false, 0 },    { "99999999999999999999", false, 0 },
+		{ "1", true, 1 },    { "65535", true, 65535 },
+		{ "0", false, 0 },   { "65536", false, 0 },
+		{ "-1", false, 0 },  { "12abc", false, 0 },
+		{ "", false, 0 },    { "0x10", false, 0 },
+		{ "1.5", false, 0 }, { "99999999999999999999", false, 0 },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		_cleanup_(settings_done) settings_t s;
@@ -119,7 +121,8 @@ static void test_int_bounds(void)
 		if (cases[i].accepted) {
 			ok(r == 0 && s.port == cases[i].want, "--port=%s is accepted", cases[i].value);
 		} else {
-			ok(r == -1 && err.code == FLYT_E_INVALID, "--port=\"%s\" is refused as INVALID", cases[i].value);
+			ok(r == -1 && err.code == FLYT_E_INVALID, "--port=\"%s\" is refused as INVALID",
+			   cases[i].value);
 			is_int(s.port, 7800, "... and the default stays");
 		}
 	}
@@ -129,13 +132,13 @@ static void test_int_bounds(void)
 static void test_errors(void)
 {
 	static const char *const bad[][3] = {
-		{ "--nope", NULL, NULL },   /* unknown long */
-		{ "-x", NULL, NULL },       /* unknown short */
-		{ "-vn", "x", NULL },       /* short options do not combine */
-		{ "-nhost", NULL, NULL },   /* nor take attached values */
-		{ "--listen", NULL, NULL }, /* a value is missing */
-		{ "--verbose=yes", NULL, NULL }, /* flags take no value */
-		{ "--help", NULL, NULL },   /* help without ret_help is unknown */
+		{ "--nope", NULL, NULL },			  /* unknown long */
+		{ "-x", NULL, NULL },				  /* unknown short */
+		{ "-vn", "x", NULL },				  /* short options do not combine */
+		{ "-nhost", NULL, NULL },			  /* nor take attached values */
+		{ "--listen", NULL, NULL },			  /* a value is missing */
+		{ "--verbose=yes", NULL, NULL },		  /* flags take no value */
+		{ "--help", NULL, NULL },			  /* help without ret_help is unknown */
 		{ "--config", "/nonexistent-flyt-config", NULL }, /* a missing config file */
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -302,8 +305,8 @@ static void test_config_errors(const char *tmp)
 	flyt_error_t err = FLYT_ERROR_INIT;
 	int next;
 	parse_args(&s, &next, NULL, &err, argv);
-	ok(strstr(err.msg, "blank.conf:4:") != NULL,
-	   "opts: a config error after blank lines names the right line (%s)", err.msg);
+	ok(strstr(err.msg, "blank.conf:4:") != NULL, "opts: a config error after blank lines names the right line (%s)",
+	   err.msg);
 }
 
 /* opts_free releases strings and lists and resets them to NULL. */

@@ -95,7 +95,8 @@ static void test_capture_bounds(void)
 
 	/* much more than a pipe holds, to exercise many reads */
 	_cleanup_result_ flyt_spawn_result_t big = { 0 };
-	_cleanup_strv_ char **bigargv = test_strv("sh", "-c", "head -c 300000 /dev/zero | tr '\\0' a; printf END", NULL);
+	_cleanup_strv_ char **bigargv =
+	    test_strv("sh", "-c", "head -c 300000 /dev/zero | tr '\\0' a; printf END", NULL);
 	flyt_spawn_opts_t bo = { .argv = bigargv, .out = FLYT_SPAWN_CAPTURE, .capture_max = 1000 };
 	is_int(flyt_spawn_run(&bo, &big, &err), 0, "300 kB of output runs");
 	ok(big.out && strlen(big.out) == 1000, "... 1000 bytes are kept");
@@ -204,8 +205,9 @@ static void test_file_output(const char *tmp)
 	flyt_error_t err = FLYT_ERROR_INIT;
 	_cleanup_free_ char *log = flyt_asprintf("%s/out.log", tmp);
 	_cleanup_strv_ char **argv = test_strv("sh", "-c", "echo line; echo oops >&2", NULL);
-	flyt_spawn_opts_t o = { .argv = argv, .out = FLYT_SPAWN_FILE, .out_path = log, .err = FLYT_SPAWN_FILE,
-				.err_path = log };
+	flyt_spawn_opts_t o = {
+		.argv = argv, .out = FLYT_SPAWN_FILE, .out_path = log, .err = FLYT_SPAWN_FILE, .err_path = log
+	};
 	for (int i = 0; i < 2; i++) {
 		_cleanup_result_ flyt_spawn_result_t res = { 0 };
 		is_int(flyt_spawn_run(&o, &res, &err), 0, "run %d with output to a file", i + 1);
@@ -246,8 +248,8 @@ static void test_pass_fds(void)
 
 	/* a descriptor someone opened without O_CLOEXEC must not leak either */
 	_cleanup_close_ int leak_above = dup2(rd, 60);
-	_cleanup_strv_ char **check_above = test_strv("sh", "-c", "test -e /proc/$$/fd/60 && echo open || echo closed",
-						      NULL);
+	_cleanup_strv_ char **check_above =
+	    test_strv("sh", "-c", "test -e /proc/$$/fd/60 && echo open || echo closed", NULL);
 	_cleanup_result_ flyt_spawn_result_t above = { 0 };
 	flyt_spawn_opts_t ao = { .argv = check_above, .out = FLYT_SPAWN_CAPTURE, .pass_fds = { wr }, .npass_fds = 1 };
 	flyt_spawn_run(&ao, &above, &err);
@@ -257,8 +259,8 @@ static void test_pass_fds(void)
 	 * (closefrom(highest + 1)), so a descriptor without O_CLOEXEC below it
 	 * reaches the child, against "only the descriptors asked for" in spawn.h. */
 	_cleanup_close_ int leak_below = dup2(rd, 40);
-	_cleanup_strv_ char **check_below = test_strv("sh", "-c", "test -e /proc/$$/fd/40 && echo open || echo closed",
-						      NULL);
+	_cleanup_strv_ char **check_below =
+	    test_strv("sh", "-c", "test -e /proc/$$/fd/40 && echo open || echo closed", NULL);
 	_cleanup_result_ flyt_spawn_result_t below = { 0 };
 	flyt_spawn_opts_t bo = { .argv = check_below, .out = FLYT_SPAWN_CAPTURE, .pass_fds = { wr }, .npass_fds = 1 };
 	flyt_spawn_run(&bo, &below, &err);

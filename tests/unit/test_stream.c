@@ -36,8 +36,7 @@ static void make_pair(int *a, int *b)
 
 /* The bytes of one frame as they travel: sends it through a fresh pair with the
  * given sequence number and reads them back. Returns the frame's size. */
-static size_t frame_bytes(flyt_frame_type_t type, const char *payload, uint32_t seq, unsigned char *out,
-			  size_t cap)
+static size_t frame_bytes(flyt_frame_type_t type, const char *payload, uint32_t seq, unsigned char *out, size_t cap)
 {
 	int a, b;
 	make_pair(&a, &b);
@@ -495,8 +494,8 @@ static void test_tree_roundtrip(const char *tmp)
 /* An ENTRY frame payload. */
 static char *entry(const char *path, const char *kind, int64_t size)
 {
-	_cleanup_json_ json_t *j = json_pack("{s:s, s:s, s:i, s:I}", "path", path, "kind", kind, "mode", 0644,
-					     "size", (json_int_t)size);
+	_cleanup_json_ json_t *j =
+	    json_pack("{s:s, s:s, s:i, s:I}", "path", path, "kind", kind, "mode", 0644, "size", (json_int_t)size);
 	return flyt_json_dumps(j);
 }
 
@@ -552,7 +551,8 @@ static void test_sink_paths(const char *tmp)
 	is_int(sink_json(&sink, FLYT_FRAME_ENTRY, "not json", &err), -1, "an entry that is not JSON is refused");
 	is_int(sink_json(&sink, FLYT_FRAME_ENTRY, "{\"path\":\"l\",\"kind\":\"symlink\"}", &err), -1,
 	       "a symlink without target is refused");
-	is_int(flyt_tree_sink_frame(&sink, FLYT_FRAME_CTRL, "{}", 2, &err), 0, "frames of other types are not the sink's");
+	is_int(flyt_tree_sink_frame(&sink, FLYT_FRAME_CTRL, "{}", 2, &err), 0,
+	       "frames of other types are not the sink's");
 }
 
 /* Symbolic links in the receiving root are never followed: not ones already there,
@@ -581,7 +581,8 @@ static void test_sink_symlinks(const char *tmp)
 	is_int(sink_json(&sink, FLYT_FRAME_ENTRY, dir_through, &err), -1, "a dir entry \"evil/sub\" is refused");
 	_cleanup_json_ json_t *lj = json_pack("{s:s, s:s, s:s}", "path", "evil/l", "kind", "symlink", "target", "/");
 	_cleanup_free_ char *link_through_json = flyt_json_dumps(lj);
-	is_int(sink_json(&sink, FLYT_FRAME_ENTRY, link_through_json, &err), -1, "a symlink entry \"evil/l\" is refused");
+	is_int(sink_json(&sink, FLYT_FRAME_ENTRY, link_through_json, &err), -1,
+	       "a symlink entry \"evil/l\" is refused");
 	_cleanup_free_ char *onto_link = entry("dangling", "file", 0);
 	is_int(sink_json(&sink, FLYT_FRAME_ENTRY, onto_link, &err), -1,
 	       "a file entry named like an existing dangling link is refused");
@@ -605,7 +606,8 @@ static void test_sink_symlinks(const char *tmp)
 	_cleanup_free_ char *inner_link = flyt_asprintf("%s/inner", rootdir);
 	ok(flyt_mkdir_p(inner_sub, 0755, &err) == 0 && symlink("real", inner_link) == 0, "setup: root/inner -> real");
 	_cleanup_free_ char *via_inner = entry("inner/file", "file", 0);
-	is_int(sink_json(&sink, FLYT_FRAME_ENTRY, via_inner, &err), -1, "a file through a link inside the root is refused");
+	is_int(sink_json(&sink, FLYT_FRAME_ENTRY, via_inner, &err), -1,
+	       "a file through a link inside the root is refused");
 	_cleanup_free_ char *via_inner_deep = entry("inner/sub/file", "file", 0);
 	is_int(sink_json(&sink, FLYT_FRAME_ENTRY, via_inner_deep, &err), -1,
 	       "a file below a link inside the root is refused");
@@ -657,7 +659,8 @@ static void test_sink_lengths(const char *tmp)
 
 	_cleanup_free_ char *at_once = entry("at-once", "file", 3);
 	sink_json(&sink, FLYT_FRAME_ENTRY, at_once, &err);
-	is_int(sink_json(&sink, FLYT_FRAME_DATA, "abcde", &err), -1, "5 bytes in one frame for 3 announced are refused");
+	is_int(sink_json(&sink, FLYT_FRAME_DATA, "abcde", &err), -1,
+	       "5 bytes in one frame for 3 announced are refused");
 	is_int(err.code, FLYT_E_CORRUPT, "... as CORRUPT");
 	flyt_tree_sink_close(&sink);
 

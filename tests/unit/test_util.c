@@ -289,7 +289,7 @@ static void test_tree_size(const char *tmp)
 	flyt_mkdir_p(sub, 0755, &err);
 	_cleanup_free_ char *a = flyt_asprintf("%s/a", root);
 	_cleanup_free_ char *b = flyt_asprintf("%s/sub/deeper/b", root);
-	write_text(a, "0123456789");           /* 10 */
+	write_text(a, "0123456789");	       /* 10 */
 	write_text(b, "01234567890123456789"); /* 20 */
 	_cleanup_free_ char *big = flyt_asprintf("%s/big-outside", tmp);
 	_cleanup_free_ char *bigtext = flyt_malloc0(5001);

@@ -85,8 +85,8 @@ static int process_validate(agent_t *a, json_t *spec, flyt_error_t *err)
 		return flyt_error_prefix(err, "process spec");
 	for (char **e = env; e && *e; e++)
 		if (!env_entry_valid(*e))
-			return flyt_error_set(err, FLYT_E_INVALID, 0, "process spec: environment entry \"%.64s\" is not NAME=VALUE",
-					      *e);
+			return flyt_error_set(err, FLYT_E_INVALID, 0,
+					      "process spec: environment entry \"%.64s\" is not NAME=VALUE", *e);
 	const char *cwd = NULL;
 	if (flyt_json_get_string(spec, "cwd", false, 1024, &cwd, err) < 0)
 		return flyt_error_prefix(err, "process spec");
@@ -196,8 +196,8 @@ static int process_stop(agent_t *a, workload_t *w, flyt_error_t *err)
 		if (!wait_gone(w, STOP_TIMEOUT_MS)) {
 			kill(w->pid, SIGKILL);
 			if (!wait_gone(w, 5000))
-				return flyt_error_set(err, FLYT_E_TIMEOUT, 0, "workload %s (pid %d) did not stop", w->name,
-						      (int)w->pid);
+				return flyt_error_set(err, FLYT_E_TIMEOUT, 0, "workload %s (pid %d) did not stop",
+						      w->name, (int)w->pid);
 		}
 	}
 	w->pid = 0;
@@ -259,7 +259,8 @@ static int hook_listen(migration_t *m, flyt_error_t *err)
 	_cleanup_free_ char *path = flyt_asprintf("%s/hook.sock", m->dir);
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	if (strlen(path) >= sizeof(sa.sun_path))
-		return flyt_error_set(err, FLYT_E_INVALID, 0, "state directory path too long for a unix socket: %s", path);
+		return flyt_error_set(err, FLYT_E_INVALID, 0, "state directory path too long for a unix socket: %s",
+				      path);
 	memcpy(sa.sun_path, path, strlen(path) + 1);
 	unlink(path);
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -515,8 +516,8 @@ static int process_dump_finish(migration_t *m, bool commit, flyt_error_t *err)
 		/* make sure the workload really runs again */
 		char st = proc_state(m->w->pid);
 		if (!proc_alive(m->w->pid, m->w->start_ticks) || st == 'T' || st == 't')
-			return flyt_error_set(err, FLYT_E_INTERNAL, 0, "the workload did not resume on the source (state %c)",
-					      st ? st : '-');
+			return flyt_error_set(err, FLYT_E_INTERNAL, 0,
+					      "the workload did not resume on the source (state %c)", st ? st : '-');
 	}
 	return 0;
 }
@@ -621,7 +622,8 @@ static int process_resume(migration_t *m, flyt_error_t *err)
 	for (;;) {
 		char st = proc_state(pid);
 		if (st == 0 || st == 'Z')
-			return flyt_error_set(err, FLYT_E_INTERNAL, 0, "the restored workload exited right after resuming");
+			return flyt_error_set(err, FLYT_E_INTERNAL, 0,
+					      "the restored workload exited right after resuming");
 		if (st != 'T' && st != 't')
 			break;
 		if (flyt_now_ms() >= deadline)

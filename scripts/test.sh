@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds flyt and runs the whole test suite:
+#   1. formatting (clang-format) and shell scripts (shellcheck),
+#   2. a build with warnings as errors, unit and integration tests,
+#   3. the same tests in an AddressSanitizer + UndefinedBehaviorSanitizer build.
+# Needs root (CRIU, namespaces). Build directories: build-test/, build-asan/.
+#
+# Usage: scripts/test.sh [--quick]   (--quick: skip the sanitizer build)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+quick=0
+[ "${1:-}" = "--quick" ] && quick=1
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "setup"
+scripts/setup.sh
+
+step "format and shell checks"
+scripts/check-style.sh
+
+configure() {
+	local dir=$1
+	shift
+	if [ -f "$dir/build.ninja" ]; then
+		meson configure "$dir" "$@" >/dev/null
+	else
+		meson setup "$dir" "$@" >/dev/null
+	fi
+}
+
+step "build (warnings are errors)"
+configure build-test -Dwerror=true -Dbuildtype=debugoptimized -Db_sanitize=none
+ninja -C build-test
+
+step "unit and integration tests"
+meson test -C build-test --print-errorlogs --no-rebuild --suite unit --suite integration
+
+if [ "$quick" = 0 ]; then
+	step "build with AddressSanitizer and UndefinedBehaviorSanitizer"
+	configure build-asan -Dwerror=true -Dbuildtype=debug -Db_sanitize=address,undefined -Db_lundef=false
+	ninja -C build-asan
+	step "unit and integration tests under the sanitizers"
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1 \
+		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		meson test -C build-asan --print-errorlogs --no-rebuild --suite unit --suite integration
+fi
+step "all tests passed"
