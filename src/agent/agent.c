@@ -304,3 +304,23 @@ void agent_stop(agent_t *a)
 	if (a->data_listen_fd >= 0)
 		close(a->data_listen_fd);
 }
+
+void agent_free(agent_t *a)
+{
+	for (int i = 0; i < 100 && atomic_load(&a->busy_threads) > 0; i++)
+		flyt_sleep_ms(50);
+	if (atomic_load(&a->busy_threads) > 0)
+		return; /* a migration thread still runs: leave its memory alone */
+	for (size_t i = 0; i < a->nworkloads; i++)
+		workload_free(a->workloads[i]);
+	free(a->workloads);
+	for (size_t i = 0; i < a->nmigrations; i++)
+		migration_free(a->migrations[i]);
+	free(a->migrations);
+	json_decref(a->facts);
+	flyt_events_free(a->events);
+	a->workloads = NULL;
+	a->migrations = NULL;
+	a->facts = NULL;
+	a->events = NULL;
+}

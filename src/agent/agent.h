@@ -199,6 +199,7 @@ struct agent {
 	uint16_t data_port;
 	pthread_t data_thread, heartbeat_thread, monitor_thread;
 	atomic_bool stopping;
+	atomic_int busy_threads;   /* migration and data-connection threads running */
 
 	pthread_mutex_t lock;	/* guards workloads, migrations and their fields */
 	pthread_cond_t changed; /* broadcast when a migration changes */
@@ -220,6 +221,8 @@ struct agent {
 /* agent.c */
 int agent_start(agent_t *a, flyt_error_t *err);
 void agent_stop(agent_t *a);
+/* Frees the agent's memory once no migration thread runs any more (at exit). */
+void agent_free(agent_t *a);
 const char *agent_helper_path(agent_t *a, const char *name, char *buf, size_t size);
 void agent_publish(agent_t *a, const char *type, json_t *data);
 

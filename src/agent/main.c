@@ -109,6 +109,7 @@ int main(int argc, char **argv)
 	sigwait(&set, &sig);
 	log_info("signal %d: stopping (workloads keep running)", sig);
 	agent_stop(&a);
+	agent_free(&a);
 	flyt_opts_free(opts);
 	free(log_level);
 	free(log_format);

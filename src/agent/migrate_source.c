@@ -262,9 +262,8 @@ static void finish(migration_t *m, migration_phase_t phase, const flyt_error_t *
 			workload_remove(a, w);
 			m->w = NULL;
 		} else {
-			w->state = w->pid > 0 && proc_alive(w->pid, w->start_ticks) ? WL_RUNNING : w->state;
-			if (w->driver == &driver_fake && w->state != WL_FAILED)
-				w->state = WL_RUNNING;
+			bool alive = w->driver == &driver_fake || (w->pid > 0 && proc_alive(w->pid, w->start_ticks));
+			w->state = alive ? WL_RUNNING : WL_EXITED;
 			if (phase == PHASE_FAILED && w->state != WL_RUNNING) {
 				w->state = WL_FAILED;
 				snprintf(w->error, sizeof(w->error), "%s", m->error);
@@ -469,6 +468,7 @@ static void source_rollback(migration_t *m, flyt_stream_t *s, bool dumped, flyt_
 static void *source_thread(void *arg)
 {
 	migration_t *m = arg;
+	agent_t *a = m->agent;
 	flyt_stream_t s;
 	flyt_stream_init(&s, -1);
 	flyt_error_t err = FLYT_ERROR_INIT;
@@ -492,6 +492,7 @@ static void *source_thread(void *arg)
 	}
 	if (m->dump_child.pid > 0)
 		flyt_child_wait(&m->dump_child, 30000, NULL, NULL);
+	atomic_fetch_sub(&a->busy_threads, 1);
 	return NULL;
 }
 
@@ -600,8 +601,10 @@ int migrate_source_start(agent_t *a, json_t *body, json_t **ret, flyt_error_t *e
 		return -1;
 	}
 	workload_save(a, w, NULL);
+	atomic_fetch_add(&a->busy_threads, 1);
 	if (pthread_create(&m->thread, NULL, source_thread, m) != 0) {
 		int e = errno;
+		atomic_fetch_sub(&a->busy_threads, 1);
 		a->nmigrations--;
 		free(w->busy);
 		w->busy = NULL;

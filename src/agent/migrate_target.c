@@ -539,12 +539,21 @@ typedef struct {
 	int fd;
 } conn_t;
 
+static void conn_run(agent_t *a, int fd);
+
 static void *conn_thread(void *arg)
 {
 	conn_t *c = arg;
 	agent_t *a = c->a;
 	int fd = c->fd;
 	free(c);
+	conn_run(a, fd);
+	atomic_fetch_sub(&a->busy_threads, 1);
+	return NULL;
+}
+
+static void conn_run(agent_t *a, int fd)
+{
 	flyt_stream_t s;
 	flyt_stream_init(&s, fd);
 	flyt_tcp_tune(fd, HELLO_TIMEOUT_MS);
@@ -553,7 +562,7 @@ static void *conn_thread(void *arg)
 	if (flyt_stream_recv_json(&s, FLYT_FRAME_HELLO, &hello, &err) < 0) {
 		log_warn("data connection: %s", err.msg);
 		close(fd);
-		return NULL;
+		return;
 	}
 	const char *id = flyt_json_str(hello, "migration", ""), *ticket = flyt_json_str(hello, "ticket", ""),
 		   *channel = flyt_json_str(hello, "channel", "");
@@ -578,7 +587,7 @@ static void *conn_thread(void *arg)
 		flyt_stream_send_error(&s, &err);
 		log_warn("data connection refused: %s", err.msg);
 		close(fd);
-		return NULL;
+		return;
 	}
 	_cleanup_json_ json_t *answer = json_pack("{s:b}", "ok", 1);
 	flyt_tcp_tune(fd, (unsigned)a->io_timeout_ms);
@@ -586,10 +595,10 @@ static void *conn_thread(void *arg)
 		log_warn("data connection: %s", err.msg);
 		if (main_ch)
 			target_finish(m, PHASE_ROLLED_BACK, "data connection failed: %s", err.msg);
-		return NULL;
+		return;
 	}
 	if (pages_ch)
-		return NULL; /* the tunnel thread owns it now */
+		return; /* the tunnel thread owns it now */
 	target_run(m, &s);
 	if (m->tunnel_started) {
 		pthread_join(m->tunnel_thread, NULL);
@@ -603,7 +612,7 @@ static void *conn_thread(void *arg)
 	m->data_fd = -1;
 	pthread_mutex_unlock(&a->lock);
 	close(fd);
-	return NULL;
+	return;
 }
 
 void migrate_target_accept(agent_t *a, int fd)
@@ -612,7 +621,9 @@ void migrate_target_accept(agent_t *a, int fd)
 	c->a = a;
 	c->fd = fd;
 	pthread_t t;
+	atomic_fetch_add(&a->busy_threads, 1);
 	if (pthread_create(&t, NULL, conn_thread, c) != 0) {
+		atomic_fetch_sub(&a->busy_threads, 1);
 		close(fd);
 		free(c);
 		return;

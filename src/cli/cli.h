@@ -71,12 +71,12 @@ int commands_find(int argc, char **argv, const cli_command_t **ret_cmd, int *ret
  * argument (it starts a command line, such as the CMD of "workload create").
  * Returns 0, CLI_HELP after printing the command's help for --help (the caller
  * returns it), or CLI_USAGE with err. */
-int commands_parse(cli_t *cli, const cli_command_t *cmd, const flyt_opt_t *opts, int argc, char **argv,
-		   int min_pos, int max_pos, int *ret_npos, flyt_error_t *err);
+int commands_parse(cli_t *cli, const cli_command_t *cmd, const flyt_opt_t *opts, int argc, char **argv, int min_pos,
+		   int max_pos, int *ret_npos, flyt_error_t *err);
 
 /* A CLI_USAGE error about cmd: "NOUN VERB: MESSAGE; usage: flyt USAGE". */
 int commands_usage_error(const cli_command_t *cmd, flyt_error_t *err, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 /* The global usage: every command with its summary, and the global options. */
 void commands_usage(FILE *f, const flyt_opt_t *global_opts);
@@ -93,8 +93,7 @@ int client_call(cli_t *cli, const char *method, const char *path, json_t *body, 
 int client_get_wait(cli_t *cli, const char *path, unsigned wait_ms, json_t **ret, flyt_error_t *err);
 
 /* Like client_call but returns the body as text (*ret NUL-terminated, caller frees). */
-int client_call_raw(cli_t *cli, const char *method, const char *path, char **ret, size_t *ret_len,
-		    flyt_error_t *err);
+int client_call_raw(cli_t *cli, const char *method, const char *path, char **ret, size_t *ret_len, flyt_error_t *err);
 
 /* "/api/v1/COLLECTION/NAME[/ACTION]" with NAME percent-encoded (caller frees). */
 char *client_path(const char *collection, const char *name, const char *action);

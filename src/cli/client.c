@@ -14,18 +14,20 @@ static int client_connect(cli_t *cli, flyt_error_t *err)
 {
 	if (cli->connected)
 		return 0;
-	const char *url = cli->controller;
-	if (!flyt_startswith(url, "http://") && !flyt_startswith(url, "https://"))
-		return flyt_error_set(err, FLYT_E_INVALID, 0, "controller URL \"%s\" must start with http:// or https://",
-				      url);
+	/* checked here, not while parsing, so that help works whatever $FLYT_CONTROLLER says */
+	if (!flyt_startswith(cli->controller, "http://") && !flyt_startswith(cli->controller, "https://"))
+		return flyt_error_set(err, FLYT_E_INVALID, 0, "controller %s: expected an http:// or https:// URL",
+				      cli->controller);
 	if (flyt_token_load(cli->token_file, cli->token, err) < 0) {
+		if (err->code != FLYT_E_NOT_FOUND)
+			return -1;
 		char msg[FLYT_ERROR_MSG_MAX];
 		memcpy(msg, err->msg, sizeof(msg));
 		return flyt_error_set(err, err->code, 0, "%s (choose the file with --token-file or $FLYT_TOKEN_FILE)",
 				      msg);
 	}
 	free(cli->base_url);
-	cli->base_url = flyt_strdup(url);
+	cli->base_url = flyt_strdup(cli->controller);
 	size_t len = strlen(cli->base_url);
 	while (len > 0 && cli->base_url[len - 1] == '/')
 		cli->base_url[--len] = '\0';
@@ -50,8 +52,7 @@ int client_get_wait(cli_t *cli, const char *path, unsigned wait_ms, json_t **ret
 	return flyt_http_call(&c, "GET", path, NULL, ret, NULL, err);
 }
 
-int client_call_raw(cli_t *cli, const char *method, const char *path, char **ret, size_t *ret_len,
-		    flyt_error_t *err)
+int client_call_raw(cli_t *cli, const char *method, const char *path, char **ret, size_t *ret_len, flyt_error_t *err)
 {
 	if (client_connect(cli, err) < 0)
 		return -1;

@@ -31,8 +31,7 @@ static const cli_command_t commands[] = {
 	  "list migrations, newest first" },
 	{ "migration", "show", "migration show ID", migration_show, "show a migration with its journal" },
 	{ "migration", "watch", "migration watch ID", migration_watch, "follow a migration until it ends" },
-	{ "migration", "cancel", "migration cancel ID", migration_cancel,
-	  "cancel a migration before its switch-over" },
+	{ "migration", "cancel", "migration cancel ID", migration_cancel, "cancel a migration before its switch-over" },
 	{ "events", NULL, "events [--since SEQ] [--follow]", events_show, "print the controller's events" },
 	{ "version", NULL, "version", commands_version, "print the version of flyt" },
 	{ "help", NULL, "help [NOUN [VERB]]", commands_help, "print this help, or a command's" },
@@ -95,7 +94,8 @@ static bool takes_next_value(const flyt_opt_t *opts, const char *arg)
 	if (arg[0] != '-' || arg[1] == '\0')
 		return false;
 	for (const flyt_opt_t *o = opts; o->name; o++) {
-		bool match = arg[1] == '-' ? strcmp(o->name, arg + 2) == 0 : (arg[2] == '\0' && o->short_name == arg[1]);
+		bool match =
+		    arg[1] == '-' ? strcmp(o->name, arg + 2) == 0 : (arg[2] == '\0' && o->short_name == arg[1]);
 		if (match)
 			return o->type != FLYT_OPT_FLAG;
 	}
@@ -121,14 +121,22 @@ static void command_help(const cli_command_t *cmd, const flyt_opt_t *opts, const
 	flyt_opts_usage(stdout, global_opts);
 }
 
-int commands_parse(cli_t *cli, const cli_command_t *cmd, const flyt_opt_t *opts, int argc, char **argv,
-		   int min_pos, int max_pos, int *ret_npos, flyt_error_t *err)
+int commands_parse(cli_t *cli, const cli_command_t *cmd, const flyt_opt_t *opts, int argc, char **argv, int min_pos,
+		   int max_pos, int *ret_npos, flyt_error_t *err)
 {
 	/* the command's options first, so that they win over a global one of the same name */
 	size_t n = opts_count(opts), g = opts_count(cli->global_opts);
 	_cleanup_free_ flyt_opt_t *all = flyt_malloc0((n + g + 1) * sizeof(flyt_opt_t));
 	memcpy(all, opts, n * sizeof(flyt_opt_t));
 	memcpy(all + n, cli->global_opts, g * sizeof(flyt_opt_t));
+
+	/* every argument ends up in JSON, which must be UTF-8 */
+	for (int k = 0; k < argc; k++) {
+		json_t *probe = json_string(argv[k]);
+		if (!probe)
+			return commands_usage_error(cmd, err, "argument %d is not valid UTF-8", k + 1);
+		json_decref(probe);
+	}
 
 	bool help = false;
 	int npos = 0, i = 0;
@@ -196,9 +204,7 @@ void commands_usage(FILE *f, const flyt_opt_t *global_opts)
 	}
 	fprintf(f, "\nGlobal options (also accepted after the command):\n");
 	flyt_opts_usage(f, global_opts);
-	fprintf(f, "\nThe controller defaults to $FLYT_CONTROLLER or %s, the token file to\n"
-		   "$FLYT_TOKEN_FILE or %s. Run 'flyt help NOUN VERB' for a command's options.\n",
-		CLI_DEFAULT_CONTROLLER, CLI_DEFAULT_TOKEN_FILE);
+	fprintf(f, "\nRun 'flyt help NOUN VERB' or 'flyt NOUN VERB --help' for a command's options.\n");
 }
 
 int commands_help(cli_t *cli, const cli_command_t *cmd, int argc, char **argv, flyt_error_t *err)
@@ -218,7 +224,7 @@ int commands_help(cli_t *cli, const cli_command_t *cmd, int argc, char **argv, f
 		bool any = false;
 		for (size_t i = 0; npos == 1 && i < ELEMENTSOF(commands); i++)
 			if (strcmp(commands[i].noun, argv[0]) == 0) {
-				printf("%sflyt %s\n", any ? "" : "usage: ", commands[i].usage);
+				printf("%s flyt %s\n", any ? "      " : "usage:", commands[i].usage);
 				any = true;
 			}
 		return any ? 0 : CLI_USAGE;

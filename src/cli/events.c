@@ -1,5 +1,6 @@
 /* flyt events: the controller's event log through GET /api/v1/events/poll, once or
  * followed forever, one event per line. */
+#include <errno.h>
 #include <inttypes.h>
 #include <string.h>
 
@@ -33,8 +34,8 @@ static void events_print_value(json_t *v)
 /* "SEQ TIME TYPE key=value ..." */
 static void events_print(json_t *ev)
 {
-	printf("%" JSON_INTEGER_FORMAT " %s %s", (json_int_t)flyt_json_int(ev, "seq", 0), flyt_json_str(ev, "time", "-"),
-	       flyt_json_str(ev, "type", "-"));
+	printf("%" JSON_INTEGER_FORMAT " %s %s", (json_int_t)flyt_json_int(ev, "seq", 0),
+	       flyt_json_str(ev, "time", "-"), flyt_json_str(ev, "type", "-"));
 	const char *key;
 	json_t *v;
 	json_object_foreach (ev, key, v) {
@@ -64,7 +65,7 @@ int events_show(cli_t *cli, const cli_command_t *cmd, int argc, char **argv, fly
 	for (;;) {
 		unsigned wait_ms = follow ? EVENTS_WAIT_MS : 0;
 		_cleanup_free_ char *path =
-			flyt_asprintf("/api/v1/events/poll?since=%" PRId64 "&wait=%u", since, wait_ms);
+		    flyt_asprintf("/api/v1/events/poll?since=%" PRId64 "&wait=%u", since, wait_ms);
 		_cleanup_json_ json_t *ans = NULL;
 		json_t *list;
 		if (client_get_wait(cli, path, wait_ms, &ans, err) < 0 || client_list(ans, "events", &list, err) < 0) {
@@ -77,6 +78,7 @@ int events_show(cli_t *cli, const cli_command_t *cmd, int argc, char **argv, fly
 		}
 		answered = true;
 		backoff_ms = 500;
+		int64_t before = since;
 		size_t i;
 		json_t *ev;
 		json_array_foreach (list, i, ev) {
@@ -95,7 +97,7 @@ int events_show(cli_t *cli, const cli_command_t *cmd, int argc, char **argv, fly
 		if (fflush(stdout) != 0)
 			return flyt_error_set(err, FLYT_E_IO, errno, "write the events");
 		/* without --follow, poll until everything retained was printed */
-		if (!follow && json_array_size(list) == 0)
+		if (!follow && since == before)
 			return 0;
 	}
 }

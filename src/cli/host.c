@@ -35,9 +35,12 @@ int host_ls(cli_t *cli, const cli_command_t *cmd, int argc, char **argv, flyt_er
 		else
 			snprintf(load, sizeof(load), "-");
 		output_scalar(json_object_get(h, "workloads"), workloads, sizeof(workloads));
-		const char *row[] = { flyt_json_str(h, "name", "-"), flyt_json_str(h, "state", "-"),
-				      flyt_json_str(h, "url", "-"), flyt_json_str(h, "criu", "-"),
-				      load, workloads };
+		const char *row[] = { flyt_json_str(h, "name", "-"),
+				      flyt_json_str(h, "state", "-"),
+				      flyt_json_str(h, "url", "-"),
+				      flyt_json_str(h, "criu", "-"),
+				      load,
+				      workloads };
 		output_table_add(&t, row);
 	}
 	output_table_print(&t, stdout);

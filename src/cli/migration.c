@@ -55,10 +55,10 @@ static int migration_resolve(cli_t *cli, const char *arg, char **ret, flyt_error
 }
 
 typedef struct {
-	bool tty;          /* stderr is a terminal: one line, rewritten */
+	bool tty;	   /* stderr is a terminal: one line, rewritten */
 	uint64_t start_ms; /* when the wait began */
-	char state[32];    /* the last state reported */
-	int line_len;      /* the length of the progress line on the terminal */
+	char state[32];	   /* the last state reported */
+	int line_len;	   /* the length of the progress line on the terminal */
 } progress_t;
 
 /* Reports migration m on stderr: on a terminal, rewrites the progress line with its
@@ -77,13 +77,15 @@ static void progress_report(progress_t *p, json_t *m)
 	char line[256], moved[OUTPUT_FIELD_MAX], images[OUTPUT_FIELD_MAX];
 	int n = snprintf(line, sizeof(line), "migration %.8s: %s", flyt_json_str(m, "id", "?"), state);
 	int64_t bytes = flyt_json_int(m, "bytes", 0), images_bytes = flyt_json_int(m, "images_bytes", 0);
-	if (bytes > 0 && images_bytes > 0) {
-		/* lazy migrations move pages besides the images: more than 100 % */
-		int64_t pct = bytes >= images_bytes ? 100 : bytes * 100 / images_bytes;
-		output_size((uint64_t)bytes, moved, sizeof(moved));
-		output_size((uint64_t)images_bytes, images, sizeof(images));
-		n += snprintf(line + n, sizeof(line) - (size_t)n, " %lld%% (%s of %s)", (long long)pct, moved, images);
-	}
+	output_size((uint64_t)bytes, moved, sizeof(moved));
+	output_size((uint64_t)images_bytes, images, sizeof(images));
+	if (bytes > 0 && images_bytes > 0 && bytes < images_bytes)
+		n += snprintf(line + n, sizeof(line) - (size_t)n, " %lld%% (%s of %s)",
+			      (long long)(bytes * 100 / images_bytes), moved, images);
+	else if (bytes > 0 && images_bytes > 0) /* lazy migrations move pages besides the images */
+		n += snprintf(line + n, sizeof(line) - (size_t)n, " 100%% (%s moved)", moved);
+	else if (bytes > 0)
+		n += snprintf(line + n, sizeof(line) - (size_t)n, " (%s moved)", moved);
 	snprintf(line + n, sizeof(line) - (size_t)n, ", %.1f s", (double)(flyt_now_ms() - p->start_ms) / 1000);
 	n = (int)strlen(line);
 	/* blanks over the rest of a longer previous line */
@@ -121,7 +123,7 @@ static int migration_wait(cli_t *cli, json_t **m, flyt_error_t *err)
 			break;
 		int64_t version = flyt_json_int(*m, "version", 0);
 		_cleanup_free_ char *path =
-			flyt_asprintf("%s?since=%lld&wait=%d", base, (long long)version, MIGRATION_WAIT_MS);
+		    flyt_asprintf("%s?since=%lld&wait=%d", base, (long long)version, MIGRATION_WAIT_MS);
 		uint64_t asked = flyt_now_ms();
 		json_t *next = NULL;
 		if (client_get_wait(cli, path, MIGRATION_WAIT_MS, &next, err) < 0) {
@@ -182,7 +184,8 @@ int migration_start(cli_t *cli, const cli_command_t *cmd, int argc, char **argv,
 	const flyt_opt_t opts[] = {
 		{ "to", 0, FLYT_OPT_STRING, &to, "HOST", "the host to move it to (required)" },
 		{ "mode", 0, FLYT_OPT_STRING, &mode, "MODE", "auto (the default), stop-copy, lazy, precopy or shared" },
-		{ "shared-dir", 0, FLYT_OPT_STRING, &shared_dir, "DIR", "for --mode shared: a directory both hosts share" },
+		{ "shared-dir", 0, FLYT_OPT_STRING, &shared_dir, "DIR",
+		  "for --mode shared: a directory both hosts share" },
 		{ "bandwidth", 0, FLYT_OPT_INT, &bandwidth, "MIBPS", "limit the transfer to this many MiB/s", 1,
 		  INT32_MAX },
 		{ "precopy-rounds", 0, FLYT_OPT_INT, &rounds, "N", "for --mode precopy: at most N copy rounds", 0,
@@ -210,8 +213,11 @@ int migration_start(cli_t *cli, const cli_command_t *cmd, int argc, char **argv,
 		return -1;
 	if (!json_is_object(m) || !flyt_json_str(m, "id", NULL))
 		return flyt_error_set(err, FLYT_E_CORRUPT, 0, "the controller's answer is not a migration");
-	if (wait)
-		return migration_wait(cli, &m, err) < 0 ? -1 : migration_finish(cli, m, err);
+	if (wait) {
+		if (migration_wait(cli, &m, err) < 0)
+			return -1;
+		return migration_finish(cli, m, err);
+	}
 	if (cli->json)
 		output_json(m);
 	else
@@ -246,8 +252,8 @@ int migration_ls(cli_t *cli, const cli_command_t *cmd, int argc, char **argv, fl
 		output_json(ans);
 		return 0;
 	}
-	static const char *const headers[] = { "ID",   "WORKLOAD", "SOURCE", "TARGET", "MODE",
-					       "STATE", "DOWNTIME", "TOTAL", "BYTES" };
+	static const char *const headers[] = { "ID",	"WORKLOAD", "SOURCE", "TARGET", "MODE",
+					       "STATE", "DOWNTIME", "TOTAL",  "BYTES" };
 	_cleanup_(output_table_free) output_table_t t = { 0 };
 	output_table_init(&t, ELEMENTSOF(headers), headers);
 	size_t i;

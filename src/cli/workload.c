@@ -1,4 +1,5 @@
 /* flyt workload create|ls|show|stop|start|rm|logs: the workloads of the cluster. */
+#include <errno.h>
 #include <string.h>
 
 #include "cli/cli.h"
@@ -128,9 +129,13 @@ int workload_ls(cli_t *cli, const cli_command_t *cmd, int argc, char **argv, fly
 		json_t *c = json_object_get(w, "cpu_percent");
 		if (json_is_number(c))
 			snprintf(cpu, sizeof(cpu), "%.1f%%", json_number_value(c));
-		const char *row[] = { flyt_json_str(w, "name", "-"), flyt_json_str(w, "kind", "-"),
-				      flyt_json_str(w, "host", "-"), flyt_json_str(w, "state", "-"),
-				      pid, rss, cpu };
+		const char *row[] = { flyt_json_str(w, "name", "-"),
+				      flyt_json_str(w, "kind", "-"),
+				      flyt_json_str(w, "host", "-"),
+				      flyt_json_str(w, "state", "-"),
+				      pid,
+				      rss,
+				      cpu };
 		output_table_add(&t, row);
 	}
 	output_table_print(&t, stdout);

@@ -153,6 +153,25 @@ static void journal(ctl_t *c, const char *id, const char *workload, const char *
 		    json_pack("{s:s, s:s, s:s}", "migration", id, "workload", workload, "state", state));
 }
 
+static const char *const phase_order[] = { "preparing", "transferring", "restoring", "switching", "verifying" };
+
+static int phase_index(const char *p)
+{
+	for (size_t i = 0; i < ELEMENTSOF(phase_order); i++)
+		if (strcmp(phase_order[i], p) == 0)
+			return (int)i;
+	return state_terminal(p) ? (int)ELEMENTSOF(phase_order) : -1;
+}
+
+/* Journals the phases strictly between from and to that the source records. */
+static void backfill(ctl_t *c, const char *id, const char *workload, const char *from, const char *to, json_t *phase_ms)
+{
+	int a = phase_index(from), b = phase_index(to);
+	for (int i = a + 1; i < b; i++)
+		if (json_object_get(phase_ms, phase_order[i]))
+			journal(c, id, workload, phase_order[i], NULL);
+}
+
 /* Ends a migration: the workload's record follows the outcome. */
 static void conclude(ctl_t *c, json_t *m, const char *state, const char *error, json_t *agent_view)
 {
@@ -329,6 +348,9 @@ static void *follow_thread(void *arg)
 		_cleanup_json_ json_t *upd = json_pack("{s:O}", "stats", stats);
 		store_migration_update(c->store, id, upd, flyt_wall_ms(), NULL);
 		ctl_changed(c);
+		/* a long poll can miss short phases: journal those the source went
+		 * through (it keeps their durations) in their order */
+		backfill(c, id, workload, state, phase, json_object_get(view, "phase_ms"));
 		if (state_terminal(phase)) {
 			conclude(c, m, phase, flyt_json_str(view, "error", NULL), view);
 			break;

@@ -36,6 +36,7 @@
 #include "lib/util.h"
 
 #define STOP_TIMEOUT_MS 10000
+#define START_GRACE_MS 100
 #define RESTORE_TIMEOUT_MS (10 * 60 * 1000)
 #define FILES_EXTERNAL_KEY "flytfiles"
 
@@ -122,6 +123,30 @@ static char **workload_env(json_t *spec)
 	return env;
 }
 
+/* The last non-empty line of the workload's stderr.log (or stdout.log). */
+static void last_log_line(workload_t *w, char *out, size_t size)
+{
+	out[0] = '\0';
+	static const char *const logs[] = { "stderr.log", "stdout.log" };
+	for (size_t i = 0; i < ELEMENTSOF(logs) && !out[0]; i++) {
+		_cleanup_free_ char *path = flyt_asprintf("%s/%s", w->files_dir, logs[i]);
+		_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (fd < 0)
+			continue;
+		char buf[1024];
+		off_t end = lseek(fd, 0, SEEK_END);
+		off_t start = end > (off_t)sizeof(buf) - 1 ? end - (off_t)sizeof(buf) + 1 : 0;
+		ssize_t n = pread(fd, buf, sizeof(buf) - 1, start);
+		if (n <= 0)
+			continue;
+		buf[n] = '\0';
+		while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
+			buf[--n] = '\0';
+		char *line = strrchr(buf, '\n');
+		snprintf(out, size, "%s", line ? line + 1 : buf);
+	}
+}
+
 static int process_start(agent_t *a, workload_t *w, flyt_error_t *err)
 {
 	char helper[512];
@@ -172,6 +197,20 @@ static int process_start(agent_t *a, workload_t *w, flyt_error_t *err)
 	w->start_ticks = proc_start_ticks(w->pid);
 	w->state = WL_RUNNING;
 	w->error[0] = '\0';
+	/* a command that fails at once (bad option, port taken) is reported here,
+	 * not discovered later as a migration that cannot find its process */
+	uint64_t until = flyt_now_ms() + START_GRACE_MS;
+	while (flyt_now_ms() < until) {
+		if (!proc_alive(w->pid, w->start_ticks)) {
+			char last[300];
+			last_log_line(w, last, sizeof(last));
+			w->state = WL_EXITED;
+			w->pid = 0;
+			return flyt_error_set(err, FLYT_E_INVALID, 0, "workload %s exited right after starting%s%s",
+					      w->name, last[0] ? ": " : " (nothing on stderr)", last);
+		}
+		flyt_sleep_ms(10);
+	}
 	return 0;
 }
 
