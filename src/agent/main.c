@@ -8,9 +8,24 @@
 
 #include "agent/agent.h"
 #include "flyt-config.h"
+#include "lib/json.h"
 #include "lib/log.h"
 #include "lib/opts.h"
 #include "lib/util.h"
+
+/* The route table, for docs checks: [{"method","path","auth","summary"}]. */
+static void print_routes(const flyt_route_t *r, size_t n)
+{
+	json_t *arr = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(arr, json_pack("{s:s, s:s, s:b, s:b, s:s}", "method", r[i].method, "path",
+						     r[i].pattern, "auth", !(r[i].flags & FLYT_ROUTE_PUBLIC), "write",
+						     (r[i].flags & FLYT_ROUTE_WRITE) != 0, "summary", r[i].summary));
+	char *text = json_dumps(arr, JSON_INDENT(2));
+	printf("%s\n", text);
+	free(text);
+	json_decref(arr);
+}
 
 static void usage(FILE *f, const flyt_opt_t *opts)
 {
@@ -30,7 +45,7 @@ int main(int argc, char **argv)
 	a.token_file = flyt_strdup(getenv("FLYT_TOKEN_FILE") ? getenv("FLYT_TOKEN_FILE") : "/etc/flyt/token");
 	a.heartbeat_ms = 2000;
 	a.io_timeout_ms = 15000;
-	bool version = false;
+	bool version = false, routes = false;
 
 	const flyt_opt_t opts[] = {
 		{ "name", 'n', FLYT_OPT_STRING, &a.name, "NAME", "this host's name in the cluster (required)" },
@@ -59,6 +74,7 @@ int main(int argc, char **argv)
 		{ "log-level", 0, FLYT_OPT_STRING, &log_level, "LEVEL", "debug, info, warn or error (default info)" },
 		{ "log-format", 0, FLYT_OPT_STRING, &log_format, "FORMAT", "text or json (default text)" },
 		{ "version", 'V', FLYT_OPT_FLAG, &version, NULL, "print the version and exit" },
+		{ "routes", 0, FLYT_OPT_FLAG, &routes, NULL, "print the API's route table as JSON and exit" },
 		{ NULL },
 	};
 
@@ -71,6 +87,10 @@ int main(int argc, char **argv)
 	}
 	if (help) {
 		usage(stdout, opts);
+		return 0;
+	}
+	if (routes) {
+		print_routes(agent_routes, agent_nroutes);
 		return 0;
 	}
 	if (version) {

@@ -102,6 +102,20 @@ static int fallback(flyt_http_request_t *req, flyt_http_response_t *res, flyt_er
 	return 0;
 }
 
+/* The route table, for docs checks: [{"method","path","auth","summary"}]. */
+static void print_routes(const flyt_route_t *r, size_t n)
+{
+	json_t *arr = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(arr, json_pack("{s:s, s:s, s:b, s:b, s:s}", "method", r[i].method, "path",
+						     r[i].pattern, "auth", !(r[i].flags & FLYT_ROUTE_PUBLIC), "write",
+						     (r[i].flags & FLYT_ROUTE_WRITE) != 0, "summary", r[i].summary));
+	char *text = json_dumps(arr, JSON_INDENT(2));
+	printf("%s\n", text);
+	free(text);
+	json_decref(arr);
+}
+
 static void usage(FILE *f, const flyt_opt_t *opts)
 {
 	fprintf(f, "usage: flyt-controller [options]\n\n"
@@ -119,7 +133,7 @@ int main(int argc, char **argv)
 	c.token_file = flyt_strdup(getenv("FLYT_TOKEN_FILE") ? getenv("FLYT_TOKEN_FILE") : "/etc/flyt/token");
 	c.offline_after_ms = 10000;
 	c.agent_timeout_ms = 30000;
-	bool version = false;
+	bool version = false, routes = false;
 	const flyt_opt_t opts[] = {
 		{ "listen", 'l', FLYT_OPT_STRING, &c.listen, "ADDR:PORT",
 		  "API and UI address (default 127.0.0.1:7700)" },
@@ -132,6 +146,7 @@ int main(int argc, char **argv)
 		{ "log-level", 0, FLYT_OPT_STRING, &log_level, "LEVEL", "debug, info, warn or error (default info)" },
 		{ "log-format", 0, FLYT_OPT_STRING, &log_format, "FORMAT", "text or json (default text)" },
 		{ "version", 'V', FLYT_OPT_FLAG, &version, NULL, "print the version and exit" },
+		{ "routes", 0, FLYT_OPT_FLAG, &routes, NULL, "print the API's route table as JSON and exit" },
 		{ NULL },
 	};
 	flyt_error_t err = FLYT_ERROR_INIT;
@@ -143,6 +158,10 @@ int main(int argc, char **argv)
 	}
 	if (help) {
 		usage(stdout, opts);
+		return 0;
+	}
+	if (routes) {
+		print_routes(ctl_routes, ctl_nroutes);
 		return 0;
 	}
 	if (version) {
@@ -175,6 +194,19 @@ int main(int argc, char **argv)
 	pthread_cond_init(&c.change_cond, &ca);
 	pthread_condattr_destroy(&ca);
 
+	/* the directories of the token and the database, on a first start */
+	const char *const files[] = { c.token_file, c.db_path };
+	for (size_t i = 0; i < ELEMENTSOF(files); i++) {
+		_cleanup_free_ char *dir = flyt_strdup(files[i]);
+		char *slash = strrchr(dir, '/');
+		if (slash && slash != dir) {
+			*slash = '\0';
+			if (flyt_mkdir_p(dir, 0700, &err) < 0) {
+				log_error("%s", err.msg);
+				return 1;
+			}
+		}
+	}
 	bool created = false;
 	if (flyt_token_load_or_create(c.token_file, c.token, &created, &err) < 0) {
 		log_error("cluster token: %s", err.msg);
