@@ -23,6 +23,7 @@
 #include "lib/util.h"
 
 #define INCOMING_EXPIRY_MS (120 * 1000)
+#define MIGRATIONS_KEPT 200
 
 void agent_publish(agent_t *a, const char *type, json_t *data)
 {
@@ -153,6 +154,7 @@ static void expire_incoming(agent_t *a)
 			continue;
 		snprintf(m->error, sizeof(m->error), "the source never connected");
 		migration_set_phase(m, PHASE_ROLLED_BACK);
+		atomic_store(&m->done, true);
 	}
 	pthread_mutex_unlock(&a->lock);
 }
@@ -160,9 +162,14 @@ static void expire_incoming(agent_t *a)
 static void *monitor_thread(void *arg)
 {
 	agent_t *a = arg;
+	uint64_t last_prune = 0;
 	while (!atomic_load(&a->stopping)) {
 		workloads_monitor(a);
 		expire_incoming(a);
+		if (flyt_now_ms() - last_prune > 60000) {
+			migrations_prune(a, MIGRATIONS_KEPT);
+			last_prune = flyt_now_ms();
+		}
 		for (int i = 0; i < 10 && !atomic_load(&a->stopping); i++)
 			flyt_sleep_ms(100);
 	}

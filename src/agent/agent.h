@@ -129,6 +129,7 @@ struct migration {
 	atomic_bool cancel;
 	pthread_t thread;
 	bool thread_started;
+	atomic_bool done; /* no thread uses it any more: it may be pruned */
 	flyt_child_t dump_child;
 	flyt_child_t lazy_child;
 	int hook_listen_fd, hook_fd;
@@ -199,7 +200,7 @@ struct agent {
 	uint16_t data_port;
 	pthread_t data_thread, heartbeat_thread, monitor_thread;
 	atomic_bool stopping;
-	atomic_int busy_threads;   /* migration and data-connection threads running */
+	atomic_int busy_threads; /* migration and data-connection threads running */
 
 	pthread_mutex_t lock;	/* guards workloads, migrations and their fields */
 	pthread_cond_t changed; /* broadcast when a migration changes */
@@ -264,6 +265,8 @@ int migration_save(migration_t *m, flyt_error_t *err);
 migration_t *migration_new(agent_t *a, const char *id, migration_role_t role);
 void migration_free(migration_t *m);
 int migration_load_all(agent_t *a, flyt_error_t *err);
+/* Forgets the oldest finished migrations beyond keep (records and directories). */
+void migrations_prune(agent_t *a, size_t keep);
 int migration_wait(agent_t *a, const char *id, uint64_t since, unsigned wait_ms, json_t **ret, flyt_error_t *err);
 
 /* migrate_source.c */

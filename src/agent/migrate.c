@@ -346,6 +346,7 @@ int migration_load_all(agent_t *a, flyt_error_t *err)
 			m->phase_ms[p] = (uint64_t)flyt_json_int(phases, phase_names[p], 0);
 		if (m->phase == PHASE_INVALID)
 			m->phase = PHASE_FAILED;
+		atomic_store(&m->done, true);
 		migration_t **nm = realloc(a->migrations, (a->nmigrations + 1) * sizeof(*nm));
 		if (!nm)
 			abort();
@@ -355,4 +356,31 @@ int migration_load_all(agent_t *a, flyt_error_t *err)
 	}
 	pthread_mutex_unlock(&a->lock);
 	return 0;
+}
+
+static int by_start(const void *x, const void *y)
+{
+	const migration_t *a = *(migration_t *const *)x, *b = *(migration_t *const *)y;
+	return (a->started_wall_ms > b->started_wall_ms) - (a->started_wall_ms < b->started_wall_ms);
+}
+
+void migrations_prune(agent_t *a, size_t keep)
+{
+	pthread_mutex_lock(&a->lock);
+	if (a->nmigrations > keep) {
+		qsort(a->migrations, a->nmigrations, sizeof(*a->migrations), by_start);
+		size_t excess = a->nmigrations - keep, out = 0;
+		for (size_t i = 0; i < a->nmigrations; i++) {
+			migration_t *m = a->migrations[i];
+			if (excess > 0 && migration_phase_terminal(m->phase) && atomic_load(&m->done)) {
+				flyt_rm_rf(m->dir, NULL);
+				migration_free(m);
+				excess--;
+				continue;
+			}
+			a->migrations[out++] = m;
+		}
+		a->nmigrations = out;
+	}
+	pthread_mutex_unlock(&a->lock);
 }

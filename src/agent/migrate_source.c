@@ -492,6 +492,7 @@ static void *source_thread(void *arg)
 	}
 	if (m->dump_child.pid > 0)
 		flyt_child_wait(&m->dump_child, 30000, NULL, NULL);
+	atomic_store(&m->done, true);
 	atomic_fetch_sub(&a->busy_threads, 1);
 	return NULL;
 }

@@ -610,9 +610,9 @@ static void conn_run(agent_t *a, int fd)
 		m->pages_fd = -1;
 	}
 	m->data_fd = -1;
+	atomic_store(&m->done, true);
 	pthread_mutex_unlock(&a->lock);
 	close(fd);
-	return;
 }
 
 void migrate_target_accept(agent_t *a, int fd)
@@ -645,5 +645,6 @@ int migrate_target_abort(agent_t *a, const char *id, flyt_error_t *err)
 		return flyt_error_set(err, FLYT_E_CONFLICT, 0, "migration %s is in progress; cancel it on its source",
 				      id);
 	target_finish(m, PHASE_ROLLED_BACK, "aborted before the source connected");
+	atomic_store(&m->done, true);
 	return 0;
 }
