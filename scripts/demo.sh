@@ -79,7 +79,9 @@ cleanup() {
 		for f in "$state/$h"/workloads/*/workload.json; do
 			[ -f "$f" ] || continue
 			pid=$(sed -n 's/.*"pid":\([0-9]*\).*/\1/p' "$f")
-			[ -n "$pid" ] && [ "$pid" -gt 1 ] && kill -KILL "$pid" 2>/dev/null || true
+			if [ -n "$pid" ] && [ "$pid" -gt 1 ]; then
+				kill -KILL "$pid" 2>/dev/null || true
+			fi
 		done
 	done
 	for h in a b; do

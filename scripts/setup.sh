@@ -39,7 +39,7 @@ build_pkgs=(
 )
 # Packages the tests, benchmarks and checks use.
 test_pkgs=(
-	python3 python3-pytest redis-server redis-tools
+	python3 python3-pytest python3-yaml redis-server redis-tools
 	clang-format shellcheck
 )
 

@@ -7,6 +7,9 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
+
+#define PROGRAM "flytd"
+#define ROUTES agent_routes, agent_nroutes
 #include "flyt-config.h"
 #include "lib/json.h"
 #include "lib/log.h"
@@ -85,16 +88,16 @@ int main(int argc, char **argv)
 		fprintf(stderr, "flytd: %s\n", err.msg);
 		return 2;
 	}
-	if (help) {
-		usage(stdout, opts);
-		return 0;
-	}
-	if (routes) {
-		print_routes(agent_routes, agent_nroutes);
-		return 0;
-	}
-	if (version) {
-		printf("flytd %s\n", FLYT_VERSION);
+	if (help || routes || version) {
+		if (help)
+			usage(stdout, opts);
+		else if (routes)
+			print_routes(ROUTES);
+		else
+			printf("%s %s\n", PROGRAM, FLYT_VERSION);
+		flyt_opts_free(opts);
+		free(log_level);
+		free(log_format);
 		return 0;
 	}
 	if (next < argc) {

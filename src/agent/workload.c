@@ -203,7 +203,7 @@ json_t *workload_json(agent_t *a, workload_t *w, bool live)
 	if (w->error[0])
 		json_object_set_new(j, "error", json_string(w->error));
 	if (w->busy)
-		json_object_set_new(j, "migration", json_string(w->busy));
+		json_object_set_new(j, flyt_id_valid(w->busy) ? "migration" : "busy", json_string(w->busy));
 	if (live && !w->busy) {
 		flyt_error_t err = FLYT_ERROR_INIT;
 		json_t *st = json_object();

@@ -8,6 +8,9 @@
 #include <unistd.h>
 
 #include "controller/controller.h"
+
+#define PROGRAM "flyt-controller"
+#define ROUTES ctl_routes, ctl_nroutes
 #include "flyt-config.h"
 #include "lib/cleanup.h"
 #include "lib/json.h"
@@ -156,16 +159,16 @@ int main(int argc, char **argv)
 		fprintf(stderr, "flyt-controller: %s\n", err.msg);
 		return 2;
 	}
-	if (help) {
-		usage(stdout, opts);
-		return 0;
-	}
-	if (routes) {
-		print_routes(ctl_routes, ctl_nroutes);
-		return 0;
-	}
-	if (version) {
-		printf("flyt-controller %s\n", FLYT_VERSION);
+	if (help || routes || version) {
+		if (help)
+			usage(stdout, opts);
+		else if (routes)
+			print_routes(ROUTES);
+		else
+			printf("%s %s\n", PROGRAM, FLYT_VERSION);
+		flyt_opts_free(opts);
+		free(log_level);
+		free(log_format);
 		return 0;
 	}
 	if (next < argc) {

@@ -29,9 +29,9 @@ static int fake_validate(agent_t *a, json_t *spec, flyt_error_t *err)
 	static const char *const keys[] = { "payload", "fail", "delay_ms", "generation", NULL };
 	if (flyt_json_check_keys(spec, "fake spec", keys, err) < 0)
 		return -1;
-	const char *s = NULL;
+	const char *payload = NULL, *s = NULL;
 	int64_t n = 0;
-	if (flyt_json_get_string(spec, "payload", false, 65536, &s, err) < 0 ||
+	if (flyt_json_get_string(spec, "payload", false, 65536, &payload, err) < 0 ||
 	    flyt_json_get_string(spec, "fail", false, 16, &s, err) < 0 ||
 	    flyt_json_get_int(spec, "delay_ms", false, 0, 600000, &n, err) < 0 ||
 	    flyt_json_get_int(spec, "generation", false, 0, INT32_MAX, &n, err) < 0)
