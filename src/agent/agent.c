@@ -32,6 +32,14 @@ void agent_publish(agent_t *a, const char *type, json_t *data)
 	flyt_events_publish(a->events, type, d);
 }
 
+bool agent_shared_dir_allowed(agent_t *a, const char *dir)
+{
+	for (char **s = a->shared_dirs; s && *s; s++)
+		if (strcmp(*s, dir) == 0)
+			return true;
+	return false;
+}
+
 static bool path_is_safe_for_shell(const char *p)
 {
 	/* CRIU runs its action script with "sh -c PATH" */

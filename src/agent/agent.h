@@ -226,6 +226,8 @@ void agent_stop(agent_t *a);
 void agent_free(agent_t *a);
 const char *agent_helper_path(agent_t *a, const char *name, char *buf, size_t size);
 void agent_publish(agent_t *a, const char *type, json_t *data);
+/* True when dir is exactly one of the directories given with --shared-dir. */
+bool agent_shared_dir_allowed(agent_t *a, const char *dir);
 
 /* facts.c */
 int facts_refresh(agent_t *a, flyt_error_t *err);

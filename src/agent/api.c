@@ -16,24 +16,6 @@ static agent_t *A(flyt_http_request_t *req)
 	return req->user;
 }
 
-static int param_name(flyt_http_request_t *req, const char **ret, flyt_error_t *err)
-{
-	const char *n = flyt_http_param(req, "name");
-	if (!flyt_name_valid(n))
-		return flyt_error_set(err, FLYT_E_INVALID, 0, "bad workload name");
-	*ret = n;
-	return 0;
-}
-
-static int param_id(flyt_http_request_t *req, const char **ret, flyt_error_t *err)
-{
-	const char *id = flyt_http_param(req, "id");
-	if (!flyt_id_valid(id))
-		return flyt_error_set(err, FLYT_E_INVALID, 0, "bad migration id");
-	*ret = id;
-	return 0;
-}
-
 static int h_health(flyt_http_request_t *req, flyt_http_response_t *res, flyt_error_t *err)
 {
 	flyt_http_reply_json(res, 200, json_pack("{s:s, s:s}", "status", "ok", "name", A(req)->name));
@@ -73,7 +55,7 @@ static int h_workload_create(flyt_http_request_t *req, flyt_http_response_t *res
 static int h_workload_show(flyt_http_request_t *req, flyt_http_response_t *res, flyt_error_t *err)
 {
 	const char *name = NULL;
-	if (param_name(req, &name, err) < 0)
+	if (flyt_http_param_name(req, "name", &name, err) < 0)
 		return -1;
 	agent_t *a = A(req);
 	pthread_mutex_lock(&a->lock);
@@ -90,7 +72,7 @@ static int workload_do(flyt_http_request_t *req, flyt_http_response_t *res, cons
 {
 	const char *name = NULL;
 	json_t *out = NULL;
-	if (param_name(req, &name, err) < 0 || workload_action(A(req), name, action, &out, err) < 0)
+	if (flyt_http_param_name(req, "name", &name, err) < 0 || workload_action(A(req), name, action, &out, err) < 0)
 		return -1;
 	flyt_http_reply_json(res, 200, out);
 	return 0;
@@ -109,7 +91,7 @@ static int h_workload_start(flyt_http_request_t *req, flyt_http_response_t *res,
 static int h_workload_delete(flyt_http_request_t *req, flyt_http_response_t *res, flyt_error_t *err)
 {
 	const char *name = NULL;
-	if (param_name(req, &name, err) < 0 || workload_delete(A(req), name, err) < 0)
+	if (flyt_http_param_name(req, "name", &name, err) < 0 || workload_delete(A(req), name, err) < 0)
 		return -1;
 	flyt_http_reply_json(res, 200, json_pack("{s:s}", "deleted", name));
 	return 0;
@@ -119,7 +101,7 @@ static int h_workload_delete(flyt_http_request_t *req, flyt_http_response_t *res
 static int h_workload_logs(flyt_http_request_t *req, flyt_http_response_t *res, flyt_error_t *err)
 {
 	const char *name = NULL;
-	if (param_name(req, &name, err) < 0)
+	if (flyt_http_param_name(req, "name", &name, err) < 0)
 		return -1;
 	const char *stream = flyt_http_query(req, "stream");
 	if (!stream)
@@ -180,7 +162,8 @@ static int h_migration_show(flyt_http_request_t *req, flyt_http_response_t *res,
 	const char *id = NULL;
 	uint64_t since = 0, wait = 0;
 	json_t *out = NULL;
-	if (param_id(req, &id, err) < 0 || flyt_http_query_u64(req, "since", UINT64_MAX, &since, err) < 0 ||
+	if (flyt_http_param_id(req, "id", &id, err) < 0 ||
+	    flyt_http_query_u64(req, "since", UINT64_MAX, &since, err) < 0 ||
 	    flyt_http_query_u64(req, "wait", 30000, &wait, err) < 0 ||
 	    migration_wait(A(req), id, since, (unsigned)wait, &out, err) < 0)
 		return -1;
@@ -192,7 +175,7 @@ static int h_migration_cancel(flyt_http_request_t *req, flyt_http_response_t *re
 {
 	const char *id = NULL;
 	json_t *out = NULL;
-	if (param_id(req, &id, err) < 0 || migrate_cancel(A(req), id, err) < 0 ||
+	if (flyt_http_param_id(req, "id", &id, err) < 0 || migrate_cancel(A(req), id, err) < 0 ||
 	    migration_wait(A(req), id, 0, 0, &out, err) < 0)
 		return -1;
 	flyt_http_reply_json(res, 202, out);
@@ -212,7 +195,7 @@ static int h_incoming_prepare(flyt_http_request_t *req, flyt_http_response_t *re
 static int h_incoming_abort(flyt_http_request_t *req, flyt_http_response_t *res, flyt_error_t *err)
 {
 	const char *id = NULL;
-	if (param_id(req, &id, err) < 0 || migrate_target_abort(A(req), id, err) < 0)
+	if (flyt_http_param_id(req, "id", &id, err) < 0 || migrate_target_abort(A(req), id, err) < 0)
 		return -1;
 	flyt_http_reply_json(res, 200, json_pack("{s:s}", "aborted", id));
 	return 0;

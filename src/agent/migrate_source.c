@@ -25,14 +25,6 @@
 #define RUNNING_WAIT_MS 60000
 #define PAGES_WAIT_MS (60 * 60 * 1000)
 
-static bool shared_dir_allowed(agent_t *a, const char *dir)
-{
-	for (char **s = a->shared_dirs; s && *s; s++)
-		if (strcmp(*s, dir) == 0)
-			return true;
-	return false;
-}
-
 static void progress_cb(void *ctx, uint64_t bytes)
 {
 	migration_t *m = ctx;
@@ -531,7 +523,7 @@ int migrate_source_start(agent_t *a, json_t *body, json_t **ret, flyt_error_t *e
 	if (!facts_mode_available(a, mode, reason_na, sizeof(reason_na)))
 		return flyt_error_set(err, FLYT_E_UNSUPPORTED, 0, "mode %s is not available on %s: %s", mode_s, a->name,
 				      reason_na);
-	if (mode == MODE_SHARED && (!shared || !shared_dir_allowed(a, shared)))
+	if (mode == MODE_SHARED && (!shared || !agent_shared_dir_allowed(a, shared)))
 		return flyt_error_set(err, FLYT_E_INVALID, 0,
 				      "shared directory \"%.200s\" is not one this host declares (flytd --shared-dir)",
 				      shared ? shared : "");

@@ -27,14 +27,6 @@
 #define PAGES_WAIT_MS (60 * 60 * 1000)
 #define VERIFY_WINDOW_MS 100
 
-static bool shared_dir_allowed(agent_t *a, const char *dir)
-{
-	for (char **s = a->shared_dirs; s && *s; s++)
-		if (strcmp(*s, dir) == 0)
-			return true;
-	return false;
-}
-
 int migrate_target_prepare(agent_t *a, json_t *body, json_t **ret, flyt_error_t *err)
 {
 	static const char *const keys[] = { "id", "workload", "kind", "mode", "source", "shared_dir", NULL };
@@ -76,7 +68,7 @@ int migrate_target_prepare(agent_t *a, json_t *body, json_t **ret, flyt_error_t 
 	if (strcmp(kind, "fake") != 0 && !facts_mode_available(a, mode, reason, sizeof(reason)))
 		return flyt_error_set(err, FLYT_E_UNSUPPORTED, 0, "mode %s is not available on %s: %s", mode_s, a->name,
 				      reason);
-	if (mode == MODE_SHARED && (!shared || !shared_dir_allowed(a, shared)))
+	if (mode == MODE_SHARED && (!shared || !agent_shared_dir_allowed(a, shared)))
 		return flyt_error_set(err, FLYT_E_INVALID, 0, "shared directory \"%.200s\" is not one %s declares",
 				      shared ? shared : "", a->name);
 

@@ -14,24 +14,6 @@ static ctl_t *C(flyt_http_request_t *req)
 	return req->user;
 }
 
-static int param_name(flyt_http_request_t *req, const char **ret, flyt_error_t *err)
-{
-	const char *n = flyt_http_param(req, "name");
-	if (!flyt_name_valid(n))
-		return flyt_error_set(err, FLYT_E_INVALID, 0, "\"%.64s\" is not a valid name", n ? n : "");
-	*ret = n;
-	return 0;
-}
-
-static int param_id(flyt_http_request_t *req, const char **ret, flyt_error_t *err)
-{
-	const char *id = flyt_http_param(req, "id");
-	if (!flyt_id_valid(id))
-		return flyt_error_set(err, FLYT_E_INVALID, 0, "\"%.64s\" is not a migration id", id ? id : "");
-	*ret = id;
-	return 0;
-}
-
 /* Optional query filter that must be a valid name. */
 static int query_name(flyt_http_request_t *req, const char *key, const char **ret, flyt_error_t *err)
 {
@@ -68,7 +50,7 @@ static int h_hosts(flyt_http_request_t *req, flyt_http_response_t *res, flyt_err
 static int h_host_show(flyt_http_request_t *req, flyt_http_response_t *res, flyt_error_t *err)
 {
 	const char *name = NULL;
-	if (param_name(req, &name, err) < 0)
+	if (flyt_http_param_name(req, "name", &name, err) < 0)
 		return -1;
 	json_t *h = store_host_get(C(req)->store, name);
 	if (!h)
@@ -90,7 +72,7 @@ static int h_host_add(flyt_http_request_t *req, flyt_http_response_t *res, flyt_
 static int h_host_delete(flyt_http_request_t *req, flyt_http_response_t *res, flyt_error_t *err)
 {
 	const char *name = NULL;
-	if (param_name(req, &name, err) < 0 || hosts_remove(C(req), name, err) < 0)
+	if (flyt_http_param_name(req, "name", &name, err) < 0 || hosts_remove(C(req), name, err) < 0)
 		return -1;
 	flyt_http_reply_json(res, 200, json_pack("{s:s}", "removed", name));
 	return 0;
@@ -110,7 +92,7 @@ static int h_agent_heartbeat(flyt_http_request_t *req, flyt_http_response_t *res
 {
 	const char *name = NULL;
 	_cleanup_json_ json_t *body = NULL;
-	if (param_name(req, &name, err) < 0 || with_body(req, &body, err) < 0 ||
+	if (flyt_http_param_name(req, "name", &name, err) < 0 || with_body(req, &body, err) < 0 ||
 	    hosts_heartbeat(C(req), name, body, err) < 0)
 		return -1;
 	flyt_http_reply_json(res, 200, json_pack("{s:b}", "ok", 1));
@@ -149,7 +131,7 @@ static int h_workload_show(flyt_http_request_t *req, flyt_http_response_t *res, 
 {
 	const char *name = NULL;
 	json_t *out = NULL;
-	if (param_name(req, &name, err) < 0 || workloads_show(C(req), name, &out, err) < 0)
+	if (flyt_http_param_name(req, "name", &name, err) < 0 || workloads_show(C(req), name, &out, err) < 0)
 		return -1;
 	flyt_http_reply_json(res, 200, out);
 	return 0;
@@ -159,7 +141,7 @@ static int workload_do(flyt_http_request_t *req, flyt_http_response_t *res, cons
 {
 	const char *name = NULL;
 	json_t *out = NULL;
-	if (param_name(req, &name, err) < 0 || workloads_action(C(req), name, action, &out, err) < 0)
+	if (flyt_http_param_name(req, "name", &name, err) < 0 || workloads_action(C(req), name, action, &out, err) < 0)
 		return -1;
 	flyt_http_reply_json(res, 200, out);
 	return 0;
@@ -179,7 +161,7 @@ static int h_workload_delete(flyt_http_request_t *req, flyt_http_response_t *res
 {
 	const char *name = NULL;
 	const char *force = flyt_http_query(req, "force");
-	if (param_name(req, &name, err) < 0 ||
+	if (flyt_http_param_name(req, "name", &name, err) < 0 ||
 	    workloads_delete(C(req), name, force && strcmp(force, "true") == 0, err) < 0)
 		return -1;
 	flyt_http_reply_json(res, 200, json_pack("{s:s}", "deleted", name));
@@ -193,7 +175,8 @@ static int h_workload_logs(flyt_http_request_t *req, flyt_http_response_t *res, 
 	uint64_t tail = 16384;
 	if (stream && strcmp(stream, "stdout") != 0 && strcmp(stream, "stderr") != 0)
 		return flyt_error_set(err, FLYT_E_INVALID, 0, "stream must be stdout or stderr");
-	if (param_name(req, &name, err) < 0 || flyt_http_query_u64(req, "tail", 1024 * 1024, &tail, err) < 0 ||
+	if (flyt_http_param_name(req, "name", &name, err) < 0 ||
+	    flyt_http_query_u64(req, "tail", 1024 * 1024, &tail, err) < 0 ||
 	    workloads_logs(C(req), name, stream ? stream : "stdout", tail, &res->body, &res->body_len, err) < 0)
 		return -1;
 	res->status = 200;
@@ -231,7 +214,8 @@ static int h_migration_show(flyt_http_request_t *req, flyt_http_response_t *res,
 	const char *id = NULL;
 	uint64_t since = 0, wait = 0;
 	json_t *out = NULL;
-	if (param_id(req, &id, err) < 0 || flyt_http_query_u64(req, "since", INT64_MAX, &since, err) < 0 ||
+	if (flyt_http_param_id(req, "id", &id, err) < 0 ||
+	    flyt_http_query_u64(req, "since", INT64_MAX, &since, err) < 0 ||
 	    flyt_http_query_u64(req, "wait", 30000, &wait, err) < 0 ||
 	    orch_wait(C(req), id, since, (unsigned)wait, &out, err) < 0)
 		return -1;
@@ -243,7 +227,7 @@ static int h_migration_cancel(flyt_http_request_t *req, flyt_http_response_t *re
 {
 	const char *id = NULL;
 	json_t *out = NULL;
-	if (param_id(req, &id, err) < 0 || orch_cancel(C(req), id, &out, err) < 0)
+	if (flyt_http_param_id(req, "id", &id, err) < 0 || orch_cancel(C(req), id, &out, err) < 0)
 		return -1;
 	flyt_http_reply_json(res, 202, out);
 	return 0;

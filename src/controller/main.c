@@ -9,13 +9,11 @@
 
 #include "controller/controller.h"
 
-#define PROGRAM "flyt-controller"
-#define ROUTES ctl_routes, ctl_nroutes
 #include "flyt-config.h"
 #include "lib/cleanup.h"
 #include "lib/json.h"
 #include "lib/log.h"
-#include "lib/opts.h"
+#include "lib/daemon.h"
 #include "lib/util.h"
 
 flyt_http_client_t ctl_agent_client(ctl_t *c, const char *url, long timeout_ms)
@@ -105,38 +103,14 @@ static int fallback(flyt_http_request_t *req, flyt_http_response_t *res, flyt_er
 	return 0;
 }
 
-/* The route table, for docs checks: [{"method","path","auth","summary"}]. */
-static void print_routes(const flyt_route_t *r, size_t n)
-{
-	json_t *arr = json_array();
-	for (size_t i = 0; i < n; i++)
-		json_array_append_new(arr, json_pack("{s:s, s:s, s:b, s:b, s:s}", "method", r[i].method, "path",
-						     r[i].pattern, "auth", !(r[i].flags & FLYT_ROUTE_PUBLIC), "write",
-						     (r[i].flags & FLYT_ROUTE_WRITE) != 0, "summary", r[i].summary));
-	char *text = json_dumps(arr, JSON_INDENT(2));
-	printf("%s\n", text);
-	free(text);
-	json_decref(arr);
-}
-
-static void usage(FILE *f, const flyt_opt_t *opts)
-{
-	fprintf(f, "usage: flyt-controller [options]\n\n"
-		   "The flyt controller: inventory, REST API and migration orchestration.\n\n"
-		   "Options (also accepted as \"name = value\" lines in --config FILE):\n");
-	flyt_opts_usage(f, opts);
-}
-
 int main(int argc, char **argv)
 {
 	ctl_t c = { 0 };
-	char *log_level = flyt_strdup("info"), *log_format = flyt_strdup("text");
 	c.listen = flyt_strdup("127.0.0.1:7700");
 	c.db_path = flyt_strdup("/var/lib/flyt/controller.db");
 	c.token_file = flyt_strdup(getenv("FLYT_TOKEN_FILE") ? getenv("FLYT_TOKEN_FILE") : "/etc/flyt/token");
 	c.offline_after_ms = 10000;
 	c.agent_timeout_ms = 30000;
-	bool version = false, routes = false;
 	const flyt_opt_t opts[] = {
 		{ "listen", 'l', FLYT_OPT_STRING, &c.listen, "ADDR:PORT",
 		  "API and UI address (default 127.0.0.1:7700)" },
@@ -146,57 +120,27 @@ int main(int argc, char **argv)
 		  "cluster token, created if missing (default $FLYT_TOKEN_FILE or /etc/flyt/token)" },
 		{ "offline-after", 0, FLYT_OPT_INT, &c.offline_after_ms, "MS",
 		  "a host that neither reports nor answers this long is offline (default 10000)", 1000, 3600000 },
-		{ "log-level", 0, FLYT_OPT_STRING, &log_level, "LEVEL", "debug, info, warn or error (default info)" },
-		{ "log-format", 0, FLYT_OPT_STRING, &log_format, "FORMAT", "text or json (default text)" },
-		{ "version", 'V', FLYT_OPT_FLAG, &version, NULL, "print the version and exit" },
-		{ "routes", 0, FLYT_OPT_FLAG, &routes, NULL, "print the API's route table as JSON and exit" },
 		{ NULL },
 	};
+	flyt_daemon_t d = {
+		.program = "flyt-controller",
+		.usage = "flyt-controller [options]",
+		.description = "The flyt controller: inventory, REST API and migration orchestration.",
+		.routes = ctl_routes,
+		.nroutes = ctl_nroutes,
+	};
+	int r = flyt_daemon_init(&d, opts, argc, argv);
+	if (r <= 0) {
+		flyt_daemon_fini(&d);
+		return r < 0 ? 2 : 0;
+	}
 	flyt_error_t err = FLYT_ERROR_INIT;
-	int next;
-	bool help;
-	if (flyt_opts_parse(opts, argc, argv, 1, true, &next, &help, &err) < 0) {
-		fprintf(stderr, "flyt-controller: %s\n", err.msg);
-		return 2;
-	}
-	if (help || routes || version) {
-		if (help)
-			usage(stdout, opts);
-		else if (routes)
-			print_routes(ROUTES);
-		else
-			printf("%s %s\n", PROGRAM, FLYT_VERSION);
-		flyt_opts_free(opts);
-		free(log_level);
-		free(log_format);
-		return 0;
-	}
-	if (next < argc) {
-		fprintf(stderr, "flyt-controller: unexpected argument %s\n", argv[next]);
-		return 2;
-	}
-	flyt_log_level_t level = flyt_log_level_from_name(log_level);
-	if (level == FLYT_LOG_INVALID || (strcmp(log_format, "text") && strcmp(log_format, "json"))) {
-		fprintf(stderr,
-			"flyt-controller: --log-level must be debug, info, warn or error; --log-format text or json\n");
-		return 2;
-	}
-	flyt_log_setup("flyt-controller", level, strcmp(log_format, "json") == 0 ? FLYT_LOG_JSON : FLYT_LOG_TEXT);
-
-	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	flyt_http_global_init();
 	pthread_mutex_init(&c.change_lock, NULL);
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&c.change_cond, &ca);
 	pthread_condattr_destroy(&ca);
-
 	/* the directories of the token and the database, on a first start */
 	const char *const files[] = { c.token_file, c.db_path };
 	for (size_t i = 0; i < ELEMENTSOF(files); i++) {
@@ -245,8 +189,7 @@ int main(int argc, char **argv)
 	orch_resume_unfinished(&c);
 	pthread_create(&c.monitor_thread, NULL, hosts_monitor, &c);
 
-	int sig;
-	sigwait(&set, &sig);
+	int sig = flyt_daemon_wait(&d);
 	log_info("signal %d: stopping", sig);
 	atomic_store(&c.stopping, true);
 	flyt_events_wake(c.events);
@@ -261,8 +204,6 @@ int main(int argc, char **argv)
 		flyt_events_free(c.events);
 		store_close(c.store);
 	}
-	flyt_opts_free(opts);
-	free(log_level);
-	free(log_format);
+	flyt_daemon_fini(&d);
 	return 0;
 }

@@ -93,8 +93,15 @@ uint16_t flyt_http_server_port(flyt_http_server_t *srv);
 bool flyt_http_server_stopping(flyt_http_server_t *srv);
 void flyt_http_server_stop(flyt_http_server_t *srv);
 
+/* The route table as JSON, for docs checks: [{"method","path","auth","write","summary"}]. */
+json_t *flyt_http_routes_json(const flyt_route_t *routes, size_t n);
+
 /* Request helpers. Values are borrowed from the request. */
 const char *flyt_http_param(flyt_http_request_t *req, const char *name);
+/* The path parameter `key` when it is a valid name (flyt_name_valid) or id
+ * (flyt_id_valid); FLYT_E_INVALID otherwise. */
+int flyt_http_param_name(flyt_http_request_t *req, const char *key, const char **ret, flyt_error_t *err);
+int flyt_http_param_id(flyt_http_request_t *req, const char *key, const char **ret, flyt_error_t *err);
 const char *flyt_http_query(flyt_http_request_t *req, const char *name);
 const char *flyt_http_header(flyt_http_request_t *req, const char *name);
 /* Parses the body as a JSON object (bounded by the server's max_body). */

@@ -130,6 +130,34 @@ const char *flyt_http_param(flyt_http_request_t *req, const char *name)
 	return NULL;
 }
 
+int flyt_http_param_name(flyt_http_request_t *req, const char *key, const char **ret, flyt_error_t *err)
+{
+	const char *v = flyt_http_param(req, key);
+	if (!flyt_name_valid(v))
+		return flyt_error_set(err, FLYT_E_INVALID, 0, "\"%.64s\" is not a valid name", v ? v : "");
+	*ret = v;
+	return 0;
+}
+
+int flyt_http_param_id(flyt_http_request_t *req, const char *key, const char **ret, flyt_error_t *err)
+{
+	const char *v = flyt_http_param(req, key);
+	if (!flyt_id_valid(v))
+		return flyt_error_set(err, FLYT_E_INVALID, 0, "\"%.64s\" is not an id (32 hex digits)", v ? v : "");
+	*ret = v;
+	return 0;
+}
+
+json_t *flyt_http_routes_json(const flyt_route_t *r, size_t n)
+{
+	json_t *arr = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(arr, json_pack("{s:s, s:s, s:b, s:b, s:s}", "method", r[i].method, "path",
+						     r[i].pattern, "auth", !(r[i].flags & FLYT_ROUTE_PUBLIC), "write",
+						     (r[i].flags & FLYT_ROUTE_WRITE) != 0, "summary", r[i].summary));
+	return arr;
+}
+
 const char *flyt_http_query(flyt_http_request_t *req, const char *name)
 {
 	return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
