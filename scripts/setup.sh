@@ -3,16 +3,19 @@
 # the build toolchain and libraries, the programs the tests drive, and CRIU >= 4.2,
 # which bookworm does not ship (see docs/install.md for why and how).
 #
-# Usage: scripts/setup.sh [--no-test-deps]
+# Usage: scripts/setup.sh [--no-test-deps] [--bench]
+#   --bench also installs what bench/bench_migrate.py compares flyt with (Podman).
 # Safe to run again: it installs only what is missing and exits quickly otherwise.
 set -euo pipefail
 
 want_test_deps=1
+want_bench_deps=0
 for arg in "$@"; do
 	case "$arg" in
 	--no-test-deps) want_test_deps=0 ;;
+	--bench) want_bench_deps=1 ;;
 	-h | --help)
-		sed -n '2,7p' "$0"
+		sed -n '2,8p' "$0"
 		exit 0
 		;;
 	*)
@@ -42,9 +45,16 @@ test_pkgs=(
 	python3 python3-pytest python3-yaml redis-server redis-tools
 	clang-format shellcheck
 )
+# Packages only the benchmark against the alternatives needs (--bench): Podman
+# with runc (crun here cannot checkpoint) and conmon, and OpenBSD's netcat to
+# copy checkpoint images between hosts by hand.
+bench_pkgs=(
+	podman runc conmon netcat-openbsd python3
+)
 
 pkgs=("${build_pkgs[@]}")
 [ "$want_test_deps" = 1 ] && pkgs+=("${test_pkgs[@]}")
+[ "$want_bench_deps" = 1 ] && pkgs+=("${bench_pkgs[@]}")
 
 missing=()
 for p in "${pkgs[@]}"; do

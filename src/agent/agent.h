@@ -141,8 +141,6 @@ struct migration {
 	pthread_t tunnel_thread;
 	bool tunnel_started;
 	workload_t *w;		 /* the workload (source: existing; target: arriving) */
-	json_t *source_workload; /* target: the workload record the source sent */
-	json_t *source_facts;	 /* target: facts the source sent (CRIU version) */
 	pid_t restored_pid;
 	agent_t *agent;
 };

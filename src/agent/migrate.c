@@ -111,8 +111,6 @@ void migration_free(migration_t *m)
 {
 	if (!m)
 		return;
-	json_decref(m->source_workload);
-	json_decref(m->source_facts);
 	free(m);
 }
 
