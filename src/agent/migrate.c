@@ -240,6 +240,13 @@ static void settle_loaded(agent_t *a, migration_t *m, json_t *j)
 {
 	if (migration_phase_terminal(m->phase))
 		return;
+	/* what was received for a migration that will not go on */
+	_cleanup_free_ char *recv = flyt_asprintf("%s/recv", m->dir);
+	if (m->role == ROLE_TARGET || m->decision != DECISION_COMMIT) {
+		flyt_rm_rf(recv, NULL);
+		if (m->role == ROLE_SOURCE)
+			flyt_rm_rf(m->images_dir, NULL);
+	}
 	workload_t *w = workload_find(a, m->workload);
 	if (m->role == ROLE_SOURCE) {
 		if (m->decision != DECISION_COMMIT) {

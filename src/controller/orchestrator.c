@@ -192,15 +192,19 @@ static void conclude(ctl_t *c, json_t *m, const char *state, const char *error, 
 			json_object_set(upd, "note", json_object_get(agent_view, "note"));
 		store_migration_update(c->store, id, upd, now, NULL);
 	}
+	/* the workload's record first: whoever sees the migration end must find the
+	 * workload where it now is */
+	if (strcmp(state, "committed") == 0)
+		store_workload_update(c->store, workload, target, "running", NULL, now, NULL);
+	else
+		store_workload_update(c->store, workload, NULL, strcmp(state, "failed") == 0 ? "failed" : "running",
+				      NULL, now, NULL);
 	journal(c, id, workload, state, error);
 	if (strcmp(state, "committed") == 0) {
-		store_workload_update(c->store, workload, target, "running", NULL, now, NULL);
 		ctl_publish(c, "workload.moved",
 			    json_pack("{s:s, s:s, s:s}", "workload", workload, "from", source, "to", target));
 		log_info("migration %s: %s moved %s -> %s", id, workload, source, target);
 	} else {
-		store_workload_update(c->store, workload, NULL, strcmp(state, "failed") == 0 ? "failed" : "running",
-				      NULL, now, NULL);
 		log_warn("migration %s of %s: %s: %s", id, workload, state, error ? error : "");
 		/* a target that was prepared but never contacted drops its ticket */
 		_cleanup_free_ char *turl = NULL;
@@ -394,6 +398,10 @@ int orch_start(ctl_t *c, json_t *body, json_t **ret, flyt_error_t *err)
 	    flyt_json_get_int(body, "bandwidth_mbps", false, 1, 1000000, &bw, err) < 0 ||
 	    flyt_json_get_int(body, "precopy_rounds", false, 1, 20, &rounds, err) < 0)
 		return -1;
+	if (!flyt_name_valid(wname))
+		return flyt_error_set(err, FLYT_E_INVALID, 0, "\"%.63s\" is not a valid workload name", wname);
+	if (!flyt_name_valid(target))
+		return flyt_error_set(err, FLYT_E_INVALID, 0, "\"%.63s\" is not a valid host name", target);
 	static const char *const modes[] = { "auto", "stop-copy", "lazy", "precopy", "shared", NULL };
 	bool known = false;
 	for (const char *const *k = modes; *k; k++)
