@@ -140,7 +140,7 @@ struct migration {
 	uint16_t tunnel_port;	   /* target: where lazy-pages connects */
 	pthread_t tunnel_thread;
 	bool tunnel_started;
-	workload_t *w;		 /* the workload (source: existing; target: arriving) */
+	workload_t *w; /* the workload (source: existing; target: arriving) */
 	pid_t restored_pid;
 	agent_t *agent;
 };
