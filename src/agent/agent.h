@@ -173,6 +173,10 @@ struct driver {
 extern const driver_t driver_process;
 extern const driver_t driver_fake;
 
+/* Every driver, in drivers/registry.c. */
+extern const driver_t *const agent_drivers[];
+extern const size_t agent_ndrivers;
+
 struct agent {
 	/* configuration */
 	char *name;

@@ -17,8 +17,6 @@
 
 #define PIPE_MAX_WANTED 4194304
 
-static const driver_t *const all_drivers[] = { &driver_process, &driver_fake };
-
 static json_t *cpu_info(void)
 {
 	json_t *cpu = json_object();
@@ -198,8 +196,8 @@ json_t *facts_get(agent_t *a)
 		json_object_set_new(f, "load", json_pack("[f,f,f]", load[0], load[1], load[2]));
 	json_object_set_new(f, "modes", facts_modes(a));
 	json_t *drivers = json_object();
-	for (size_t i = 0; i < ELEMENTSOF(all_drivers); i++) {
-		const driver_t *d = all_drivers[i];
+	for (size_t i = 0; i < agent_ndrivers; i++) {
+		const driver_t *d = agent_drivers[i];
 		json_t *caps = json_object();
 		flyt_error_t err = FLYT_ERROR_INIT;
 		if (driver_find(a, d->kind) == NULL) {

@@ -244,6 +244,7 @@ static void finish(migration_t *m, migration_phase_t phase, const flyt_error_t *
 		snprintf(m->error + n, sizeof(m->error) - n, "%s%s", n ? ": " : "", e->msg);
 	}
 	workload_t *w = m->w;
+	const char *state_name = phase == PHASE_COMMITTED ? "moved" : "running";
 	if (w) {
 		free(w->busy);
 		w->busy = NULL;
@@ -254,13 +255,17 @@ static void finish(migration_t *m, migration_phase_t phase, const flyt_error_t *
 			workload_remove(a, w);
 			m->w = NULL;
 		} else {
-			bool alive = w->driver == &driver_fake || (w->pid > 0 && proc_alive(w->pid, w->start_ticks));
-			w->state = alive ? WL_RUNNING : WL_EXITED;
-			if (phase == PHASE_FAILED && w->state != WL_RUNNING) {
+			/* rolled back: running again, unless its driver finds it ended
+			 * meanwhile; failed: it needs someone to look (the error says why) */
+			w->state = WL_RUNNING;
+			_cleanup_json_ json_t *st = json_object();
+			w->driver->status(a, w, st, NULL);
+			if (phase == PHASE_FAILED) {
 				w->state = WL_FAILED;
 				snprintf(w->error, sizeof(w->error), "%s", m->error);
 			}
 			workload_save(a, w, NULL);
+			state_name = workload_state_name(w->state);
 		}
 	}
 	migration_set_phase(m, phase);
@@ -269,9 +274,7 @@ static void finish(migration_t *m, migration_phase_t phase, const flyt_error_t *
 	if (phase != PHASE_FAILED) {
 		flyt_rm_rf(m->images_dir, NULL);
 	}
-	agent_publish(
-	    a, "workload.state",
-	    json_pack("{s:s, s:s}", "workload", m->workload, "state", phase == PHASE_COMMITTED ? "moved" : "running"));
+	agent_publish(a, "workload.state", json_pack("{s:s, s:s}", "workload", m->workload, "state", state_name));
 }
 
 /* After the commit decision the target must report "running". If it does not,

@@ -40,15 +40,14 @@ workload_state_t workload_state_from_name(const char *s)
 
 const driver_t *driver_find(agent_t *a, const char *kind)
 {
-	static const driver_t *const drivers[] = { &driver_process, &driver_fake };
-	for (size_t i = 0; i < ELEMENTSOF(drivers); i++) {
-		if (!kind || strcmp(drivers[i]->kind, kind) != 0)
+	for (size_t i = 0; i < agent_ndrivers; i++) {
+		if (!kind || strcmp(agent_drivers[i]->kind, kind) != 0)
 			continue;
 		if (!a->drivers_enabled)
-			return drivers[i];
+			return agent_drivers[i];
 		for (char **e = a->drivers_enabled; *e; e++)
 			if (strcmp(*e, kind) == 0)
-				return drivers[i];
+				return agent_drivers[i];
 		return NULL;
 	}
 	return NULL;
