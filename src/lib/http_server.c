@@ -71,7 +71,7 @@ int flyt_parse_hostport(const char *s, char *host, size_t host_size, uint16_t *p
 	return 0;
 }
 
-static void log_mhd(void *cls, const char *fmt, va_list ap)
+__attribute__((format(printf, 2, 0))) static void log_mhd(void *cls, const char *fmt, va_list ap)
 {
 	char buf[512];
 	vsnprintf(buf, sizeof(buf), fmt, ap);
