@@ -44,8 +44,8 @@ build_pkgs=(
 test_pkgs=(
 	python3 python3-pytest python3-yaml redis-server redis-tools
 	clang-format shellcheck
-	# libFuzzer targets (tests/fuzz) build with clang
-	clang
+	# libFuzzer targets (tests/fuzz) build with clang; the controller runs under valgrind
+	clang valgrind
 )
 # Packages only the benchmark against the alternatives needs (--bench): Podman
 # with runc (crun here cannot checkpoint) and conmon, and OpenBSD's netcat to

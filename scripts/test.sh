@@ -3,11 +3,12 @@
 #   1. formatting (clang-format) and shell scripts (shellcheck),
 #   2. a build with warnings as errors, unit and integration tests,
 #   3. the same tests in an AddressSanitizer + UndefinedBehaviorSanitizer build,
-#   4. a short, reproducible run of each libFuzzer target (clang, sanitizers).
+#   4. the controller under valgrind through the API, CLI and reconciliation tests,
+#   5. a short, reproducible run of each libFuzzer target (clang, sanitizers).
 # Needs root (CRIU, namespaces). Build directories: build-test/, build-asan/,
 # build-fuzz/.
 #
-# Usage: scripts/test.sh [--quick]   (--quick: skip the sanitizer and fuzz builds)
+# Usage: scripts/test.sh [--quick]   (--quick: skip the sanitizer, valgrind and fuzz runs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -47,6 +48,9 @@ if [ "$quick" = 0 ]; then
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1 \
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		meson test -C build-asan --print-errorlogs --no-rebuild --suite unit --suite integration
+	step "the controller under valgrind (memory errors, definite leaks)"
+	FLYT_VALGRIND=controller meson test -C build-test --print-errorlogs --no-rebuild \
+		integration-cli integration-cli-errors integration-reconcile
 	step "fuzz targets: a fixed number of inputs each, from a fixed seed"
 	if [ ! -f build-fuzz/build.ninja ]; then
 		CC=clang meson setup build-fuzz -Dfuzz=true -Dintegration=false -Dwerror=true -Dbuildtype=debug \
