@@ -538,7 +538,7 @@ class Cluster:
                 "--suppressions=%s" % os.path.join(os.path.dirname(os.path.abspath(__file__)), "valgrind.supp"),
                 "--log-file=%s" % os.path.join(self.logs, "valgrind-%s-%%p.log" % name)] + list(argv)
 
-    def _spawn(self, argv, log, ns=None):
+    def _spawn(self, argv, log, ns=None, env=None):
         if ns:
             argv = ["nsenter", "--net=/run/netns/%s" % ns, "--"] + list(argv)
         f = open(log, "ab")
@@ -546,7 +546,7 @@ class Cluster:
         f.flush()
         try:
             return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=f, stderr=subprocess.STDOUT,
-                                    env=self.env(), start_new_session=True, close_fds=True)
+                                    env=self.env(env), start_new_session=True, close_fds=True)
         finally:
             f.close()
 
@@ -589,7 +589,8 @@ class Cluster:
         r = self.api("GET", "/api/v1/health", token=None, timeout=2)
         return r.status == 200 and r.json.get("status") == "ok"
 
-    def start_agent(self, host, extra_args=(), wait=True):
+    def start_agent(self, host, extra_args=(), wait=True, env=None):
+        """env: extra environment variables for this start (e.g. FLYT_FAULT)."""
         h = self.hosts[host]
         if h.proc and h.proc.poll() is None:
             raise HarnessError("the agent of %s is running already" % host)
@@ -599,7 +600,7 @@ class Cluster:
             before = r.json.get("last_seen") if r.status == 200 else None
         argv = [FLYTD, "--name", h.name, "--listen", "%s:%d" % (h.ip, h.port), "--state-dir", h.state_dir,
                 "--token-file", self.token_file, "--controller", self.controller_url] + h.extra_args + list(extra_args)
-        h.proc = self._spawn(self._daemon_argv(argv, "flytd-" + host), h.log, ns=h.ns)
+        h.proc = self._spawn(self._daemon_argv(argv, "flytd-" + host), h.log, ns=h.ns, env=env)
         if wait:
             def registered():
                 if h.proc.poll() is not None:
