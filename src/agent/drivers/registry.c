@@ -5,5 +5,8 @@
 const driver_t *const agent_drivers[] = {
 	&driver_process,
 	&driver_fake,
+	&driver_runc,
+	&driver_docker,
+	&driver_podman,
 };
 const size_t agent_ndrivers = ELEMENTSOF(agent_drivers);
