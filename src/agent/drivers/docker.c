@@ -30,8 +30,8 @@
  *               to prepare, the stopped container is still there.
  *   resume      docker start --checkpoint: CRIU restores it and it runs
  *   discard     removes the container and volumes restore created (only those)
- *   commit_done source: removes the stopped source container (its named volumes
- *               stay: other containers may use them)
+ *   commit_done source: removes the stopped source container and the volumes
+ *               that moved with it (those another container uses stay)
  * Docker 20.10 cannot start from a checkpoint directory of one's choosing, hence
  * the move into DOCKER_ROOT/containers/ID/checkpoints/. */
 #include <stdio.h>
@@ -629,9 +629,30 @@ static int docker_discard(migration_t *m, flyt_error_t *err)
 	return r;
 }
 
+/* The volumes moved with the container: their copies here go too, unless another
+ * container still uses them (dockerd refuses then, and they stay). */
 static int docker_commit_done(migration_t *m, flyt_error_t *err)
 {
-	return remove_container(m->agent, cname(m->w), err);
+	agent_t *a = m->agent;
+	_cleanup_free_ char *cjson = final_path(m, "container.json");
+	_cleanup_json_ json_t *ins = NULL;
+	flyt_error_t e = FLYT_ERROR_INIT;
+	if (container_read_json(cjson, &ins, &e) < 0)
+		log_warn("migration %s: %s", m->id, e.msg);
+	if (remove_container(a, cname(m->w), err) < 0)
+		return -1;
+	size_t i;
+	json_t *mnt;
+	json_array_foreach (json_object_get(ins, "Mounts"), i, mnt) {
+		const char *name = flyt_json_str(mnt, "Name", "");
+		if (strcmp(flyt_json_str(mnt, "Type", ""), "volume") != 0 || !container_name_valid(name))
+			continue;
+		_cleanup_free_ char *vpath = flyt_asprintf(API "/volumes/%s", name);
+		flyt_error_t ve = FLYT_ERROR_INIT;
+		if (engine_call(sock(a), "DELETE", vpath, NULL, NULL, 0, &ve) < 0)
+			log_warn("migration %s: volume %s stays on this host: %s", m->id, name, ve.msg);
+	}
+	return 0;
 }
 
 const driver_t driver_docker = {

@@ -41,6 +41,7 @@
 #include "agent/container.h"
 #include "agent/proctree.h"
 #include "lib/cleanup.h"
+#include "lib/crc32c.h"
 #include "lib/json.h"
 #include "lib/log.h"
 #include "lib/util.h"
@@ -219,7 +220,9 @@ static void config_for_host(agent_t *a, workload_t *w, json_t *cfg, const char *
 		linux_ = json_object();
 		json_object_set_new(cfg, "linux", linux_);
 	}
-	_cleanup_free_ char *cg = flyt_asprintf("/flyt/%s/%s", a->name, w->name);
+	/* unique per agent (several agents may share a machine's cgroups) */
+	_cleanup_free_ char *cg = flyt_asprintf("/flyt/%s-%08x/%s", a->name,
+						flyt_crc32c(0, a->state_dir, strlen(a->state_dir)), w->name);
 	json_object_set_new(linux_, "cgroupsPath", json_string(cg));
 }
 
