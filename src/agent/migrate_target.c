@@ -497,9 +497,11 @@ static void target_run(migration_t *m, flyt_stream_t *s)
 	set_phase(m, PHASE_VERIFYING);
 	int64_t resume_delay = 0;
 	if (target_resume(m, t_go, &resume_delay, &err) < 0) {
+		/* settled before the source hears of it: a source that asks our API
+		 * then must not find us still "verifying" */
+		target_finish(m, PHASE_FAILED, "resume failed here: %s", err.msg);
 		if (!in_doubt)
 			flyt_stream_send_error(s, &err);
-		target_finish(m, PHASE_FAILED, "resume failed here: %s", err.msg);
 		return;
 	}
 	if (!in_doubt) {
