@@ -43,19 +43,19 @@ static int run_tool(const char *const *args, unsigned timeout_ms, flyt_error_t *
 int container_tar_create(const char *dir, const char *tarball, flyt_error_t *err)
 {
 	const char *argv[] = { "tar",
-			 "--create",
-			 "--file",
-			 tarball,
-			 "--directory",
-			 dir,
-			 "--numeric-owner",
-			 "--preserve-permissions",
-			 "--xattrs",
-			 "--xattrs-include=trusted.*",
-			 "--xattrs-include=security.capability",
-			 "--sparse",
-			 ".",
-			 NULL };
+			       "--create",
+			       "--file",
+			       tarball,
+			       "--directory",
+			       dir,
+			       "--numeric-owner",
+			       "--preserve-permissions",
+			       "--xattrs",
+			       "--xattrs-include=trusted.*",
+			       "--xattrs-include=security.capability",
+			       "--sparse",
+			       ".",
+			       NULL };
 	if (run_tool(argv, TAR_TIMEOUT_MS, err) < 0)
 		return flyt_error_prefix(err, "archiving %s", dir);
 	return 0;
@@ -64,18 +64,18 @@ int container_tar_create(const char *dir, const char *tarball, flyt_error_t *err
 int container_tar_extract(const char *tarball, const char *dir, flyt_error_t *err)
 {
 	const char *argv[] = { "tar",
-			 "--extract",
-			 "--file",
-			 tarball,
-			 "--directory",
-			 dir,
-			 "--numeric-owner",
-			 "--same-owner",
-			 "--preserve-permissions",
-			 "--xattrs",
-			 "--xattrs-include=trusted.*",
-			 "--xattrs-include=security.capability",
-			 NULL };
+			       "--extract",
+			       "--file",
+			       tarball,
+			       "--directory",
+			       dir,
+			       "--numeric-owner",
+			       "--same-owner",
+			       "--preserve-permissions",
+			       "--xattrs",
+			       "--xattrs-include=trusted.*",
+			       "--xattrs-include=security.capability",
+			       NULL };
 	if (run_tool(argv, TAR_TIMEOUT_MS, err) < 0)
 		return flyt_error_prefix(err, "unpacking into %s", dir);
 	return 0;
@@ -103,11 +103,12 @@ int container_copy_dir(const char *from, const char *to, flyt_error_t *err)
 int container_path_check(const char *what, const char *path, bool want_dir, flyt_error_t *err)
 {
 	if (!path || path[0] != '/' || strlen(path) > 1024)
-		return flyt_error_set(err, FLYT_E_INVALID, 0, "%s must be an absolute path of at most 1024 bytes", what);
+		return flyt_error_set(err, FLYT_E_INVALID, 0, "%s must be an absolute path of at most 1024 bytes",
+				      what);
 	if (strcmp(path, "/") != 0 && !flyt_relpath_valid(path + 1))
-		return flyt_error_set(err, FLYT_E_INVALID, 0,
-				      "%s \"%.200s\" must not contain \".\", \"..\", empty components or control characters",
-				      what, path);
+		return flyt_error_set(
+		    err, FLYT_E_INVALID, 0,
+		    "%s \"%.200s\" must not contain \".\", \"..\", empty components or control characters", what, path);
 	struct stat st;
 	if (lstat(path, &st) < 0)
 		return flyt_error_set(err, FLYT_E_INVALID, errno, "%s %.200s", what, path);
@@ -166,9 +167,9 @@ int container_spec_validate(const char *what, json_t *spec, flyt_error_t *err)
 	    flyt_json_get_object(spec, "legacy", false, &legacy, err) < 0)
 		return flyt_error_prefix(err, "%s", what);
 	if (!container_name_valid(name))
-		return flyt_error_set(err, FLYT_E_INVALID, 0,
-				      "%s: container \"%.128s\" is not a container name or id (1-128 of A-Z a-z 0-9 _ . -)",
-				      what, name);
+		return flyt_error_set(
+		    err, FLYT_E_INVALID, 0,
+		    "%s: container \"%.128s\" is not a container name or id (1-128 of A-Z a-z 0-9 _ . -)", what, name);
 	if ((image && !image_ref_valid(image)) || (image_id && !image_ref_valid(image_id)))
 		return flyt_error_set(err, FLYT_E_INVALID, 0, "%s: \"image\" is not an image reference", what);
 	return 0;
@@ -225,4 +226,98 @@ int container_write_json(const char *path, json_t *j, flyt_error_t *err)
 {
 	_cleanup_free_ char *text = flyt_json_dumps(j);
 	return flyt_write_file_atomic(path, text, strlen(text), 0600, err);
+}
+
+int container_volumes_save(json_t *ins, const char *dir, flyt_error_t *err)
+{
+	if (flyt_mkdir_p(dir, 0700, err) < 0)
+		return -1;
+	size_t i;
+	json_t *mnt;
+	json_array_foreach (json_object_get(ins, "Mounts"), i, mnt) {
+		if (strcmp(flyt_json_str(mnt, "Type", ""), "volume") != 0)
+			continue;
+		const char *name = flyt_json_str(mnt, "Name", ""), *src = flyt_json_str(mnt, "Source", "");
+		if (strcmp(flyt_json_str(mnt, "Driver", "local"), "local") != 0)
+			return flyt_error_set(err, FLYT_E_UNSUPPORTED, 0,
+					      "volume %s uses the %s driver; flyt moves local volumes only", name,
+					      flyt_json_str(mnt, "Driver", ""));
+		if (!container_name_valid(name) || container_path_check("volume directory", src, true, err) < 0)
+			return flyt_error_prefix(err, "volume %s", name);
+		_cleanup_free_ char *tar = flyt_asprintf("%s/%s.tar", dir, name);
+		if (container_tar_create(src, tar, err) < 0)
+			return flyt_error_prefix(err, "volume %s", name);
+	}
+	return 0;
+}
+
+int container_note_created(const char *record, const char *what, const char *name, flyt_error_t *err)
+{
+	_cleanup_json_ json_t *j = NULL;
+	flyt_error_t e = FLYT_ERROR_INIT;
+	if (container_read_json(record, &j, &e) < 0)
+		j = json_pack("{s:[], s:[]}", "containers", "volumes");
+	json_array_append_new(json_object_get(j, what), json_string(name));
+	return container_write_json(record, j, err);
+}
+
+int container_volumes_restore(const engine_api_t *eng, json_t *ins, const char *dir, const char *record,
+			      flyt_error_t *err)
+{
+	size_t i;
+	json_t *mnt;
+	json_array_foreach (json_object_get(ins, "Mounts"), i, mnt) {
+		if (strcmp(flyt_json_str(mnt, "Type", ""), "volume") != 0)
+			continue;
+		const char *name = flyt_json_str(mnt, "Name", "");
+		if (!container_name_valid(name))
+			return flyt_error_set(err, FLYT_E_INVALID, 0, "bad volume name in the checkpoint");
+		_cleanup_free_ char *tar = flyt_asprintf("%s/%s.tar", dir, name);
+		_cleanup_free_ char *vpath = flyt_asprintf("%s/volumes/%s", eng->api, name);
+		_cleanup_free_ char *vjson = flyt_asprintf("%s/volumes/%s/json", eng->api, name);
+		_cleanup_free_ char *cpath = flyt_asprintf("%s/volumes/create", eng->api);
+		_cleanup_json_ json_t *vol = NULL;
+		flyt_error_t e = FLYT_ERROR_INIT;
+		/* Docker inspects a volume at /volumes/NAME, libpod at /volumes/NAME/json */
+		const char *probe = strstr(eng->api, "libpod") ? vjson : vpath;
+		if (engine_call(eng->socket, "GET", probe, NULL, &vol, 0, &e) == 0)
+			return flyt_error_set(
+			    err, FLYT_E_CONFLICT, 0,
+			    "a %s volume named %s exists already on the target; flyt will not merge volumes (remove it or rename it)",
+			    eng->name, name);
+		if (e.code != FLYT_E_NOT_FOUND) {
+			*err = e;
+			return -1;
+		}
+		_cleanup_json_ json_t *body = json_pack("{s:s, s:s}", "Name", name, "Driver", "local");
+		json_decref(vol);
+		vol = NULL;
+		if (engine_call(eng->socket, "POST", cpath, body, &vol, 0, err) < 0)
+			return flyt_error_prefix(err, "%s volume create %s", eng->name, name);
+		if (container_note_created(record, "volumes", name, err) < 0)
+			return -1;
+		const char *mp = flyt_json_str(vol, "Mountpoint", "");
+		if (container_path_check("volume directory", mp, true, err) < 0 ||
+		    container_tar_extract(tar, mp, err) < 0)
+			return flyt_error_prefix(err, "volume %s", name);
+	}
+	return 0;
+}
+
+int container_remove_volumes(const engine_api_t *eng, json_t *names, flyt_error_t *err)
+{
+	int r = 0;
+	size_t i;
+	json_t *v;
+	json_array_foreach (names, i, v) {
+		if (!container_name_valid(json_string_value(v)))
+			continue;
+		_cleanup_free_ char *vpath = flyt_asprintf("%s/volumes/%s?force=true", eng->api, json_string_value(v));
+		flyt_error_t ve = FLYT_ERROR_INIT;
+		if (engine_call(eng->socket, "DELETE", vpath, NULL, NULL, 0, &ve) < 0 && ve.code != FLYT_E_NOT_FOUND) {
+			*err = ve;
+			r = -1;
+		}
+	}
+	return r;
 }

@@ -55,3 +55,28 @@ int engine_upload(const char *socket, const char *method, const char *path, cons
 int container_read_json(const char *path, json_t **ret, flyt_error_t *err);
 /* Writes j to path atomically. */
 int container_write_json(const char *path, json_t *j, flyt_error_t *err);
+
+/* An engine's API as the volume helpers below see it. */
+typedef struct {
+	const char *name;   /* "Docker", "Podman": for messages */
+	const char *socket; /* its unix socket */
+	const char *api;    /* the prefix of its paths: "/v1.41", "/v4.0.0/libpod" */
+} engine_api_t;
+
+/* Archives the local named volumes among the Mounts of an inspect record into
+ * dir/NAME.tar (dir is created). Other volume drivers are refused. */
+int container_volumes_save(json_t *ins, const char *dir, flyt_error_t *err);
+
+/* Appends name to the list what ("containers", "volumes") of the JSON record
+ * file (created when missing): what a target created, for its discard. */
+int container_note_created(const char *record, const char *what, const char *name, flyt_error_t *err);
+
+/* Creates the named volumes among the Mounts of ins on engine e and fills each
+ * from dir/NAME.tar, noting each in record before filling it. A volume that
+ * exists already is a conflict: volumes are never merged. */
+int container_volumes_restore(const engine_api_t *e, json_t *ins, const char *dir, const char *record,
+			      flyt_error_t *err);
+
+/* Removes (forced) the volumes named in the JSON array names; missing ones are
+ * fine. Tries them all; fails with the last error. */
+int container_remove_volumes(const engine_api_t *e, json_t *names, flyt_error_t *err);

@@ -67,8 +67,8 @@ static char *absolute_path(const char *p)
 
 /* flyt workload create -f FILE: flyt's workload object ({"name", "kind", "spec",
  * ...}) or the old system's workload spec, sent as they are; --host says where. */
-static int workload_create_file(cli_t *cli, const cli_command_t *cmd, const char *file, const char *host,
-				bool no_start, json_t **ret, flyt_error_t *err)
+static int workload_create_file(cli_t *cli, const cli_command_t *cmd, const char *file, const char *host, bool no_start,
+				json_t **ret, flyt_error_t *err)
 {
 	_cleanup_free_ char *text = NULL;
 	size_t len;
@@ -80,8 +80,8 @@ static int workload_create_file(cli_t *cli, const cli_command_t *cmd, const char
 	if (json_object_get(body, "Identifier")) {
 		/* the old system's spec: the controller checks and converts it */
 		if (!host)
-			return commands_usage_error(cmd, err, "the old system's spec in %s names no host: add --host HOST",
-						    file);
+			return commands_usage_error(cmd, err,
+						    "the old system's spec in %s names no host: add --host HOST", file);
 		if (no_start)
 			return commands_usage_error(cmd, err, "--no-start does not go with an adopted container");
 		client_query(&path, "host", host);
@@ -101,7 +101,8 @@ int workload_create(cli_t *cli, const cli_command_t *cmd, int argc, char **argv,
 	_cleanup_strv_ char **env = NULL;
 	bool no_start = false;
 	const flyt_opt_t opts[] = {
-		{ "kind", 0, FLYT_OPT_STRING, &kind, "KIND", "what it is: process, runc, or fake for tests (required)" },
+		{ "kind", 0, FLYT_OPT_STRING, &kind, "KIND",
+		  "what it is: process, runc, or fake for tests (required)" },
 		{ "host", 0, FLYT_OPT_STRING, &host, "HOST", "the host to run it on (required)" },
 		{ "name", 0, FLYT_OPT_STRING, &name, "NAME", "its name, 1-63 of a-z 0-9 . _ - (required)" },
 		{ "env", 0, FLYT_OPT_LIST, &env, "K=V", "an environment variable of the process (repeatable)" },
@@ -121,34 +122,41 @@ int workload_create(cli_t *cli, const cli_command_t *cmd, int argc, char **argv,
 	_cleanup_json_ json_t *ans = NULL;
 	if (file) {
 		if (kind || name || env || cwd || bundle || rootfs || spec_json || npos > 0)
-			return commands_usage_error(cmd, err, "-f FILE holds the whole workload; only --host goes with it");
+			return commands_usage_error(cmd, err,
+						    "-f FILE holds the whole workload; only --host goes with it");
 		r = workload_create_file(cli, cmd, file, host, no_start, &ans, err);
 		if (r != 0)
 			return r;
 	} else {
 		if (!kind || !host || !name)
-			return commands_usage_error(cmd, err, "--%s is required", !kind ? "kind" : !host ? "host" : "name");
+			return commands_usage_error(cmd, err, "--%s is required",
+						    !kind   ? "kind"
+						    : !host ? "host"
+							    : "name");
 		_cleanup_json_ json_t *spec = NULL;
 		if (bundle || rootfs) {
 			if (strcmp(kind, "runc") != 0)
 				return commands_usage_error(cmd, err, "--bundle and --rootfs are for --kind runc");
 			if (!bundle == !rootfs)
-				return commands_usage_error(cmd, err, "give --bundle DIR or --rootfs TARBALL, not both");
-			if (bundle && (npos > 0 || env || cwd))
 				return commands_usage_error(cmd, err,
-							    "a bundle's config.json says what runs: no command, --env or --cwd");
+							    "give --bundle DIR or --rootfs TARBALL, not both");
+			if (bundle && (npos > 0 || env || cwd))
+				return commands_usage_error(
+				    cmd, err, "a bundle's config.json says what runs: no command, --env or --cwd");
 			if (rootfs && npos == 0)
 				return commands_usage_error(cmd, err, "--rootfs needs a command: -- CMD [ARG...]");
 			_cleanup_free_ char *abs = absolute_path(bundle ? bundle : rootfs);
 			if (!abs)
-				return commands_usage_error(cmd, err, "%s: %s", bundle ? bundle : rootfs, strerror(errno));
+				return commands_usage_error(cmd, err, "%s: %s", bundle ? bundle : rootfs,
+							    strerror(errno));
 			r = workload_spec(cmd, kind, NULL, argv, npos, env, cwd, &spec, err);
 			if (r < 0)
 				return r;
 			json_object_set_new(spec, bundle ? "bundle" : "rootfs", json_string(abs));
 		} else {
 			if (strcmp(kind, "runc") == 0 && !spec_json)
-				return commands_usage_error(cmd, err, "a runc workload needs --bundle DIR or --rootfs TARBALL");
+				return commands_usage_error(cmd, err,
+							    "a runc workload needs --bundle DIR or --rootfs TARBALL");
 			r = workload_spec(cmd, kind, spec_json, argv, npos, env, cwd, &spec, err);
 			if (r < 0)
 				return r;

@@ -45,8 +45,8 @@ static int str_or_int(json_t *obj, const char *key, char *out, size_t size, flyt
 	else if (json_is_string(v) && strlen(json_string_value(v)) < size)
 		snprintf(out, size, "%s", json_string_value(v));
 	else
-		return flyt_error_set(err, FLYT_E_INVALID, 0, "\"%s\" must be a string or a number of at most %zu characters",
-				      key, size - 1);
+		return flyt_error_set(err, FLYT_E_INVALID, 0,
+				      "\"%s\" must be a string or a number of at most %zu characters", key, size - 1);
 	return 0;
 }
 
@@ -100,22 +100,24 @@ static int check_shared_dir(const char *s, flyt_error_t *err)
 	if (!s[0])
 		return 0;
 	if (s[0] != '/' || (strcmp(s, "/") != 0 && !flyt_relpath_valid(s + 1)))
-		return flyt_error_set(err, FLYT_E_INVALID, 0,
-				      "\"SharedDir\" must be an absolute path without \"..\" or control characters, not \"%.100s\" (flyt does not need it: migrations copy the data themselves)",
-				      s);
+		return flyt_error_set(
+		    err, FLYT_E_INVALID, 0,
+		    "\"SharedDir\" must be an absolute path without \"..\" or control characters, not \"%.100s\" (flyt does not need it: migrations copy the data themselves)",
+		    s);
 	return 0;
 }
 
 int legacy_workload_convert(json_t *old, const char *host, json_t **ret, flyt_error_t *err)
 {
-	static const char *const keys[] = { "Identifier", "AccessIP",		 "AccessPort",	 "AutoMigrate",
-					    "Available",  "SharedDir",		 "Type",	 "Containerproperties",
+	static const char *const keys[] = { "Identifier",   "AccessIP",	 "AccessPort", "AutoMigrate",
+					    "Available",    "SharedDir", "Type",       "Containerproperties",
 					    "VMProperties", NULL };
 	static const char *const ckeys[] = { "ContainerID", "Image", "Checkpoint", NULL };
 	static const char *const vkeys[] = { "DomainName", "ConnectionURI", NULL };
 	if (!host || !flyt_name_valid(host))
-		return flyt_error_set(err, FLYT_E_INVALID, 0,
-				      "the old system's workload spec names no host: give one (flyt workload create -f FILE --host HOST, or ?host=HOST)");
+		return flyt_error_set(
+		    err, FLYT_E_INVALID, 0,
+		    "the old system's workload spec names no host: give one (flyt workload create -f FILE --host HOST, or ?host=HOST)");
 	if (flyt_json_check_keys(old, "old workload spec", keys, err) < 0)
 		return -1;
 	const char *ident = NULL, *type = NULL, *shared = "";
@@ -139,8 +141,8 @@ int legacy_workload_convert(json_t *old, const char *host, json_t **ret, flyt_er
 	if (access_port[0] && check_port("AccessPort", access_port, true, &port, err) < 0)
 		return flyt_error_prefix(err, "old workload spec");
 	if (access_ip[0] && strcmp(access_ip, "0") != 0 && !address_valid(access_ip))
-		return flyt_error_set(err, FLYT_E_INVALID, 0, "old workload spec: \"AccessIP\" \"%.64s\" is not an address",
-				      access_ip);
+		return flyt_error_set(err, FLYT_E_INVALID, 0,
+				      "old workload spec: \"AccessIP\" \"%.64s\" is not an address", access_ip);
 	if (check_shared_dir(shared, err) < 0)
 		return flyt_error_prefix(err, "old workload spec");
 	if (json_object_get(old, "Containerproperties") && !json_is_null(json_object_get(old, "Containerproperties")) &&
@@ -168,12 +170,13 @@ int legacy_workload_convert(json_t *old, const char *host, json_t **ret, flyt_er
 		    flyt_json_get_bool(cprops, "Checkpoint", false, &checkpoint, err) < 0)
 			return flyt_error_prefix(err, "old workload spec");
 		if (!container_ref_valid(cid))
-			return flyt_error_set(err, FLYT_E_INVALID, 0,
-					      "old workload spec: \"ContainerID\" \"%.64s\" is not a container name or id",
-					      cid);
+			return flyt_error_set(
+			    err, FLYT_E_INVALID, 0,
+			    "old workload spec: \"ContainerID\" \"%.64s\" is not a container name or id", cid);
 		if (image && !image_ref_valid(image))
 			return flyt_error_set(err, FLYT_E_INVALID, 0,
-					      "old workload spec: \"Image\" \"%.64s\" is not an image reference", image);
+					      "old workload spec: \"Image\" \"%.64s\" is not an image reference",
+					      image);
 		/* flyt always checkpoints a migrating container: Checkpoint is recorded only */
 		json_object_set_new(legacy, "Checkpoint", json_boolean(checkpoint));
 		json_t *spec = json_pack("{s:s, s:O}", "container", cid, "legacy", legacy);
@@ -184,7 +187,8 @@ int legacy_workload_convert(json_t *old, const char *host, json_t **ret, flyt_er
 	}
 	if (strcasecmp(type, "vm") == 0) {
 		if (!vprops)
-			return flyt_error_set(err, FLYT_E_INVALID, 0, "old workload spec: a \"VM\" needs \"VMProperties\"");
+			return flyt_error_set(err, FLYT_E_INVALID, 0,
+					      "old workload spec: a \"VM\" needs \"VMProperties\"");
 		const char *dom = NULL, *uri = NULL;
 		if (flyt_json_check_keys(vprops, "VMProperties", vkeys, err) < 0 ||
 		    flyt_json_get_string(vprops, "DomainName", true, 255, &dom, err) < 0 ||
@@ -222,8 +226,8 @@ int legacy_guests_import(ctl_t *c, json_t *body, json_t **ret, flyt_error_t *err
 		    flyt_json_get_string(g, "LibvirtURI", false, 1024, &uri, err) < 0)
 			return flyt_error_prefix(err, "guests file: guest %zu", i + 1);
 		if (!ip[0] || !address_valid(ip))
-			return flyt_error_set(err, FLYT_E_INVALID, 0, "guests file: guest %zu: \"Ip\" \"%.64s\" is not an address",
-					      i + 1, ip);
+			return flyt_error_set(err, FLYT_E_INVALID, 0,
+					      "guests file: guest %zu: \"Ip\" \"%.64s\" is not an address", i + 1, ip);
 		if (check_port("Port", port_s, false, &port, err) < 0)
 			return flyt_error_prefix(err, "guests file: guest %zu", i + 1);
 	}
@@ -233,7 +237,8 @@ int legacy_guests_import(ctl_t *c, json_t *body, json_t **ret, flyt_error_t *err
 		char ip[256], port_s[16];
 		str_or_int(g, "Ip", ip, sizeof(ip), NULL);
 		str_or_int(g, "Port", port_s, sizeof(port_s), NULL);
-		_cleanup_free_ char *url = flyt_asprintf(strchr(ip, ':') ? "http://[%s]:%s" : "http://%s:%s", ip, port_s);
+		_cleanup_free_ char *url =
+		    flyt_asprintf(strchr(ip, ':') ? "http://[%s]:%s" : "http://%s:%s", ip, port_s);
 		_cleanup_json_ json_t *req = json_pack("{s:s}", "url", url);
 		json_t *host = NULL;
 		flyt_error_t herr = FLYT_ERROR_INIT;
@@ -246,11 +251,14 @@ int legacy_guests_import(ctl_t *c, json_t *body, json_t **ret, flyt_error_t *err
 			json_object_set_new(r, "error", json_string(herr.msg));
 			failed++;
 		}
-		if (json_is_string(json_object_get(g, "LibvirtURI")) && json_string_length(json_object_get(g, "LibvirtURI")))
-			json_object_set_new(r, "note",
-					    json_string("LibvirtURI recorded only: VMs need the libvirt driver (not in this flyt)"));
+		if (json_is_string(json_object_get(g, "LibvirtURI")) &&
+		    json_string_length(json_object_get(g, "LibvirtURI")))
+			json_object_set_new(
+			    r, "note",
+			    json_string("LibvirtURI recorded only: VMs need the libvirt driver (not in this flyt)"));
 		json_array_append_new(results, r);
 	}
-	*ret = json_pack("{s:o, s:I, s:I}", "guests", results, "added", (json_int_t)added, "failed", (json_int_t)failed);
+	*ret =
+	    json_pack("{s:o, s:I, s:I}", "guests", results, "added", (json_int_t)added, "failed", (json_int_t)failed);
 	return 0;
 }

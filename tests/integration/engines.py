@@ -26,7 +26,7 @@ DOCKER_CLI = "/usr/bin/docker"  # Debian's docker.io client (not /usr/local/bin'
 # The address range of the Docker bridge inside each host namespace: unused by
 # the harness's subnets (198.18.1-250.0/24) and private to each namespace.
 DOCKER_BIP = "198.18.251.1/24"
-APPLETS = ("sh", "ls", "cat", "echo", "sleep", "mkdir", "touch", "rm", "wc", "seq", "ps", "head", "tail",
+APPLETS = ("sh", "ls", "cat", "echo", "sleep", "mkdir", "touch", "rm", "mv", "wc", "seq", "ps", "head", "tail",
            "grep", "nc", "httpd", "env", "true", "false", "date", "kill", "test", "[")
 
 
@@ -235,7 +235,7 @@ class PodmanEngine(Engine):
             f.write('[containers]\ndefault_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]\n'
                     'netns = "host"\n[engine]\nruntime = "runc"\n')
         self.base = ["podman", "--root", os.path.join(self.dir, "root"), "--runroot",
-                     os.path.join(self.dir, "run"), "--runtime", "runc", "--storage-driver", "overlay",
+                     os.path.join(self.dir, "run"), "--tmpdir", os.path.join(self.dir, "tmp"), "--runtime", "runc", "--storage-driver", "overlay",
                      "--cgroup-manager", "cgroupfs", "--events-backend", "file"]
 
     def _argv(self):

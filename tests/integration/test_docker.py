@@ -20,8 +20,9 @@ from harness import wait_for
 pytestmark = pytest.mark.skipif(engines.engine_skip_reason("docker") is not None,
                                 reason=engines.engine_skip_reason("docker") or "")
 
-COUNTER = ("i=0; while true; do i=$((i+1)); echo $i > /data/count; echo $i >> /tmp/log; "
-           "sleep 0.05; done")
+# /data/count is replaced by a rename, so that a reader never sees it half written
+COUNTER = ("i=0; while true; do i=$((i+1)); echo $i > /data/count.new; mv /data/count.new /data/count; "
+           "echo $i >> /tmp/log; sleep 0.05; done")
 
 
 def docker_cluster(make_cluster, **kw):

@@ -59,6 +59,8 @@ static const char *sock(agent_t *a)
 	return a->docker_socket ? a->docker_socket : DEFAULT_SOCKET;
 }
 
+#define ENGINE(a) ((engine_api_t){ .name = "Docker", .socket = sock(a), .api = API })
+
 static const char *cname(workload_t *w)
 {
 	return flyt_json_str(w->spec, "container", "");
@@ -107,13 +109,15 @@ static int docker_probe(agent_t *a, json_t *caps, flyt_error_t *err)
 	if (engine_call(sock(a), "GET", API "/info", NULL, &info, STATUS_TIMEOUT_MS, &e) < 0)
 		snprintf(reason, sizeof(reason), "Docker engine not reachable at %s: %s", sock(a), e.msg);
 	else if (!json_is_true(json_object_get(info, "ExperimentalBuild")))
-		snprintf(reason, sizeof(reason),
-			 "checkpoint not enabled: dockerd at %s runs without --experimental (Docker 20.10 needs it for checkpoints)",
-			 sock(a));
+		snprintf(
+		    reason, sizeof(reason),
+		    "checkpoint not enabled: dockerd at %s runs without --experimental (Docker 20.10 needs it for checkpoints)",
+		    sock(a));
 	else if (strcmp(flyt_json_str(info, "Driver", ""), "overlay2") != 0)
-		snprintf(reason, sizeof(reason),
-			 "dockerd uses the %s storage driver; flyt moves a container's filesystem changes from overlay2 only",
-			 flyt_json_str(info, "Driver", "?"));
+		snprintf(
+		    reason, sizeof(reason),
+		    "dockerd uses the %s storage driver; flyt moves a container's filesystem changes from overlay2 only",
+		    flyt_json_str(info, "Driver", "?"));
 	else if (!a->criu_ok)
 		snprintf(reason, sizeof(reason), "%s", a->criu_reason);
 	json_object_set_new(caps, "available", json_boolean(!reason[0]));
@@ -293,31 +297,6 @@ static const char *image_ref(agent_t *a, json_t *ins)
 	return id;
 }
 
-/* Archives the local named volumes of the container into final/volumes/NAME.tar. */
-static int save_volumes(migration_t *m, json_t *ins, flyt_error_t *err)
-{
-	_cleanup_free_ char *dir = final_path(m, "volumes");
-	if (flyt_mkdir_p(dir, 0700, err) < 0)
-		return -1;
-	size_t i;
-	json_t *mnt;
-	json_array_foreach (json_object_get(ins, "Mounts"), i, mnt) {
-		if (strcmp(flyt_json_str(mnt, "Type", ""), "volume") != 0)
-			continue;
-		const char *name = flyt_json_str(mnt, "Name", ""), *src = flyt_json_str(mnt, "Source", "");
-		if (strcmp(flyt_json_str(mnt, "Driver", "local"), "local") != 0)
-			return flyt_error_set(err, FLYT_E_UNSUPPORTED, 0,
-					      "volume %s uses the %s driver; flyt moves local volumes only", name,
-					      flyt_json_str(mnt, "Driver", ""));
-		if (!container_name_valid(name) || container_path_check("volume directory", src, true, err) < 0)
-			return flyt_error_prefix(err, "volume %s", name);
-		_cleanup_free_ char *tar = flyt_asprintf("%s/%s.tar", dir, name);
-		if (container_tar_create(src, tar, err) < 0)
-			return flyt_error_prefix(err, "volume %s", name);
-	}
-	return 0;
-}
-
 static int docker_dump(migration_t *m, flyt_error_t *err)
 {
 	agent_t *a = m->agent;
@@ -351,9 +330,10 @@ static int docker_dump(migration_t *m, flyt_error_t *err)
 	if (container_post(a, cname(w), "pause", err) < 0)
 		return -1;
 	_cleanup_free_ char *cpath = flyt_asprintf(API "/containers/%s/checkpoints", cname(w));
-	_cleanup_json_ json_t *body = json_pack("{s:s, s:s, s:b}", "CheckpointID", "checkpoint", "CheckpointDir",
-						final_dir, "Exit", 0);
+	_cleanup_json_ json_t *body =
+	    json_pack("{s:s, s:s, s:b}", "CheckpointID", "checkpoint", "CheckpointDir", final_dir, "Exit", 0);
 	_cleanup_free_ char *tar = final_path(m, "rootfs-diff.tar");
+	_cleanup_free_ char *vdir = final_path(m, "volumes");
 	int r = engine_call(sock(a), "POST", cpath, body, NULL, 10 * 60 * 1000, err);
 	if (r < 0)
 		flyt_error_prefix(err, "docker checkpoint create %s", cname(w));
@@ -361,7 +341,7 @@ static int docker_dump(migration_t *m, flyt_error_t *err)
 	if (r == 0)
 		r = container_tar_create(upper, tar, err);
 	if (r == 0)
-		r = save_volumes(m, ins, err);
+		r = container_volumes_save(ins, vdir, err);
 	if (r < 0) {
 		flyt_error_t ue = FLYT_ERROR_INIT;
 		if (container_post(a, cname(w), "unpause", &ue) < 0)
@@ -412,50 +392,7 @@ static int docker_dump_finish(migration_t *m, bool commit, flyt_error_t *err)
 static int note_created(migration_t *m, const char *what, const char *name, flyt_error_t *err)
 {
 	_cleanup_free_ char *path = flyt_asprintf("%s/docker-created.json", m->dir);
-	_cleanup_json_ json_t *j = NULL;
-	flyt_error_t e = FLYT_ERROR_INIT;
-	if (container_read_json(path, &j, &e) < 0)
-		j = json_pack("{s:[], s:[]}", "containers", "volumes");
-	json_array_append_new(json_object_get(j, what), json_string(name));
-	return container_write_json(path, j, err);
-}
-
-/* Creates the volumes of the container here and fills them from their archives. */
-static int restore_volumes(migration_t *m, json_t *ins, flyt_error_t *err)
-{
-	agent_t *a = m->agent;
-	size_t i;
-	json_t *mnt;
-	json_array_foreach (json_object_get(ins, "Mounts"), i, mnt) {
-		if (strcmp(flyt_json_str(mnt, "Type", ""), "volume") != 0)
-			continue;
-		const char *name = flyt_json_str(mnt, "Name", "");
-		if (!container_name_valid(name))
-			return flyt_error_set(err, FLYT_E_INVALID, 0, "bad volume name in the checkpoint");
-		_cleanup_free_ char *tar = flyt_asprintf("%s/final/volumes/%s.tar", m->images_dir, name);
-		_cleanup_free_ char *vpath = flyt_asprintf(API "/volumes/%s", name);
-		_cleanup_json_ json_t *vol = NULL;
-		flyt_error_t e = FLYT_ERROR_INIT;
-		if (engine_call(sock(a), "GET", vpath, NULL, &vol, 0, &e) == 0)
-			return flyt_error_set(
-			    err, FLYT_E_CONFLICT, 0,
-			    "%s already has a Docker volume named %s; flyt will not merge volumes (remove it or rename it)",
-			    a->name, name);
-		if (e.code != FLYT_E_NOT_FOUND) {
-			*err = e;
-			return -1;
-		}
-		_cleanup_json_ json_t *body = json_pack("{s:s, s:s}", "Name", name, "Driver", "local");
-		if (engine_call(sock(a), "POST", API "/volumes/create", body, &vol, 0, err) < 0)
-			return flyt_error_prefix(err, "docker volume create %s", name);
-		if (note_created(m, "volumes", name, err) < 0)
-			return -1;
-		const char *mp = flyt_json_str(vol, "Mountpoint", "");
-		if (container_path_check("volume directory", mp, true, err) < 0 ||
-		    container_tar_extract(tar, mp, err) < 0)
-			return flyt_error_prefix(err, "volume %s", name);
-	}
-	return 0;
+	return container_note_created(path, what, name, err);
 }
 
 /* The body of POST /containers/create from a source container's inspect record:
@@ -541,7 +478,9 @@ static int docker_restore(migration_t *m, flyt_error_t *err)
 		    strcmp(flyt_json_str(img, "Id", ""), image_id) == 0)
 			image = name_ref;
 	}
-	if (restore_volumes(m, ins, err) < 0)
+	_cleanup_free_ char *record = flyt_asprintf("%s/docker-created.json", m->dir);
+	_cleanup_free_ char *vdir = final_path(m, "volumes");
+	if (container_volumes_restore(&ENGINE(a), ins, vdir, record, err) < 0)
 		return -1;
 	_cleanup_json_ json_t *body = create_body(a, ins, image);
 	_cleanup_free_ char *cpath = flyt_asprintf(API "/containers/create?name=%s", cname(w));
@@ -554,7 +493,8 @@ static int docker_restore(migration_t *m, flyt_error_t *err)
 	_cleanup_json_ json_t *nins = NULL;
 	if (inspect(a, id, &nins, err) < 0)
 		return -1;
-	const char *upper = flyt_json_str(json_object_get(json_object_get(nins, "GraphDriver"), "Data"), "UpperDir", "");
+	const char *upper =
+	    flyt_json_str(json_object_get(json_object_get(nins, "GraphDriver"), "Data"), "UpperDir", "");
 	_cleanup_free_ char *diff = final_path(m, "rootfs-diff.tar");
 	if (container_path_check("the new container's upper directory", upper, true, err) < 0 ||
 	    container_tar_extract(diff, upper, err) < 0)
@@ -615,16 +555,8 @@ static int docker_discard(migration_t *m, flyt_error_t *err)
 	json_array_foreach (json_object_get(j, "containers"), i, v)
 		if (container_name_valid(json_string_value(v)) && remove_container(a, json_string_value(v), err) < 0)
 			r = -1;
-	json_array_foreach (json_object_get(j, "volumes"), i, v) {
-		if (!container_name_valid(json_string_value(v)))
-			continue;
-		_cleanup_free_ char *vpath = flyt_asprintf(API "/volumes/%s?force=true", json_string_value(v));
-		flyt_error_t ve = FLYT_ERROR_INIT;
-		if (engine_call(sock(a), "DELETE", vpath, NULL, NULL, 0, &ve) < 0 && ve.code != FLYT_E_NOT_FOUND) {
-			*err = ve;
-			r = -1;
-		}
-	}
+	if (container_remove_volumes(&ENGINE(a), json_object_get(j, "volumes"), err) < 0)
+		r = -1;
 	unlink(path);
 	return r;
 }

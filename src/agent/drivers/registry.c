@@ -2,6 +2,7 @@
 #include "agent/agent.h"
 #include "lib/cleanup.h"
 
+/* clang-format off */
 const driver_t *const agent_drivers[] = {
 	&driver_process,
 	&driver_fake,
@@ -9,4 +10,5 @@ const driver_t *const agent_drivers[] = {
 	&driver_docker,
 	&driver_podman,
 };
+/* clang-format on */
 const size_t agent_ndrivers = ELEMENTSOF(agent_drivers);

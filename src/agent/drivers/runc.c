@@ -103,7 +103,9 @@ static int runc_run(agent_t *a, workload_t *w, const char *const *args, flyt_err
 	flyt_strv_push(&argv, log);
 	for (const char *const *p = args; *p; p++)
 		flyt_strv_push(&argv, *p);
-	flyt_spawn_opts_t o = { .argv = argv, .out = FLYT_SPAWN_NULL, .err = FLYT_SPAWN_NULL, .timeout_ms = RUNC_TIMEOUT_MS };
+	flyt_spawn_opts_t o = {
+		.argv = argv, .out = FLYT_SPAWN_NULL, .err = FLYT_SPAWN_NULL, .timeout_ms = RUNC_TIMEOUT_MS
+	};
 	flyt_spawn_result_t res;
 	if (flyt_spawn_run(&o, &res, err) < 0)
 		return flyt_error_prefix(err, "runc");
@@ -135,7 +137,9 @@ static int runc_probe(agent_t *a, json_t *caps, flyt_error_t *err)
 	char reason[300] = "";
 	if (!probed) {
 		char *argv[] = { (char *)runc_bin(a), (char *)"--version", NULL };
-		flyt_spawn_opts_t o = { .argv = argv, .out = FLYT_SPAWN_CAPTURE, .err = FLYT_SPAWN_NULL, .timeout_ms = 10000 };
+		flyt_spawn_opts_t o = {
+			.argv = argv, .out = FLYT_SPAWN_CAPTURE, .err = FLYT_SPAWN_NULL, .timeout_ms = 10000
+		};
 		flyt_spawn_result_t res;
 		flyt_error_t e = FLYT_ERROR_INIT;
 		if (flyt_spawn_run(&o, &res, &e) == 0) {
@@ -187,14 +191,16 @@ static int runc_validate(agent_t *a, json_t *spec, flyt_error_t *err)
 	if (!bundle == !rootfs)
 		return flyt_error_set(err, FLYT_E_INVALID, 0, "runc spec: give either \"bundle\" or \"rootfs\"");
 	if (bundle && (cmd || env || cwd))
-		return flyt_error_set(err, FLYT_E_INVALID, 0,
-				      "runc spec: a bundle's config.json says what runs; \"cmd\", \"env\" and \"cwd\" go with \"rootfs\"");
+		return flyt_error_set(
+		    err, FLYT_E_INVALID, 0,
+		    "runc spec: a bundle's config.json says what runs; \"cmd\", \"env\" and \"cwd\" go with \"rootfs\"");
 	if (rootfs && (!cmd || !cmd[0] || !cmd[0][0]))
-		return flyt_error_set(err, FLYT_E_INVALID, 0, "runc spec: \"rootfs\" needs \"cmd\", the command to run");
+		return flyt_error_set(err, FLYT_E_INVALID, 0,
+				      "runc spec: \"rootfs\" needs \"cmd\", the command to run");
 	for (char **e = env; e && *e; e++)
 		if (!env_entry_valid(*e))
-			return flyt_error_set(err, FLYT_E_INVALID, 0, "runc spec: environment entry \"%.64s\" is not NAME=VALUE",
-					      *e);
+			return flyt_error_set(err, FLYT_E_INVALID, 0,
+					      "runc spec: environment entry \"%.64s\" is not NAME=VALUE", *e);
 	if (cwd && cwd[0] != '/')
 		return flyt_error_set(err, FLYT_E_INVALID, 0, "runc spec: \"cwd\" must be an absolute path");
 	/* the paths are checked where they are read (start), on the host that runs it:
@@ -221,8 +227,8 @@ static void config_for_host(agent_t *a, workload_t *w, json_t *cfg, const char *
 		json_object_set_new(cfg, "linux", linux_);
 	}
 	/* unique per agent (several agents may share a machine's cgroups) */
-	_cleanup_free_ char *cg = flyt_asprintf("/flyt/%s-%08x/%s", a->name,
-						flyt_crc32c(0, a->state_dir, strlen(a->state_dir)), w->name);
+	_cleanup_free_ char *cg =
+	    flyt_asprintf("/flyt/%s-%08x/%s", a->name, flyt_crc32c(0, a->state_dir, strlen(a->state_dir)), w->name);
 	json_object_set_new(linux_, "cgroupsPath", json_string(cg));
 }
 
@@ -247,8 +253,9 @@ static int prepare_bundle(agent_t *a, workload_t *w, flyt_error_t *err)
 		    container_read_json(src, &cfg, err) < 0)
 			return -1;
 		if (json_is_true(json_object_get(json_object_get(cfg, "process"), "terminal")))
-			return flyt_error_set(err, FLYT_E_UNSUPPORTED, 0,
-					      "the bundle's process wants a terminal; flyt runs runc containers without one (set process.terminal to false)");
+			return flyt_error_set(
+			    err, FLYT_E_UNSUPPORTED, 0,
+			    "the bundle's process wants a terminal; flyt runs runc containers without one (set process.terminal to false)");
 		const char *rp = flyt_json_str(json_object_get(cfg, "root"), "path", "rootfs");
 		root_path = rp[0] == '/' ? flyt_strdup(rp) : flyt_asprintf("%s/%s", bundle, rp);
 		if (container_path_check("the bundle's root file system", root_path, true, err) < 0)
@@ -267,7 +274,7 @@ static int prepare_bundle(agent_t *a, workload_t *w, flyt_error_t *err)
 		json_object_set(proc, "args", json_object_get(w->spec, "cmd"));
 		json_t *env = json_pack("[s]", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
 		json_array_extend(env, json_is_array(json_object_get(w->spec, "env")) ? json_object_get(w->spec, "env")
-										       : json_array());
+										      : json_array());
 		json_object_set_new(proc, "env", env);
 		json_object_set_new(proc, "cwd", json_string(flyt_json_str(w->spec, "cwd", "/")));
 		json_object_set_new(cfg, "hostname", json_string(w->name));
@@ -330,7 +337,8 @@ static int runc_stop(agent_t *a, workload_t *w, flyt_error_t *err)
 	}
 	runc_forget(a, w); /* kills what is left */
 	if (w->pid > 0 && proc_alive(w->pid, w->start_ticks))
-		return flyt_error_set(err, FLYT_E_TIMEOUT, 0, "container %s (pid %d) did not stop", w->name, (int)w->pid);
+		return flyt_error_set(err, FLYT_E_TIMEOUT, 0, "container %s (pid %d) did not stop", w->name,
+				      (int)w->pid);
 	w->pid = 0;
 	w->start_ticks = 0;
 	w->state = WL_STOPPED;
@@ -391,8 +399,8 @@ static int runc_dump(migration_t *m, flyt_error_t *err)
 	const char *pause[] = { "pause", w->name, NULL };
 	if (runc_run(a, w, pause, err) < 0)
 		return -1;
-	const char *ckpt[] = { "checkpoint", "--leave-running", "--image-path", images, "--work-path", work, "--file-locks",
-			 w->name, NULL };
+	const char *ckpt[] = { "checkpoint", "--leave-running", "--image-path", images, "--work-path",
+			       work,	     "--file-locks",	w->name,	NULL };
 	int r = runc_run(a, w, ckpt, err);
 	if (r == 0 && !shared) {
 		_cleanup_free_ char *tar = flyt_asprintf("%s/rootfs.tar", final_dir);
@@ -461,9 +469,10 @@ static int runc_restore(migration_t *m, flyt_error_t *err)
 		root = flyt_strdup(flyt_json_str(json_object_get(cfg, "root"), "path", ""));
 		if (container_path_check("the shared root file system", root, true, err) < 0 ||
 		    !container_path_under(root, a->shared_dirs))
-			return flyt_error_set(err, FLYT_E_INVALID, 0,
-					      "the root file system %.200s did not travel and is not in a shared directory of %s",
-					      root, a->name);
+			return flyt_error_set(
+			    err, FLYT_E_INVALID, 0,
+			    "the root file system %.200s did not travel and is not in a shared directory of %s", root,
+			    a->name);
 	}
 	config_for_host(a, w, cfg, root);
 	_cleanup_free_ char *cfg_dst = flyt_asprintf("%s/config.json", bdir);
@@ -481,9 +490,8 @@ static int runc_resume(migration_t *m, flyt_error_t *err)
 	if (flyt_mkdir_p(work, 0700, err) < 0)
 		return -1;
 	unlink(pidfile);
-	const char *args[] = { "restore",	 "--detach", "--bundle", bdir,	  "--image-path", images,
-			 "--work-path", work,	     "--file-locks", "--pid-file", pidfile,	  w->name,
-			 NULL };
+	const char *args[] = { "restore", "--detach",	  "--bundle",	bdir,	 "--image-path", images, "--work-path",
+			       work,	  "--file-locks", "--pid-file", pidfile, w->name,	 NULL };
 	uint64_t t0 = flyt_now_ms();
 	if (runc_run(a, w, args, err) < 0)
 		return -1;
