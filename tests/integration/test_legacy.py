@@ -13,8 +13,6 @@ from test_docker import Attached
 pytestmark = pytest.mark.skipif(engines.engine_skip_reason("docker") is not None,
                                 reason=engines.engine_skip_reason("docker") or "")
 
-README = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "shared", "seed",
-                      "masters-datacenters-README.txt")
 
 # The workload spec exactly as the old README gives it (SharedDir to be set, as it says).
 README_SPEC = {
