@@ -4,7 +4,8 @@
 # which bookworm does not ship (see docs/install.md for why and how).
 #
 # Usage: scripts/setup.sh [--no-test-deps] [--bench]
-#   --bench also installs what bench/bench_migrate.py compares flyt with (Podman).
+#   --bench also installs what bench/bench_migrate.py and bench/bench_containers.py
+#   compare flyt with (Podman, runc, netcat).
 # Safe to run again: it installs only what is missing and exits quickly otherwise.
 set -euo pipefail
 
@@ -44,6 +45,8 @@ build_pkgs=(
 test_pkgs=(
 	python3 python3-pytest python3-yaml redis-server redis-tools
 	clang-format shellcheck
+	# the container drivers' tests: real runc, dockerd and Podman, busybox images
+	docker.io containerd runc podman conmon busybox-static
 )
 # Packages only the benchmark against the alternatives needs (--bench): Podman
 # with runc (crun here cannot checkpoint) and conmon, and OpenBSD's netcat to
