@@ -49,6 +49,11 @@ def test_counter_container_moves(make_cluster):
     out = c.cli("workload", "adopt", "--kind", "podman", "--host", "h1", "counter").stdout
     assert "adopted podman container counter" in out, out
     src = p1.api("GET", INSPECT % "counter")[1]
+    # the host says what the driver can do; a mode it cannot do is refused at once
+    drv = c.api("GET", "/api/v1/hosts/h2", expect=200).json["drivers"]["podman"]
+    assert drv["available"] is True and drv["modes"] == ["stop-copy", "shared"], drv
+    r = c.cli("migrate", "counter", "--to", "h2", "--mode", "lazy", check=False)
+    assert r.returncode == 1 and "the podman driver cannot migrate in mode lazy" in r.stderr, r.stderr
     before = read_log(p1, "counter")
     m = json.loads(c.cli("migrate", "counter", "--to", "h2", "--wait", json=True).stdout)
     assert m["state"] == "committed", m
