@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,29 +35,60 @@ static void fail(int errfd, const char *what)
 	_exit(127);
 }
 
-/* Network-namespace bind mounts (ip netns) visible in the copied mount table would
- * make CRIU refuse the dump; the workload has no use for them. */
-static void detach_nsfs_mounts(int errfd)
+static bool ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), m = strlen(suffix);
+	return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+/* Mounts of the host the workload has no use for, and that would tie it to this
+ * host if its copy of the mount table kept them:
+ * - network-namespace bind mounts (ip netns, dockerd): CRIU refuses the dump;
+ * - container engines' mounts (Docker's and Podman's overlay "merged" root file
+ *   systems and their "shm" tmpfs): once the container goes, the workload's
+ *   private copy would be the last one holding them, and a restore elsewhere
+ *   fails (`mnt-v2: Can't stat mountpoint .../merged`). */
+static bool foreign_mount(const char *mp, const char *fstype, const char *source)
+{
+	if (strcmp(fstype, "nsfs") == 0)
+		return true;
+	if (strcmp(fstype, "overlay") == 0 && ends_with(mp, "/merged"))
+		return true;
+	return strcmp(fstype, "tmpfs") == 0 && strcmp(source, "shm") == 0 && ends_with(mp, "/shm") &&
+	       strcmp(mp, "/dev/shm") != 0;
+}
+
+static void detach_foreign_mounts(int errfd)
 {
 	FILE *f = fopen("/proc/self/mountinfo", "re");
 	if (!f)
 		fail(errfd, "open /proc/self/mountinfo");
 	char line[4096];
-	char *paths[256];
-	int n = 0;
-	while (n < 256 && fgets(line, sizeof(line), f)) {
+	char **paths = NULL;
+	size_t n = 0, cap = 0;
+	while (fgets(line, sizeof(line), f)) {
 		char *sep = strstr(line, " - ");
-		if (!sep || strncmp(sep + 3, "nsfs ", 5) != 0)
+		char mp[4096], fstype[64], source[256];
+		if (!sep || sscanf(line, "%*s %*s %*s %*s %4095s", mp) != 1 ||
+		    sscanf(sep + 3, "%63s %255s", fstype, source) != 2 || !foreign_mount(mp, fstype, source))
 			continue;
-		char mp[4096];
-		if (sscanf(line, "%*s %*s %*s %*s %4095s", mp) == 1)
-			paths[n++] = strdup(mp);
+		if (n == cap) {
+			cap = cap ? 2 * cap : 64;
+			char **np = realloc(paths, cap * sizeof(*paths));
+			if (!np)
+				break;
+			paths = np;
+		}
+		paths[n++] = strdup(mp);
 	}
 	fclose(f);
+	/* deepest (last mounted) first */
 	while (n-- > 0) {
-		umount2(paths[n], MNT_DETACH);
+		if (paths[n])
+			umount2(paths[n], MNT_DETACH);
 		free(paths[n]);
 	}
+	free(paths);
 }
 
 static void mkdir_p(const char *path)
@@ -119,7 +151,7 @@ int main(int argc, char **argv)
 			fail(errfd, "setsid");
 		if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
 			fail(errfd, "make mounts private");
-		detach_nsfs_mounts(errfd);
+		detach_foreign_mounts(errfd);
 		if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
 			fail(errfd, "mount /proc");
 		if (mount(files, WORKLOAD_MOUNT, NULL, MS_BIND, NULL) < 0)

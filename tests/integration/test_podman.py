@@ -95,3 +95,25 @@ def test_failed_import_restores_the_source(make_cluster):
     assert c.workload("pc")["host"] == "h1"
     assert p2.api("GET", INSPECT % "counter")[0] == 404
     assert p2.cli("run", "--rm", "-v", "data:/data", "localhost/busybox:latest", "cat", "/data/mine") == "theirs"
+
+
+def test_process_workload_keeps_no_container_mounts(make_cluster):
+    """A process workload started while a container runs on its host must not
+    keep that container's mounts (overlay root, shm) in its mount table: on
+    another host their mount points do not exist, and its restore there would fail
+    (`mnt-v2: Can't stat mountpoint .../merged`)."""
+    c = make_cluster(engines=[engines.PodmanEngine])
+    p1 = c.hosts["h1"].engines["podman"]
+    p1.cli("run", "-d", "--name", "passerby", "localhost/busybox:latest", "sleep", "1000")
+    engines.wait_running(c, p1, "passerby")
+    with open("/proc/self/mountinfo") as f:
+        host_mounts = [line.split()[4] for line in f if p1.dir in line]
+    assert any(mp.endswith("/merged") for mp in host_mounts), host_mounts  # the container's root
+    c.create_memhog("hog", "h1", mib=16, port=9300)
+    with open("/proc/%d/mountinfo" % c.workload_pid("hog")) as f:
+        kept = [line.split()[4] for line in f if p1.dir in line]
+    assert not [mp for mp in kept if mp.endswith("/merged") or mp.endswith("/shm")], kept
+    before = c.memhog_status(c.hosts["h1"].ip, 9300)["counter"]
+    m = c.migrate("hog", "h2", mode="stop-copy")
+    assert m["state"] == "committed", m
+    assert c.memhog_status(c.hosts["h2"].ip, 9300)["counter"] >= before
