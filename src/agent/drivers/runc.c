@@ -273,8 +273,9 @@ static int prepare_bundle(agent_t *a, workload_t *w, flyt_error_t *err)
 		json_t *proc = json_object_get(cfg, "process");
 		json_object_set(proc, "args", json_object_get(w->spec, "cmd"));
 		json_t *env = json_pack("[s]", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
-		json_array_extend(env, json_is_array(json_object_get(w->spec, "env")) ? json_object_get(w->spec, "env")
-										      : json_array());
+		json_t *extra = json_object_get(w->spec, "env");
+		if (json_is_array(extra))
+			json_array_extend(env, extra);
 		json_object_set_new(proc, "env", env);
 		json_object_set_new(proc, "cwd", json_string(flyt_json_str(w->spec, "cwd", "/")));
 		json_object_set_new(cfg, "hostname", json_string(w->name));
