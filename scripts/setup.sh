@@ -4,7 +4,8 @@
 # which bookworm does not ship (see docs/install.md for why and how).
 #
 # Usage: scripts/setup.sh [--no-test-deps] [--bench]
-#   --bench also installs what bench/bench_migrate.py compares flyt with (Podman).
+#   --bench also installs what bench/bench_migrate.py and bench/bench_containers.py
+#   compare flyt with (Podman, runc, netcat).
 # Safe to run again: it installs only what is missing and exits quickly otherwise.
 set -euo pipefail
 
@@ -46,6 +47,8 @@ test_pkgs=(
 	clang-format shellcheck
 	# libFuzzer targets (tests/fuzz) build with clang; the controller runs under valgrind
 	clang valgrind
+	# the container drivers' tests: real runc, dockerd and Podman, busybox images
+	docker.io containerd runc podman conmon busybox-static
 )
 # Packages only the benchmark against the alternatives needs (--bench): Podman
 # with runc (crun here cannot checkpoint) and conmon, and OpenBSD's netcat to

@@ -149,6 +149,10 @@ struct migration {
 	pid_t dump_pid;		 /* source, lazy: criu dump, which outlives a crashed flytd */
 	uint64_t dump_ticks;
 	agent_t *agent;
+	/* what the target's driver said about the arriving workload (its "incoming"
+	 * slot), sent in "ready"; source: received, for its driver's dump (e.g.
+	 * whether the target already has a container's image). NULL when none. */
+	json_t *peer_info;
 };
 
 /* One vtable per workload kind. Mandatory slots are never NULL; a NULL optional
@@ -170,6 +174,14 @@ struct driver {
 	int (*restore)(migration_t *m, flyt_error_t *err);
 	int (*resume)(migration_t *m, flyt_error_t *err);
 	int (*discard)(migration_t *m, flyt_error_t *err);
+	/* optional, target: called when the source announces the workload (before
+	 * anything is sent); may put facts for the source's dump into ret_info (an
+	 * object), or refuse the workload */
+	int (*incoming)(migration_t *m, json_t *ret_info, flyt_error_t *err);
+	/* optional, source: the target runs the workload and the migration is
+	 * committed; remove what is left of it here (a stopped container). Errors
+	 * are logged, not fatal: the workload has moved. */
+	int (*commit_done)(migration_t *m, flyt_error_t *err);
 };
 
 #define DRIVER_CALL(drv, slot, err, ...)        \
@@ -178,6 +190,9 @@ struct driver {
 
 extern const driver_t driver_process;
 extern const driver_t driver_fake;
+extern const driver_t driver_runc;
+extern const driver_t driver_docker;
+extern const driver_t driver_podman;
 
 /* Every driver, in drivers/registry.c. */
 extern const driver_t *const agent_drivers[];
@@ -197,6 +212,9 @@ struct agent {
 	char **shared_dirs;
 	char **drivers_enabled;
 	char *area;
+	char *docker_socket; /* the Docker Engine API (docker driver) */
+	char *podman_socket; /* the libpod API (podman driver) */
+	char *runc;	     /* the runc binary (runc driver) */
 	int64_t heartbeat_ms;
 	int64_t io_timeout_ms;
 	/* fault injection for tests (fault.c; FLYT_FAULT) */
@@ -247,6 +265,9 @@ int facts_refresh(agent_t *a, flyt_error_t *err);
 json_t *facts_get(agent_t *a);	 /* new reference */
 json_t *facts_modes(agent_t *a); /* {"stop-copy":{"available":..,"reason":..},...} */
 bool facts_mode_available(agent_t *a, migration_mode_t mode, char *reason, size_t size);
+/* True when the driver's probe lists mode among the modes it can migrate in (a
+ * driver that lists none can do all); otherwise the reason. */
+bool driver_mode_supported(agent_t *a, const driver_t *drv, migration_mode_t mode, char *reason, size_t size);
 
 /* workload.c */
 const driver_t *driver_find(agent_t *a, const char *kind);

@@ -157,6 +157,24 @@ bool facts_mode_available(agent_t *a, migration_mode_t mode, char *reason, size_
 	}
 }
 
+bool driver_mode_supported(agent_t *a, const driver_t *drv, migration_mode_t mode, char *reason, size_t size)
+{
+	reason[0] = '\0';
+	_cleanup_json_ json_t *caps = json_object();
+	if (drv->probe(a, caps, NULL) < 0)
+		return true; /* availability is checked elsewhere, with its reason */
+	json_t *modes = json_object_get(caps, "modes");
+	if (!json_is_array(modes))
+		return true;
+	size_t i;
+	json_t *v;
+	json_array_foreach (modes, i, v)
+		if (json_is_string(v) && strcmp(json_string_value(v), migration_mode_name(mode)) == 0)
+			return true;
+	snprintf(reason, size, "the %s driver cannot migrate in mode %s", drv->kind, migration_mode_name(mode));
+	return false;
+}
+
 json_t *facts_modes(agent_t *a)
 {
 	json_t *modes = json_object();

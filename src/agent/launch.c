@@ -42,8 +42,13 @@ static void fail(int errfd, const char *what)
  * keeps what every host of the cluster is expected to have (/, /proc, /sys,
  * /dev, /home, /var, ...). CRIU would otherwise have to recreate them on the
  * target, and refuses the dump outright for nsfs mounts. */
-static bool transient_mount(const char *mp, const char *fstype)
+static bool transient_mount(const char *mp, const char *fstype, const char *source)
 {
+	/* a container's /dev/shm, wherever its engine keeps it */
+	size_t n = strlen(mp);
+	if (strcmp(fstype, "tmpfs") == 0 && strcmp(source, "shm") == 0 && n > 4 && strcmp(mp + n - 4, "/shm") == 0 &&
+	    strcmp(mp, "/dev/shm") != 0)
+		return true;
 	static const char *const types[] = { "nsfs", "overlay", "fuse", "autofs" };
 	static const char *const under[] = { "/tmp/",
 					     "/run/",
@@ -69,15 +74,22 @@ static void detach_transient_mounts(int errfd)
 	if (!f)
 		fail(errfd, "open /proc/self/mountinfo");
 	char line[8192];
-	char *paths[1024];
-	int n = 0;
-	while (n < 1024 && fgets(line, sizeof(line), f)) {
-		char mp[4096], fstype[256];
+	char **paths = NULL;
+	size_t n = 0, cap = 0;
+	while (fgets(line, sizeof(line), f)) {
+		char mp[4096], fstype[256], source[256] = "";
 		char *sep = strstr(line, " - ");
-		if (!sep || sscanf(sep + 3, "%255s", fstype) != 1 || sscanf(line, "%*s %*s %*s %*s %4095s", mp) != 1)
+		if (!sep || sscanf(sep + 3, "%255s %255s", fstype, source) < 1 ||
+		    sscanf(line, "%*s %*s %*s %*s %4095s", mp) != 1 || !transient_mount(mp, fstype, source))
 			continue;
-		if (transient_mount(mp, fstype))
-			paths[n++] = strdup(mp);
+		if (n == cap) {
+			cap = cap ? 2 * cap : 64;
+			char **np = realloc(paths, cap * sizeof(*paths));
+			if (!np)
+				break;
+			paths = np;
+		}
+		paths[n++] = strdup(mp);
 	}
 	fclose(f);
 	/* deepest first, in reverse mount order; a parent's detach takes its
@@ -87,6 +99,7 @@ static void detach_transient_mounts(int errfd)
 			umount2(paths[n], MNT_DETACH);
 		free(paths[n]);
 	}
+	free(paths);
 }
 
 static void mkdir_p(const char *path)

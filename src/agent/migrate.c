@@ -113,6 +113,7 @@ void migration_free(migration_t *m)
 {
 	if (!m)
 		return;
+	json_decref(m->peer_info);
 	free(m);
 }
 

@@ -189,12 +189,16 @@ static int source_until_restored(migration_t *m, flyt_stream_t *s, bool *dumped,
 		return -1;
 	_cleanup_json_ json_t *wl =
 	    json_pack("{s:s, s:s, s:s, s:O}", "id", w->id, "name", w->name, "kind", w->driver->kind, "spec", w->spec);
+	_cleanup_json_ json_t *ready = NULL;
 	if (send_ctrl(s,
 		      json_pack("{s:s, s:O, s:s, s:s, s:s}", "type", "begin", "workload", wl, "mode",
 				migration_mode_name(m->mode), "criu_version", a->criu_version, "source", a->name),
 		      err) < 0 ||
-	    expect_ctrl(s, "ready", 60000, NULL, err) < 0)
+	    expect_ctrl(s, "ready", 60000, &ready, err) < 0)
 		return flyt_error_prefix(err, "preparing the target");
+	json_t *info = json_object_get(ready, "driver");
+	if (json_is_object(info))
+		m->peer_info = json_incref(info);
 
 	if (m->mode == MODE_LAZY) {
 		flyt_stream_t ps;
@@ -301,6 +305,11 @@ static void finish(migration_t *m, migration_phase_t phase, const flyt_error_t *
 		w->busy = NULL;
 		if (phase == PHASE_COMMITTED) {
 			flyt_error_t rmerr = FLYT_ERROR_INIT;
+			/* the target runs it: what the driver kept here for a rollback goes */
+			if (w->driver->commit_done && w->driver->commit_done(m, &rmerr) < 0) {
+				log_warn("migration %s: cleaning up the source copy: %s", m->id, rmerr.msg);
+				flyt_error_clear(&rmerr);
+			}
 			if (flyt_rm_rf(w->dir, &rmerr) < 0)
 				log_warn("migration %s: removing %s: %s", m->id, w->dir, rmerr.msg);
 			workload_remove(a, w);
@@ -627,6 +636,10 @@ int migrate_source_start(agent_t *a, json_t *body, json_t **ret, flyt_error_t *e
 	if (!w->driver->dump) {
 		pthread_mutex_unlock(&a->lock);
 		return flyt_error_set(err, FLYT_E_UNSUPPORTED, 0, "the %s driver cannot migrate", w->driver->kind);
+	}
+	if (!driver_mode_supported(a, w->driver, mode, reason_na, sizeof(reason_na))) {
+		pthread_mutex_unlock(&a->lock);
+		return flyt_error_set(err, FLYT_E_UNSUPPORTED, 0, "%s", reason_na);
 	}
 	migration_t *m = migration_new(a, id, ROLE_SOURCE);
 	snprintf(m->workload, sizeof(m->workload), "%s", wname);

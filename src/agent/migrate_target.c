@@ -72,6 +72,8 @@ int migrate_target_prepare(agent_t *a, json_t *body, json_t **ret, flyt_error_t 
 	if (strcmp(kind, "fake") != 0 && !facts_mode_available(a, mode, reason, sizeof(reason)))
 		return flyt_error_set(err, FLYT_E_UNSUPPORTED, 0, "mode %s is not available on %s: %s", mode_s, a->name,
 				      reason);
+	if (!driver_mode_supported(a, drv, mode, reason, sizeof(reason)))
+		return flyt_error_set(err, FLYT_E_UNSUPPORTED, 0, "%s", reason);
 	if (mode == MODE_SHARED && (!shared || !agent_shared_dir_allowed(a, shared)))
 		return flyt_error_set(err, FLYT_E_INVALID, 0, "shared directory \"%.200s\" is not one %s declares",
 				      shared ? shared : "", a->name);
@@ -130,7 +132,8 @@ static void target_finish(migration_t *m, migration_phase_t phase, const char *f
 {
 	agent_t *a = m->agent;
 	workload_t *w = m->w;
-	if (phase != PHASE_COMMITTED && w && m->restored_pid > 0) {
+	/* drivers' discard is safe to call when nothing was restored */
+	if (phase != PHASE_COMMITTED && w) {
 		flyt_error_t derr = FLYT_ERROR_INIT;
 		if (DRIVER_CALL(w->driver, discard, &derr, m, &derr) < 0)
 			log_warn("migration %s: discarding the restored copy: %s", m->id, derr.msg);
@@ -285,7 +288,10 @@ static int target_begin(migration_t *m, flyt_stream_t *s, flyt_error_t *err)
 		flyt_rm_rf(w->dir, NULL);
 	if (flyt_mkdir_p(w->dir, 0700, err) < 0 || workload_save(a, w, err) < 0)
 		return -1;
-	return send_ctrl(s, json_pack("{s:s}", "type", "ready"), err);
+	_cleanup_json_ json_t *info = json_object();
+	if (drv->incoming && drv->incoming(m, info, err) < 0)
+		return -1;
+	return send_ctrl(s, json_pack("{s:s, s:O}", "type", "ready", "driver", info), err);
 }
 
 /* Receives trees until "restore". Returns 1 on restore, 0 on abort (reason in err). */
@@ -511,9 +517,11 @@ static void target_run(migration_t *m, flyt_stream_t *s)
 	set_phase(m, PHASE_VERIFYING);
 	int64_t resume_delay = 0;
 	if (target_resume(m, t_go, &resume_delay, &err) < 0) {
+		/* settled before the source hears of it: a source that asks our API
+		 * then must not find us still "verifying" */
+		target_finish(m, PHASE_FAILED, "resume failed here: %s", err.msg);
 		if (!in_doubt)
 			flyt_stream_send_error(s, &err);
-		target_finish(m, PHASE_FAILED, "resume failed here: %s", err.msg);
 		return;
 	}
 	if (!in_doubt) {

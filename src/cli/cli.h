@@ -161,6 +161,9 @@ int workload_stop(cli_t *cli, const cli_command_t *cmd, int argc, char **argv, f
 int workload_start(cli_t *cli, const cli_command_t *cmd, int argc, char **argv, flyt_error_t *err);
 int workload_rm(cli_t *cli, const cli_command_t *cmd, int argc, char **argv, flyt_error_t *err);
 int workload_logs(cli_t *cli, const cli_command_t *cmd, int argc, char **argv, flyt_error_t *err);
+int workload_adopt(cli_t *cli, const cli_command_t *cmd, int argc, char **argv, flyt_error_t *err);
+
+int import_guests(cli_t *cli, const cli_command_t *cmd, int argc, char **argv, flyt_error_t *err);
 
 int migration_start(cli_t *cli, const cli_command_t *cmd, int argc, char **argv, flyt_error_t *err);
 int migration_ls(cli_t *cli, const cli_command_t *cmd, int argc, char **argv, flyt_error_t *err);

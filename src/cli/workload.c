@@ -1,5 +1,7 @@
 /* flyt workload create|ls|show|stop|start|rm|logs: the workloads of the cluster. */
+#include <ctype.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
@@ -53,41 +55,167 @@ static int workload_spec(const cli_command_t *cmd, const char *kind, const char 
 	return 0;
 }
 
+/* An absolute form of a path given on the command line (the agent reads it on
+ * its host, which is usually this one); NULL when a relative path cannot be
+ * resolved here. */
+static char *absolute_path(const char *p)
+{
+	if (p[0] == '/')
+		return flyt_strdup(p);
+	return realpath(p, NULL);
+}
+
+/* flyt workload create -f FILE: flyt's workload object ({"name", "kind", "spec",
+ * ...}) or the old system's workload spec, sent as they are; --host says where. */
+static int workload_create_file(cli_t *cli, const cli_command_t *cmd, const char *file, const char *host, bool no_start,
+				json_t **ret, flyt_error_t *err)
+{
+	_cleanup_free_ char *text = NULL;
+	size_t len;
+	_cleanup_json_ json_t *body = NULL;
+	if (flyt_read_file(file, WORKLOAD_SPEC_MAX, &text, &len, err) < 0 ||
+	    flyt_json_parse_object(text, len, WORKLOAD_SPEC_MAX, &body, err) < 0)
+		return flyt_error_prefix(err, "%s", file);
+	_cleanup_free_ char *path = flyt_strdup("/api/v1/workloads");
+	if (json_object_get(body, "Identifier")) {
+		/* the old system's spec: the controller checks and converts it */
+		if (!host)
+			return commands_usage_error(cmd, err,
+						    "the old system's spec in %s names no host: add --host HOST", file);
+		if (no_start)
+			return commands_usage_error(cmd, err, "--no-start does not go with an adopted container");
+		client_query(&path, "host", host);
+	} else {
+		if (host)
+			json_object_set_new(body, "host", json_string(host));
+		if (no_start)
+			json_object_set_new(body, "start", json_false());
+	}
+	return client_call(cli, "POST", path, body, ret, err);
+}
+
 int workload_create(cli_t *cli, const cli_command_t *cmd, int argc, char **argv, flyt_error_t *err)
 {
 	_cleanup_free_ char *kind = NULL, *host = NULL, *name = NULL, *cwd = NULL, *spec_json = NULL;
+	_cleanup_free_ char *file = NULL, *bundle = NULL, *rootfs = NULL;
 	_cleanup_strv_ char **env = NULL;
 	bool no_start = false;
 	const flyt_opt_t opts[] = {
-		{ "kind", 0, FLYT_OPT_STRING, &kind, "KIND", "what it is: process, or fake for tests (required)" },
+		{ "kind", 0, FLYT_OPT_STRING, &kind, "KIND",
+		  "what it is: process, runc, or fake for tests (required)" },
 		{ "host", 0, FLYT_OPT_STRING, &host, "HOST", "the host to run it on (required)" },
 		{ "name", 0, FLYT_OPT_STRING, &name, "NAME", "its name, 1-63 of a-z 0-9 . _ - (required)" },
 		{ "env", 0, FLYT_OPT_LIST, &env, "K=V", "an environment variable of the process (repeatable)" },
 		{ "cwd", 0, FLYT_OPT_STRING, &cwd, "DIR", "the process's working directory (default: its files)" },
+		{ "bundle", 0, FLYT_OPT_STRING, &bundle, "DIR", "runc: an OCI bundle (config.json and its rootfs)" },
+		{ "rootfs", 0, FLYT_OPT_STRING, &rootfs, "TARBALL",
+		  "runc: a root file system tarball to run -- CMD [ARG...] in" },
 		{ "spec-json", 0, FLYT_OPT_STRING, &spec_json, "JSON", "the spec object itself, for any kind" },
+		{ "file", 'f', FLYT_OPT_STRING, &file, "FILE",
+		  "the whole workload from a JSON file: flyt's, or the old system's spec (with --host)" },
 		{ "no-start", 0, FLYT_OPT_FLAG, &no_start, NULL, "create it stopped" },
 		{ NULL },
 	};
 	int npos, r = commands_parse(cli, cmd, opts, argc, argv, 0, -1, &npos, err);
 	if (r != 0)
 		return r;
-	if (!kind || !host || !name)
-		return commands_usage_error(cmd, err, "--%s is required", !kind ? "kind" : !host ? "host" : "name");
+	_cleanup_json_ json_t *ans = NULL;
+	if (file) {
+		if (kind || name || env || cwd || bundle || rootfs || spec_json || npos > 0)
+			return commands_usage_error(cmd, err,
+						    "-f FILE holds the whole workload; only --host goes with it");
+		r = workload_create_file(cli, cmd, file, host, no_start, &ans, err);
+		if (r != 0)
+			return r;
+	} else {
+		if (!kind || !host || !name)
+			return commands_usage_error(cmd, err, "--%s is required",
+						    !kind   ? "kind"
+						    : !host ? "host"
+							    : "name");
+		_cleanup_json_ json_t *spec = NULL;
+		if (bundle || rootfs) {
+			if (strcmp(kind, "runc") != 0)
+				return commands_usage_error(cmd, err, "--bundle and --rootfs are for --kind runc");
+			if (!bundle == !rootfs)
+				return commands_usage_error(cmd, err,
+							    "give --bundle DIR or --rootfs TARBALL, not both");
+			if (bundle && (npos > 0 || env || cwd))
+				return commands_usage_error(
+				    cmd, err, "a bundle's config.json says what runs: no command, --env or --cwd");
+			if (rootfs && npos == 0)
+				return commands_usage_error(cmd, err, "--rootfs needs a command: -- CMD [ARG...]");
+			_cleanup_free_ char *abs = absolute_path(bundle ? bundle : rootfs);
+			if (!abs)
+				return commands_usage_error(cmd, err, "%s: %s", bundle ? bundle : rootfs,
+							    strerror(errno));
+			r = workload_spec(cmd, kind, NULL, argv, npos, env, cwd, &spec, err);
+			if (r < 0)
+				return r;
+			json_object_set_new(spec, bundle ? "bundle" : "rootfs", json_string(abs));
+		} else {
+			if (strcmp(kind, "runc") == 0 && !spec_json)
+				return commands_usage_error(cmd, err,
+							    "a runc workload needs --bundle DIR or --rootfs TARBALL");
+			r = workload_spec(cmd, kind, spec_json, argv, npos, env, cwd, &spec, err);
+			if (r < 0)
+				return r;
+		}
+		_cleanup_json_ json_t *body = json_pack("{s:s, s:s, s:s, s:O, s:b}", "name", name, "kind", kind, "host",
+							host, "spec", spec, "start", !no_start);
+		if (client_call(cli, "POST", "/api/v1/workloads", body, &ans, err) < 0)
+			return -1;
+		if (!name)
+			name = flyt_strdup("?");
+	}
+	if (cli->json)
+		output_json(ans);
+	else
+		printf("created workload %s on %s (%s)\n", flyt_json_str(ans, "name", name ? name : "?"),
+		       flyt_json_str(ans, "host", host ? host : "?"),
+		       flyt_json_str(ans, "state", no_start ? "stopped" : "started"));
+	return 0;
+}
 
-	_cleanup_json_ json_t *spec = NULL;
-	r = workload_spec(cmd, kind, spec_json, argv, npos, env, cwd, &spec, err);
-	if (r < 0)
+/* A workload name from a container name: lower case, other characters as "-". */
+static void name_from_container(const char *c, char *out, size_t size)
+{
+	size_t i = 0;
+	for (; c[i] && i + 1 < size && i < 63; i++) {
+		char ch = (char)tolower((unsigned char)c[i]);
+		out[i] = (isalnum((unsigned char)ch) || ch == '.' || ch == '_' || ch == '-') ? ch : '-';
+	}
+	out[i] = '\0';
+}
+
+int workload_adopt(cli_t *cli, const cli_command_t *cmd, int argc, char **argv, flyt_error_t *err)
+{
+	_cleanup_free_ char *kind = NULL, *host = NULL, *name = NULL;
+	const flyt_opt_t opts[] = {
+		{ "kind", 0, FLYT_OPT_STRING, &kind, "KIND", "docker or podman (required)" },
+		{ "host", 0, FLYT_OPT_STRING, &host, "HOST", "the host the container runs on (required)" },
+		{ "name", 0, FLYT_OPT_STRING, &name, "NAME", "the workload's name (default: the container's)" },
+		{ NULL },
+	};
+	int npos, r = commands_parse(cli, cmd, opts, argc, argv, 1, 1, &npos, err);
+	if (r != 0)
 		return r;
-	_cleanup_json_ json_t *body = json_pack("{s:s, s:s, s:s, s:O, s:b}", "name", name, "kind", kind, "host", host,
-						"spec", spec, "start", !no_start);
+	if (!kind || !host)
+		return commands_usage_error(cmd, err, "--%s is required", !kind ? "kind" : "host");
+	if (strcmp(kind, "docker") != 0 && strcmp(kind, "podman") != 0)
+		return commands_usage_error(cmd, err, "--kind must be docker or podman");
+	char derived[64];
+	name_from_container(argv[0], derived, sizeof(derived));
+	_cleanup_json_ json_t *body = json_pack("{s:s, s:s, s:s, s:{s:s}}", "name", name ? name : derived, "kind", kind,
+						"host", host, "spec", "container", argv[0]);
 	_cleanup_json_ json_t *ans = NULL;
 	if (client_call(cli, "POST", "/api/v1/workloads", body, &ans, err) < 0)
 		return -1;
 	if (cli->json)
 		output_json(ans);
 	else
-		printf("created workload %s on %s (%s)\n", flyt_json_str(ans, "name", name),
-		       flyt_json_str(ans, "host", host), flyt_json_str(ans, "state", no_start ? "stopped" : "started"));
+		printf("adopted %s container %s on %s as workload %s (%s)\n", kind, argv[0], host,
+		       flyt_json_str(ans, "name", "?"), flyt_json_str(ans, "state", "?"));
 	return 0;
 }
 

@@ -117,13 +117,34 @@ static int h_workloads(flyt_http_request_t *req, flyt_http_response_t *res, flyt
 	return 0;
 }
 
+/* flyt's workload or the old system's spec (then ?host=HOST says where). */
 static int h_workload_create(flyt_http_request_t *req, flyt_http_response_t *res, flyt_error_t *err)
+{
+	_cleanup_json_ json_t *body = NULL, *converted = NULL;
+	const char *host = NULL;
+	json_t *out = NULL;
+	if (with_body(req, &body, err) < 0 || query_name(req, "host", &host, err) < 0)
+		return -1;
+	if (legacy_is_workload_spec(body)) {
+		if (legacy_workload_convert(body, host, &converted, err) < 0)
+			return -1;
+	} else if (host) {
+		return flyt_error_set(err, FLYT_E_INVALID, 0,
+				      "?host= goes with the old system's spec; flyt's names its host in \"host\"");
+	}
+	if (workloads_create(C(req), converted ? converted : body, &out, err) < 0)
+		return -1;
+	flyt_http_reply_json(res, 201, out);
+	return 0;
+}
+
+static int h_import_guests(flyt_http_request_t *req, flyt_http_response_t *res, flyt_error_t *err)
 {
 	_cleanup_json_ json_t *body = NULL;
 	json_t *out = NULL;
-	if (with_body(req, &body, err) < 0 || workloads_create(C(req), body, &out, err) < 0)
+	if (with_body(req, &body, err) < 0 || legacy_guests_import(C(req), body, &out, err) < 0)
 		return -1;
-	flyt_http_reply_json(res, 201, out);
+	flyt_http_reply_json(res, 200, out);
 	return 0;
 }
 
@@ -278,7 +299,8 @@ const flyt_route_t ctl_routes[] = {
 	{ "POST", "/api/v1/agents/register", h_agent_register, FLYT_ROUTE_WRITE, "an agent registers itself" },
 	{ "POST", "/api/v1/agents/:name/heartbeat", h_agent_heartbeat, FLYT_ROUTE_WRITE, "an agent reports in" },
 	{ "GET", "/api/v1/workloads", h_workloads, 0, "list workloads (filters, paging)" },
-	{ "POST", "/api/v1/workloads", h_workload_create, FLYT_ROUTE_WRITE, "create a workload on a host" },
+	{ "POST", "/api/v1/workloads", h_workload_create, FLYT_ROUTE_WRITE,
+	  "create a workload on a host (flyt's spec, or the old system's with ?host=HOST)" },
 	{ "GET", "/api/v1/workloads/:name", h_workload_show, 0, "one workload with live status" },
 	{ "DELETE", "/api/v1/workloads/:name", h_workload_delete, FLYT_ROUTE_WRITE, "stop and remove a workload" },
 	{ "POST", "/api/v1/workloads/:name/stop", h_workload_stop, FLYT_ROUTE_WRITE, "stop a workload" },
@@ -291,5 +313,7 @@ const flyt_route_t ctl_routes[] = {
 	  "cancel before the switch-over" },
 	{ "GET", "/api/v1/events", h_events, 0, "server-sent events" },
 	{ "GET", "/api/v1/events/poll", h_events_poll, 0, "events as JSON, long-pollable" },
+	{ "POST", "/api/v1/import/guests", h_import_guests, FLYT_ROUTE_WRITE,
+	  "add the hosts of the old system's guests.json" },
 };
 const size_t ctl_nroutes = ELEMENTSOF(ctl_routes);

@@ -74,6 +74,12 @@ int workloads_delete(ctl_t *c, const char *name, bool force, flyt_error_t *err);
 int workloads_logs(ctl_t *c, const char *name, const char *stream, uint64_t tail, char **ret, size_t *ret_len,
 		   flyt_error_t *err);
 
+/* legacy.c: the old system's files */
+bool legacy_is_workload_spec(json_t *body);
+/* The old workload spec as the body of workloads_create for host. */
+int legacy_workload_convert(json_t *old, const char *host, json_t **ret, flyt_error_t *err);
+int legacy_guests_import(ctl_t *c, json_t *body, json_t **ret, flyt_error_t *err);
+
 /* orchestrator.c */
 int orch_start(ctl_t *c, json_t *body, json_t **ret, flyt_error_t *err);
 int orch_cancel(ctl_t *c, const char *id, json_t **ret, flyt_error_t *err);

@@ -75,6 +75,21 @@ static char *missing_cpu_flags(json_t *src, json_t *dst)
 	return out;
 }
 
+/* Whether a driver's capabilities (from host facts) allow a mode: a driver that
+ * lists no "modes" can do every mode its host can. */
+static bool driver_can(json_t *drv, const char *mode)
+{
+	json_t *modes = json_object_get(drv, "modes");
+	if (!json_is_array(modes))
+		return true;
+	size_t i;
+	json_t *v;
+	json_array_foreach (modes, i, v)
+		if (json_is_string(v) && strcmp(json_string_value(v), mode) == 0)
+			return true;
+	return false;
+}
+
 /* Checks that the two hosts can migrate this kind of workload and picks the mode.
  * Fills mode and reason. */
 static int preflight(const char *kind, const char *requested, const char *sname, json_t *sf, const char *tname,
@@ -108,7 +123,11 @@ static int preflight(const char *kind, const char *requested, const char *sname,
 				      "%s lacks CPU features %s has and the workload may use: %s", tname, sname,
 				      missing);
 	const char *why_s, *why_t;
+	json_t *sdrv = json_object_get(json_object_get(sf, "drivers"), kind);
 	if (strcmp(requested, "auto") != 0) {
+		if (!driver_can(sdrv, requested) || !driver_can(tdrv, requested))
+			return flyt_error_set(err, FLYT_E_UNSUPPORTED, 0, "the %s driver cannot migrate in mode %s",
+					      kind, requested);
 		if (!mode_available(sf, requested, &why_s))
 			return flyt_error_set(err, FLYT_E_UNSUPPORTED, 0, "mode %s is not available on %s: %s",
 					      requested, sname, why_s);
@@ -123,6 +142,12 @@ static int preflight(const char *kind, const char *requested, const char *sname,
 	static const char *const order[] = { "precopy", "lazy", "stop-copy" };
 	char skipped[400] = "";
 	for (size_t i = 0; i < ELEMENTSOF(order); i++) {
+		if (!driver_can(sdrv, order[i]) || !driver_can(tdrv, order[i])) {
+			size_t n = strlen(skipped);
+			snprintf(skipped + n, sizeof(skipped) - n, "%s%s not supported by the %s driver", n ? "; " : "",
+				 order[i], kind);
+			continue;
+		}
 		bool s_ok = mode_available(sf, order[i], &why_s);
 		bool t_ok = mode_available(tf, order[i], &why_t);
 		if (s_ok && t_ok) {

@@ -139,6 +139,15 @@ int flyt_http_call(const flyt_http_client_t *c, const char *method, const char *
 int flyt_http_call_raw(const flyt_http_client_t *c, const char *method, const char *path, json_t *body, char **ret_body,
 		       size_t *ret_len, long *ret_status, flyt_error_t *err);
 
+/* The general form of both: the request body is body (JSON, may be NULL) or the
+ * file upload_path (sent as application/x-tar, may be NULL); a 2xx answer's body
+ * goes to the file download_path (created 0600, replaced) when given, otherwise
+ * into *ret_body (may be NULL). Error bodies of the form {"message": "..."} (the
+ * Docker and Podman APIs) are quoted in err. */
+int flyt_http_call_file(const flyt_http_client_t *c, const char *method, const char *path, json_t *body,
+			const char *upload_path, const char *download_path, char **ret_body, size_t *ret_len,
+			long *ret_status, flyt_error_t *err);
+
 /* Percent-encodes s for use in a URL path segment or query value (caller frees). */
 char *flyt_url_escape(const char *s);
 

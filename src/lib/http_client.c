@@ -1,5 +1,9 @@
 /* The JSON HTTP client: one libcurl easy handle per call, bounded responses. */
 #include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -75,8 +79,47 @@ static void curl_easy_cleanupp(CURL **c)
 		curl_easy_cleanup(*c);
 }
 
-int flyt_http_call_raw(const flyt_http_client_t *c, const char *method, const char *path, json_t *body, char **ret_body,
-		       size_t *ret_len, long *ret_status, flyt_error_t *err)
+/* A response body going to a file (downloads): 2xx bodies are written to fd,
+ * anything else is kept in memory for the error message. */
+typedef struct {
+	CURL *h;
+	int fd;
+	sink_t err_sink;
+	uint64_t written;
+	bool write_failed;
+} file_sink_t;
+
+static size_t file_write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+	file_sink_t *f = userdata;
+	long status = 0;
+	curl_easy_getinfo(f->h, CURLINFO_RESPONSE_CODE, &status);
+	if (status < 200 || status >= 300)
+		return write_cb(ptr, size, nmemb, &f->err_sink);
+	size_t n = size * nmemb, off = 0;
+	while (off < n) {
+		ssize_t w = write(f->fd, ptr + off, n - off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			f->write_failed = true;
+			return 0;
+		}
+		off += (size_t)w;
+	}
+	f->written += n;
+	return n;
+}
+
+static void fclosep_(FILE **f)
+{
+	if (*f)
+		fclose(*f);
+}
+
+int flyt_http_call_file(const flyt_http_client_t *c, const char *method, const char *path, json_t *body,
+			const char *upload_path, const char *download_path, char **ret_body, size_t *ret_len,
+			long *ret_status, flyt_error_t *err)
 {
 	if (ret_status)
 		*ret_status = 0;
@@ -90,17 +133,38 @@ int flyt_http_call_raw(const flyt_http_client_t *c, const char *method, const ch
 	hdrs = curl_slist_append(hdrs, "Accept: application/json");
 	if (payload)
 		hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
+	if (upload_path)
+		hdrs = curl_slist_append(hdrs, "Content-Type: application/x-tar");
 	if (auth)
 		hdrs = curl_slist_append(hdrs, auth);
 	hdrs = curl_slist_append(hdrs, "Expect:");
 
+	_cleanup_(fclosep_) FILE *in = NULL;
+	_cleanup_close_ int out_fd = -1;
+	if (upload_path) {
+		in = fopen(upload_path, "rbe");
+		if (!in)
+			return flyt_error_set(err, FLYT_E_IO, errno, "open %s", upload_path);
+	}
+	if (download_path) {
+		out_fd = open(download_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+		if (out_fd < 0)
+			return flyt_error_set(err, FLYT_E_IO, errno, "create %s", download_path);
+	}
+
 	sink_t sink = { .max = c->max_response ? c->max_response : 16u * 1024 * 1024 };
+	file_sink_t fsink = { .h = h, .fd = out_fd, .err_sink = { .max = 1024 * 1024 } };
 	char curl_err[CURL_ERROR_SIZE] = "";
 	curl_easy_setopt(h, CURLOPT_URL, url);
 	curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, write_cb);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, &sink);
+	if (download_path) {
+		curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, file_write_cb);
+		curl_easy_setopt(h, CURLOPT_WRITEDATA, &fsink);
+	} else {
+		curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, write_cb);
+		curl_easy_setopt(h, CURLOPT_WRITEDATA, &sink);
+	}
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, curl_err);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, c->timeout_ms ? c->timeout_ms : 30000L);
@@ -109,19 +173,33 @@ int flyt_http_call_raw(const flyt_http_client_t *c, const char *method, const ch
 	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
 	if (c->unix_socket)
 		curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, c->unix_socket);
-	if (payload) {
+	if (in) {
+		struct stat st;
+		if (fstat(fileno(in), &st) < 0)
+			return flyt_error_set(err, FLYT_E_IO, errno, "stat %s", upload_path);
+		curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
+		curl_easy_setopt(h, CURLOPT_READDATA, in);
+		curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)st.st_size);
+	} else if (payload) {
 		curl_easy_setopt(h, CURLOPT_POSTFIELDS, payload);
 		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(payload));
 	} else if (strcmp(method, "GET") == 0) {
 		curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+	} else if (c->unix_socket && (strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0)) {
+		/* an empty body, announced as such, for the container engines */
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, "");
+		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, 0L);
 	}
 
 	CURLcode rc = curl_easy_perform(h);
+	_cleanup_free_ char *errbody = fsink.err_sink.buf;
 	if (rc != CURLE_OK) {
 		free(sink.buf);
 		if (sink.too_large)
 			return flyt_error_set(err, FLYT_E_TOO_LARGE, 0, "%s %s: response exceeds %zu bytes", method,
 					      url, sink.max);
+		if (fsink.write_failed)
+			return flyt_error_set(err, FLYT_E_IO, errno, "%s %s: writing %s", method, url, download_path);
 		flyt_code_t code = rc == CURLE_OPERATION_TIMEDOUT ? FLYT_E_TIMEOUT : FLYT_E_UNAVAILABLE;
 		return flyt_error_set(err, code, 0, "%s %s: %s", method, url,
 				      curl_err[0] ? curl_err : curl_easy_strerror(rc));
@@ -131,17 +209,31 @@ int flyt_http_call_raw(const flyt_http_client_t *c, const char *method, const ch
 	if (ret_status)
 		*ret_status = status;
 	if (status < 200 || status >= 300) {
-		_cleanup_free_ char *b = sink.buf;
-		_cleanup_json_ json_t *j = b ? json_loadb(b, sink.len, 0, NULL) : NULL;
+		_cleanup_free_ char *b = download_path ? NULL : sink.buf;
+		const char *text = download_path ? errbody : b;
+		size_t len = download_path ? fsink.err_sink.len : sink.len;
+		_cleanup_json_ json_t *j = text ? json_loadb(text, len, 0, NULL) : NULL;
+		/* Docker and Podman answer {"message": "..."} (flyt answers {"error": ...}) */
+		if (j && json_is_string(json_object_get(j, "message")) && !json_object_get(j, "error"))
+			return flyt_error_set(err, flyt_code_from_http_status((int)status), 0, "%s",
+					      json_string_value(json_object_get(j, "message")));
 		return flyt_json_error_parse(j, (int)status, err);
 	}
+	if (download_path && close(TAKE_FD(out_fd)) < 0)
+		return flyt_error_set(err, FLYT_E_IO, errno, "close %s", download_path);
 	if (ret_body)
 		*ret_body = sink.buf;
 	else
 		free(sink.buf);
 	if (ret_len)
-		*ret_len = sink.len;
+		*ret_len = download_path ? (size_t)fsink.written : sink.len;
 	return 0;
+}
+
+int flyt_http_call_raw(const flyt_http_client_t *c, const char *method, const char *path, json_t *body, char **ret_body,
+		       size_t *ret_len, long *ret_status, flyt_error_t *err)
+{
+	return flyt_http_call_file(c, method, path, body, NULL, NULL, ret_body, ret_len, ret_status, err);
 }
 
 int flyt_http_call(const flyt_http_client_t *c, const char *method, const char *path, json_t *body, json_t **ret,

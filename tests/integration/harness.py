@@ -251,7 +251,11 @@ def janitor():
         except (OSError, ValueError):
             continue
         if owner != os.getpid() and not proc_alive(owner):
-            shutil.rmtree(os.path.join("/tmp", d), ignore_errors=True)
+            # container engines leave overlay and namespace mounts: never delete
+            # through them
+            import engines
+            if engines.unmount_below(os.path.join("/tmp", d)):
+                shutil.rmtree(os.path.join("/tmp", d), ignore_errors=True)
     nets = set()
     for name in os.listdir("/sys/class/net") + (os.listdir("/run/netns") if os.path.isdir("/run/netns") else []):
         m = re.fullmatch(r"flytbr(\d+)|flyt(\d+)h\d+[rn]?", name)
@@ -389,6 +393,7 @@ class Host:
         self.extra_args = list(extra_args)
         self.proc = None
         self.netns_inode = None
+        self.engines = {}  # kind -> engines.Engine (Cluster(engines=[...]))
 
     def __repr__(self):
         return "<Host %s %s>" % (self.name, self.ip)
@@ -413,10 +418,12 @@ class Response:
 
 class Cluster:
     def __init__(self, hosts=2, agent_args=None, host_args=None, controller_args=None, shared_dir=False,
-                 name="test"):
+                 name="test", engines=()):
         """hosts: number of hosts; agent_args: extra flytd arguments for every host;
         host_args: {"h2": [...]} extra arguments per host; shared_dir: create a
-        directory (self.shared_dir) every agent declares with --shared-dir."""
+        directory (self.shared_dir) every agent declares with --shared-dir;
+        engines: classes of engines.py (DockerEngine, PodmanEngine) to start on
+        every host before its agent, which is told where they listen."""
         reason = skip_reason()
         if reason:
             raise RuntimeError(reason)
@@ -464,6 +471,11 @@ class Cluster:
                 h = Host(self, i, list(agent_args or []) + list((host_args or {}).get("h%d" % i, [])))
                 self.hosts[h.name] = h
             self._make_network()
+            for h in self.hosts.values():
+                for cls in engines:
+                    e = cls(self, h)
+                    h.engines[e.kind] = e
+                    h.extra_args += e.start()
             self.start_controller()
             for h in self.hosts.values():
                 self.start_agent(h.name, wait=False)
@@ -490,6 +502,9 @@ class Cluster:
         if extra:
             e.update(extra)
         return e
+
+    def report_note(self, text):
+        sys.stderr.write("flyt harness: %s\n" % text)
 
     def workload_env(self, name):
         """Entries for a process spec's "env" marking a workload of this test."""
@@ -945,7 +960,16 @@ class Cluster:
                             p.wait(5)
                         except subprocess.TimeoutExpired:
                             pass
+                for h in self.hosts.values():
+                    for e in h.engines.values():
+                        if fast and e.proc is not None:
+                            _kill(e.proc.pid, signal.SIGKILL)
+                        e.stop()
                 self._sweep(deadline_s=5 if fast else 30)
+                for h in self.hosts.values():
+                    for e in h.engines.values():
+                        import engines
+                        engines.unmount_below(e.dir)
                 for h in self.hosts.values():
                     if _netns_exists(h.ns):
                         _ip("netns", "del", h.ns, check=False)

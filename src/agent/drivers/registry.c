@@ -2,8 +2,13 @@
 #include "agent/agent.h"
 #include "lib/cleanup.h"
 
+/* clang-format off */
 const driver_t *const agent_drivers[] = {
 	&driver_process,
 	&driver_fake,
+	&driver_runc,
+	&driver_docker,
+	&driver_podman,
 };
+/* clang-format on */
 const size_t agent_ndrivers = ELEMENTSOF(agent_drivers);

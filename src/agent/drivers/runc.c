@@ -1,0 +1,535 @@
+/* The runc driver: an OCI bundle run by runc (flytd --runc PATH), checkpointed and
+ * restored with CRIU through runc's own checkpoint and restore.
+ *
+ * Spec, one of:
+ *   {"bundle": "/abs/dir"}                       an existing bundle (config.json
+ *                                                 and the root file system it names)
+ *   {"rootfs": "/abs/file.tar", "cmd": [...],     a root file system tarball that
+ *    "env": ["K=V"...], "cwd": "/dir"}            flyt unpacks and writes a
+ *                                                 config.json for (host network,
+ *                                                 own pid/mount/ipc/uts namespaces)
+ * The paths are read on the agent's host; they are checked (absolute, no "..",
+ * no symbolic link) and only read. flyt runs the container from its own bundle,
+ * STATE/workloads/NAME/bundle: config.json (a copy of the given one with an
+ * absolute root path and a cgroup path of this host's) and, for a tarball, the
+ * unpacked rootfs. The container's id is the workload's name, in a runc state
+ * directory of this agent's own (STATE/runc), its stdio is /dev/null and runc's
+ * messages go to STATE/workloads/NAME/runc.log.
+ *
+ * Migration:
+ *   dump        runc pause, then runc checkpoint --leave-running: CRIU puts the
+ *               freezer back, so the container stays frozen. The root file system
+ *               goes to images/final/rootfs.tar (owners, modes, devices) unless it
+ *               lies in a --shared-dir, where the target finds it at the same path
+ *   dump_finish commit: runc kill KILL and runc delete (the frozen copy dies
+ *               without running again); otherwise runc resume
+ *   restore     target: unpacks the root file system into its bundle and writes
+ *               config.json for this host; it does not run it. Source (a failed
+ *               switch-over): nothing to prepare
+ *   resume      runc restore --detach from images/final/checkpoint
+ *   discard     runc kill and delete of what resume created */
+#include <ctype.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "agent/agent.h"
+#include "agent/container.h"
+#include "agent/proctree.h"
+#include "lib/cleanup.h"
+#include "lib/crc32c.h"
+#include "lib/json.h"
+#include "lib/log.h"
+#include "lib/util.h"
+
+#define RUNC_TIMEOUT_MS (10 * 60 * 1000)
+#define STOP_TIMEOUT_MS 10000
+
+/* The config.json flyt writes for a rootfs tarball: runc spec's defaults, no
+ * terminal, a writable root, the host's network namespace. */
+static const char config_template[] =
+    "{\"ociVersion\":\"1.0.2\",\"process\":{\"terminal\":false,\"user\":{\"uid\":0,\"gid\":0},\"args\":[],"
+    "\"env\":[],\"cwd\":\"/\",\"capabilities\":{"
+    "\"bounding\":[\"CAP_AUDIT_WRITE\",\"CAP_KILL\",\"CAP_NET_BIND_SERVICE\"],"
+    "\"effective\":[\"CAP_AUDIT_WRITE\",\"CAP_KILL\",\"CAP_NET_BIND_SERVICE\"],"
+    "\"permitted\":[\"CAP_AUDIT_WRITE\",\"CAP_KILL\",\"CAP_NET_BIND_SERVICE\"],"
+    "\"ambient\":[\"CAP_AUDIT_WRITE\",\"CAP_KILL\",\"CAP_NET_BIND_SERVICE\"]},"
+    "\"rlimits\":[{\"type\":\"RLIMIT_NOFILE\",\"hard\":1024,\"soft\":1024}],\"noNewPrivileges\":true},"
+    "\"root\":{\"path\":\"rootfs\",\"readonly\":false},\"hostname\":\"runc\",\"mounts\":["
+    "{\"destination\":\"/proc\",\"type\":\"proc\",\"source\":\"proc\"},"
+    "{\"destination\":\"/dev\",\"type\":\"tmpfs\",\"source\":\"tmpfs\",\"options\":[\"nosuid\",\"strictatime\","
+    "\"mode=755\",\"size=65536k\"]},"
+    "{\"destination\":\"/dev/pts\",\"type\":\"devpts\",\"source\":\"devpts\",\"options\":[\"nosuid\",\"noexec\","
+    "\"newinstance\",\"ptmxmode=0666\",\"mode=0620\",\"gid=5\"]},"
+    "{\"destination\":\"/dev/shm\",\"type\":\"tmpfs\",\"source\":\"shm\",\"options\":[\"nosuid\",\"noexec\","
+    "\"nodev\",\"mode=1777\",\"size=65536k\"]},"
+    "{\"destination\":\"/dev/mqueue\",\"type\":\"mqueue\",\"source\":\"mqueue\",\"options\":[\"nosuid\","
+    "\"noexec\",\"nodev\"]},"
+    "{\"destination\":\"/sys\",\"type\":\"sysfs\",\"source\":\"sysfs\",\"options\":[\"nosuid\",\"noexec\","
+    "\"nodev\",\"ro\"]},"
+    "{\"destination\":\"/sys/fs/cgroup\",\"type\":\"cgroup\",\"source\":\"cgroup\",\"options\":[\"nosuid\","
+    "\"noexec\",\"nodev\",\"relatime\",\"ro\"]}],"
+    "\"linux\":{\"resources\":{\"devices\":[{\"allow\":false,\"access\":\"rwm\"}]},"
+    "\"namespaces\":[{\"type\":\"pid\"},{\"type\":\"ipc\"},{\"type\":\"uts\"},{\"type\":\"mount\"}],"
+    "\"maskedPaths\":[\"/proc/acpi\",\"/proc/asound\",\"/proc/kcore\",\"/proc/keys\",\"/proc/latency_stats\","
+    "\"/proc/timer_list\",\"/proc/timer_stats\",\"/proc/sched_debug\",\"/sys/firmware\",\"/proc/scsi\"],"
+    "\"readonlyPaths\":[\"/proc/bus\",\"/proc/fs\",\"/proc/irq\",\"/proc/sys\",\"/proc/sysrq-trigger\"]}}";
+
+static const char *runc_bin(agent_t *a)
+{
+	return a->runc ? a->runc : "runc";
+}
+
+static char *bundle_dir(workload_t *w)
+{
+	return flyt_asprintf("%s/bundle", w->dir);
+}
+
+/* Runs runc --root STATE/runc --log W/runc.log ARGS... with stdio on /dev/null
+ * (the container inherits it). */
+static int runc_run(agent_t *a, workload_t *w, const char *const *args, flyt_error_t *err)
+{
+	_cleanup_free_ char *root = flyt_asprintf("%s/runc", a->state_dir);
+	_cleanup_free_ char *log = flyt_asprintf("%s/runc.log", w->dir);
+	_cleanup_strv_ char **argv = NULL;
+	flyt_strv_push(&argv, runc_bin(a));
+	flyt_strv_push(&argv, "--root");
+	flyt_strv_push(&argv, root);
+	flyt_strv_push(&argv, "--log");
+	flyt_strv_push(&argv, log);
+	for (const char *const *p = args; *p; p++)
+		flyt_strv_push(&argv, *p);
+	flyt_spawn_opts_t o = {
+		.argv = argv, .out = FLYT_SPAWN_NULL, .err = FLYT_SPAWN_NULL, .timeout_ms = RUNC_TIMEOUT_MS
+	};
+	flyt_spawn_result_t res;
+	if (flyt_spawn_run(&o, &res, err) < 0)
+		return flyt_error_prefix(err, "runc");
+	int r = 0;
+	if (res.exit_code != 0) {
+		/* runc's story is the last line of its log */
+		_cleanup_free_ char *text = NULL;
+		char last[400] = "";
+		if (flyt_read_file(log, 4 * 1024 * 1024, &text, NULL, NULL) == 0) {
+			size_t n = strlen(text);
+			while (n > 0 && text[n - 1] == '\n')
+				text[--n] = '\0';
+			char *nl = strrchr(text, '\n');
+			snprintf(last, sizeof(last), "%s", nl ? nl + 1 : text);
+		}
+		char how[256];
+		flyt_spawn_describe(&res, how, sizeof(how));
+		r = flyt_error_set(err, FLYT_E_IO, 0, "runc %s %s%s%s (log: %s)", args[0], how, last[0] ? ": " : "",
+				   last, log);
+	}
+	flyt_spawn_result_free(&res);
+	return r;
+}
+
+static int runc_probe(agent_t *a, json_t *caps, flyt_error_t *err)
+{
+	static char version[64];
+	static bool probed;
+	char reason[300] = "";
+	if (!probed) {
+		char *argv[] = { (char *)runc_bin(a), (char *)"--version", NULL };
+		flyt_spawn_opts_t o = {
+			.argv = argv, .out = FLYT_SPAWN_CAPTURE, .err = FLYT_SPAWN_NULL, .timeout_ms = 10000
+		};
+		flyt_spawn_result_t res;
+		flyt_error_t e = FLYT_ERROR_INIT;
+		if (flyt_spawn_run(&o, &res, &e) == 0) {
+			if (res.exit_code == 0 && res.out && sscanf(res.out, "runc version %63s", version) == 1)
+				probed = true;
+			flyt_spawn_result_free(&res);
+		}
+	}
+	if (geteuid() != 0)
+		snprintf(reason, sizeof(reason), "flytd is not running as root");
+	else if (!probed)
+		snprintf(reason, sizeof(reason), "runc not found or not working (%s; flytd --runc PATH)", runc_bin(a));
+	else if (!a->criu_ok)
+		snprintf(reason, sizeof(reason), "%s", a->criu_reason);
+	json_object_set_new(caps, "available", json_boolean(!reason[0]));
+	if (reason[0])
+		json_object_set_new(caps, "reason", json_string(reason));
+	if (probed)
+		json_object_set_new(caps, "version", json_string(version));
+	json_object_set_new(caps, "migration", json_true());
+	json_object_set_new(caps, "modes", json_pack("[s,s]", "stop-copy", "shared"));
+	return 0;
+}
+
+static bool env_entry_valid(const char *kv)
+{
+	const char *eq = strchr(kv, '=');
+	if (!eq || eq == kv || !(isalpha((unsigned char)kv[0]) || kv[0] == '_'))
+		return false;
+	for (const char *p = kv; p < eq; p++)
+		if (!(isalnum((unsigned char)*p) || *p == '_'))
+			return false;
+	return true;
+}
+
+static int runc_validate(agent_t *a, json_t *spec, flyt_error_t *err)
+{
+	static const char *const keys[] = { "bundle", "rootfs", "cmd", "env", "cwd", NULL };
+	if (flyt_json_check_keys(spec, "runc spec", keys, err) < 0)
+		return -1;
+	const char *bundle = NULL, *rootfs = NULL, *cwd = NULL;
+	_cleanup_strv_ char **cmd = NULL, **env = NULL;
+	if (flyt_json_get_string(spec, "bundle", false, 1024, &bundle, err) < 0 ||
+	    flyt_json_get_string(spec, "rootfs", false, 1024, &rootfs, err) < 0 ||
+	    flyt_json_get_strv(spec, "cmd", false, 256, 4096, &cmd, err) < 0 ||
+	    flyt_json_get_strv(spec, "env", false, 256, 8192, &env, err) < 0 ||
+	    flyt_json_get_string(spec, "cwd", false, 1024, &cwd, err) < 0)
+		return flyt_error_prefix(err, "runc spec");
+	if (!bundle == !rootfs)
+		return flyt_error_set(err, FLYT_E_INVALID, 0, "runc spec: give either \"bundle\" or \"rootfs\"");
+	if (bundle && (cmd || env || cwd))
+		return flyt_error_set(
+		    err, FLYT_E_INVALID, 0,
+		    "runc spec: a bundle's config.json says what runs; \"cmd\", \"env\" and \"cwd\" go with \"rootfs\"");
+	if (rootfs && (!cmd || !cmd[0] || !cmd[0][0]))
+		return flyt_error_set(err, FLYT_E_INVALID, 0,
+				      "runc spec: \"rootfs\" needs \"cmd\", the command to run");
+	for (char **e = env; e && *e; e++)
+		if (!env_entry_valid(*e))
+			return flyt_error_set(err, FLYT_E_INVALID, 0,
+					      "runc spec: environment entry \"%.64s\" is not NAME=VALUE", *e);
+	if (cwd && cwd[0] != '/')
+		return flyt_error_set(err, FLYT_E_INVALID, 0, "runc spec: \"cwd\" must be an absolute path");
+	/* the paths are checked where they are read (start), on the host that runs it:
+	 * a migrated workload's spec names paths of its first host */
+	if (bundle && (bundle[0] != '/' || (strcmp(bundle, "/") != 0 && !flyt_relpath_valid(bundle + 1))))
+		return flyt_error_set(err, FLYT_E_INVALID, 0, "runc spec: \"bundle\" must be a clean absolute path");
+	if (rootfs && (rootfs[0] != '/' || !flyt_relpath_valid(rootfs + 1)))
+		return flyt_error_set(err, FLYT_E_INVALID, 0, "runc spec: \"rootfs\" must be a clean absolute path");
+	return 0;
+}
+
+/* Sets root.path (absolute) and linux.cgroupsPath (this host's) in cfg. */
+static void config_for_host(agent_t *a, workload_t *w, json_t *cfg, const char *root_path)
+{
+	json_t *root = json_object_get(cfg, "root");
+	if (!json_is_object(root)) {
+		root = json_object();
+		json_object_set_new(cfg, "root", root);
+	}
+	json_object_set_new(root, "path", json_string(root_path));
+	json_t *linux_ = json_object_get(cfg, "linux");
+	if (!json_is_object(linux_)) {
+		linux_ = json_object();
+		json_object_set_new(cfg, "linux", linux_);
+	}
+	/* unique per agent (several agents may share a machine's cgroups) */
+	_cleanup_free_ char *cg =
+	    flyt_asprintf("/flyt/%s-%08x/%s", a->name, flyt_crc32c(0, a->state_dir, strlen(a->state_dir)), w->name);
+	json_object_set_new(linux_, "cgroupsPath", json_string(cg));
+}
+
+/* Writes STATE/workloads/NAME/bundle/config.json from the spec (once). */
+static int prepare_bundle(agent_t *a, workload_t *w, flyt_error_t *err)
+{
+	_cleanup_free_ char *bdir = bundle_dir(w);
+	_cleanup_free_ char *cfg_path = flyt_asprintf("%s/config.json", bdir);
+	struct stat st;
+	if (lstat(cfg_path, &st) == 0)
+		return 0;
+	if (flyt_mkdir_p(bdir, 0700, err) < 0)
+		return -1;
+	_cleanup_json_ json_t *cfg = NULL;
+	_cleanup_free_ char *root_path = NULL;
+	const char *bundle = flyt_json_str(w->spec, "bundle", NULL);
+	if (bundle) {
+		if (container_path_check("bundle", bundle, true, err) < 0)
+			return -1;
+		_cleanup_free_ char *src = flyt_asprintf("%s/config.json", bundle);
+		if (container_path_check("the bundle's config.json", src, false, err) < 0 ||
+		    container_read_json(src, &cfg, err) < 0)
+			return -1;
+		if (json_is_true(json_object_get(json_object_get(cfg, "process"), "terminal")))
+			return flyt_error_set(
+			    err, FLYT_E_UNSUPPORTED, 0,
+			    "the bundle's process wants a terminal; flyt runs runc containers without one (set process.terminal to false)");
+		const char *rp = flyt_json_str(json_object_get(cfg, "root"), "path", "rootfs");
+		root_path = rp[0] == '/' ? flyt_strdup(rp) : flyt_asprintf("%s/%s", bundle, rp);
+		if (container_path_check("the bundle's root file system", root_path, true, err) < 0)
+			return -1;
+	} else {
+		const char *tarball = flyt_json_str(w->spec, "rootfs", "");
+		if (container_path_check("rootfs tarball", tarball, false, err) < 0)
+			return -1;
+		root_path = flyt_asprintf("%s/rootfs", bdir);
+		flyt_rm_rf(root_path, NULL);
+		if (flyt_mkdir_p(root_path, 0755, err) < 0 || container_tar_extract(tarball, root_path, err) < 0)
+			return -1;
+		json_error_t jerr;
+		cfg = json_loads(config_template, 0, &jerr);
+		json_t *proc = json_object_get(cfg, "process");
+		json_object_set(proc, "args", json_object_get(w->spec, "cmd"));
+		json_t *env = json_pack("[s]", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+		json_t *extra = json_object_get(w->spec, "env");
+		if (json_is_array(extra))
+			json_array_extend(env, extra);
+		json_object_set_new(proc, "env", env);
+		json_object_set_new(proc, "cwd", json_string(flyt_json_str(w->spec, "cwd", "/")));
+		json_object_set_new(cfg, "hostname", json_string(w->name));
+	}
+	config_for_host(a, w, cfg, root_path);
+	return container_write_json(cfg_path, cfg, err);
+}
+
+static int read_pid(const char *path, pid_t *ret, flyt_error_t *err)
+{
+	_cleanup_free_ char *text = NULL;
+	uint64_t pid = 0;
+	if (flyt_read_file(path, 64, &text, NULL, err) < 0)
+		return -1;
+	text[strcspn(text, "\n")] = '\0';
+	if (flyt_parse_u64(text, INT32_MAX, &pid) < 0 || pid == 0)
+		return flyt_error_set(err, FLYT_E_INTERNAL, 0, "runc wrote no usable pid file");
+	*ret = (pid_t)pid;
+	return 0;
+}
+
+/* runc delete --force: the container's runc state goes (and its processes). */
+static void runc_forget(agent_t *a, workload_t *w)
+{
+	const char *del[] = { "delete", "--force", w->name, NULL };
+	flyt_error_t e = FLYT_ERROR_INIT;
+	runc_run(a, w, del, &e);
+}
+
+static int runc_start(agent_t *a, workload_t *w, flyt_error_t *err)
+{
+	if (prepare_bundle(a, w, err) < 0)
+		return -1;
+	runc_forget(a, w); /* a container of that name that ended earlier */
+	_cleanup_free_ char *bdir = bundle_dir(w);
+	_cleanup_free_ char *pidfile = flyt_asprintf("%s/runc.pid", w->dir);
+	unlink(pidfile);
+	const char *args[] = { "run", "--detach", "--bundle", bdir, "--pid-file", pidfile, w->name, NULL };
+	if (runc_run(a, w, args, err) < 0)
+		return -1;
+	pid_t pid;
+	if (read_pid(pidfile, &pid, err) < 0)
+		return -1;
+	w->pid = pid;
+	w->start_ticks = proc_start_ticks(pid);
+	w->state = WL_RUNNING;
+	w->error[0] = '\0';
+	return 0;
+}
+
+static int runc_stop(agent_t *a, workload_t *w, flyt_error_t *err)
+{
+	if (w->pid > 0 && proc_alive(w->pid, w->start_ticks)) {
+		const char *term[] = { "kill", w->name, "TERM", NULL };
+		flyt_error_t e = FLYT_ERROR_INIT;
+		runc_run(a, w, term, &e);
+		uint64_t deadline = flyt_now_ms() + STOP_TIMEOUT_MS;
+		while (proc_alive(w->pid, w->start_ticks) && flyt_now_ms() < deadline)
+			flyt_sleep_ms(20);
+	}
+	runc_forget(a, w); /* kills what is left */
+	if (w->pid > 0 && proc_alive(w->pid, w->start_ticks))
+		return flyt_error_set(err, FLYT_E_TIMEOUT, 0, "container %s (pid %d) did not stop", w->name,
+				      (int)w->pid);
+	w->pid = 0;
+	w->start_ticks = 0;
+	w->state = WL_STOPPED;
+	return 0;
+}
+
+static int runc_status(agent_t *a, workload_t *w, json_t *ret, flyt_error_t *err)
+{
+	bool alive = w->pid > 0 && proc_alive(w->pid, w->start_ticks);
+	if (w->state == WL_RUNNING && !alive) {
+		w->state = WL_EXITED;
+		w->pid = 0;
+	}
+	json_object_set_new(ret, "pid", alive ? json_integer(w->pid) : json_null());
+	if (alive) {
+		proc_tree_stats_t st;
+		proc_tree_stats(w->pid, &st);
+		json_object_set_new(ret, "rss_bytes", json_integer((json_int_t)st.rss_bytes));
+		json_object_set_new(ret, "processes", json_integer(st.nprocs));
+	}
+	return 0;
+}
+
+/* ---- migration ---- */
+
+/* The root file system the bundle's config.json names. */
+static int root_path_of(workload_t *w, char **ret, flyt_error_t *err)
+{
+	_cleanup_free_ char *cfg_path = flyt_asprintf("%s/bundle/config.json", w->dir);
+	_cleanup_json_ json_t *cfg = NULL;
+	if (container_read_json(cfg_path, &cfg, err) < 0)
+		return -1;
+	const char *rp = flyt_json_str(json_object_get(cfg, "root"), "path", "");
+	if (container_path_check("the container's root file system", rp, true, err) < 0)
+		return -1;
+	*ret = flyt_strdup(rp);
+	return 0;
+}
+
+static int runc_dump(migration_t *m, flyt_error_t *err)
+{
+	agent_t *a = m->agent;
+	workload_t *w = m->w;
+	_cleanup_free_ char *final_dir = flyt_asprintf("%s/final", m->images_dir);
+	_cleanup_free_ char *images = flyt_asprintf("%s/checkpoint", final_dir);
+	_cleanup_free_ char *work = flyt_asprintf("%s/runc-work", m->dir);
+	_cleanup_free_ char *root = NULL;
+	if (flyt_mkdir_p(images, 0700, err) < 0 || flyt_mkdir_p(work, 0700, err) < 0 || root_path_of(w, &root, err) < 0)
+		return -1;
+	_cleanup_free_ char *cfg_src = flyt_asprintf("%s/bundle/config.json", w->dir);
+	_cleanup_free_ char *cfg_dst = flyt_asprintf("%s/config.json", final_dir);
+	_cleanup_json_ json_t *cfg = NULL;
+	if (container_read_json(cfg_src, &cfg, err) < 0 || container_write_json(cfg_dst, cfg, err) < 0)
+		return -1;
+	bool shared = container_path_under(root, m->agent->shared_dirs);
+
+	m->t_freeze = flyt_now_ms();
+	const char *pause[] = { "pause", w->name, NULL };
+	if (runc_run(a, w, pause, err) < 0)
+		return -1;
+	const char *ckpt[] = { "checkpoint", "--leave-running", "--image-path", images, "--work-path",
+			       work,	     "--file-locks",	w->name,	NULL };
+	int r = runc_run(a, w, ckpt, err);
+	if (r == 0 && !shared) {
+		_cleanup_free_ char *tar = flyt_asprintf("%s/rootfs.tar", final_dir);
+		r = container_tar_create(root, tar, err);
+	}
+	if (r < 0) {
+		const char *resume[] = { "resume", w->name, NULL };
+		flyt_error_t e = FLYT_ERROR_INIT;
+		if (runc_run(a, w, resume, &e) < 0)
+			log_warn("migration %s: resuming %s after a failed dump: %s", m->id, w->name, e.msg);
+		return -1;
+	}
+	m->dump_ms = (int64_t)(flyt_now_ms() - m->t_freeze);
+	return 0;
+}
+
+static int runc_dump_finish(migration_t *m, bool commit, flyt_error_t *err)
+{
+	agent_t *a = m->agent;
+	workload_t *w = m->w;
+	if (!commit) {
+		const char *resume[] = { "resume", w->name, NULL };
+		if (runc_run(a, w, resume, err) < 0)
+			return -1;
+		char st = proc_state(w->pid);
+		if (!proc_alive(w->pid, w->start_ticks) || st == 'T' || st == 't')
+			return flyt_error_set(err, FLYT_E_INTERNAL, 0, "container %s did not resume", w->name);
+		return 0;
+	}
+	/* SIGKILL to a frozen container: its processes die as runc delete thaws them */
+	const char *kill_[] = { "kill", "--all", w->name, "KILL", NULL };
+	flyt_error_t e = FLYT_ERROR_INIT;
+	if (runc_run(a, w, kill_, &e) < 0)
+		log_warn("migration %s: runc kill: %s", m->id, e.msg);
+	runc_forget(a, w);
+	uint64_t deadline = flyt_now_ms() + 10000;
+	while (proc_alive(w->pid, w->start_ticks) && flyt_now_ms() < deadline)
+		flyt_sleep_ms(5);
+	if (proc_alive(w->pid, w->start_ticks))
+		return flyt_error_set(err, FLYT_E_INTERNAL, 0, "container %s survived runc kill and delete", w->name);
+	return 0;
+}
+
+static int runc_restore(migration_t *m, flyt_error_t *err)
+{
+	agent_t *a = m->agent;
+	workload_t *w = m->w;
+	if (m->role == ROLE_SOURCE)
+		return 0; /* its bundle is still here */
+	_cleanup_free_ char *final_dir = flyt_asprintf("%s/final", m->images_dir);
+	_cleanup_free_ char *cfg_src = flyt_asprintf("%s/config.json", final_dir);
+	_cleanup_free_ char *tar = flyt_asprintf("%s/rootfs.tar", final_dir);
+	_cleanup_free_ char *bdir = bundle_dir(w);
+	_cleanup_json_ json_t *cfg = NULL;
+	if (container_read_json(cfg_src, &cfg, err) < 0 || flyt_mkdir_p(bdir, 0700, err) < 0)
+		return -1;
+	_cleanup_free_ char *root = NULL;
+	struct stat st;
+	if (lstat(tar, &st) == 0) {
+		root = flyt_asprintf("%s/rootfs", bdir);
+		flyt_rm_rf(root, NULL);
+		if (flyt_mkdir_p(root, 0755, err) < 0 || container_tar_extract(tar, root, err) < 0)
+			return flyt_error_prefix(err, "the container's root file system");
+	} else {
+		/* on shared storage: the same path here */
+		root = flyt_strdup(flyt_json_str(json_object_get(cfg, "root"), "path", ""));
+		if (container_path_check("the shared root file system", root, true, err) < 0 ||
+		    !container_path_under(root, a->shared_dirs))
+			return flyt_error_set(
+			    err, FLYT_E_INVALID, 0,
+			    "the root file system %.200s did not travel and is not in a shared directory of %s", root,
+			    a->name);
+	}
+	config_for_host(a, w, cfg, root);
+	_cleanup_free_ char *cfg_dst = flyt_asprintf("%s/config.json", bdir);
+	return container_write_json(cfg_dst, cfg, err);
+}
+
+static int runc_resume(migration_t *m, flyt_error_t *err)
+{
+	agent_t *a = m->agent;
+	workload_t *w = m->w;
+	_cleanup_free_ char *bdir = bundle_dir(w);
+	_cleanup_free_ char *images = flyt_asprintf("%s/final/checkpoint", m->images_dir);
+	_cleanup_free_ char *work = flyt_asprintf("%s/runc-restore", m->dir);
+	_cleanup_free_ char *pidfile = flyt_asprintf("%s/runc.pid", w->dir);
+	if (flyt_mkdir_p(work, 0700, err) < 0)
+		return -1;
+	unlink(pidfile);
+	const char *args[] = { "restore", "--detach",	  "--bundle",	bdir,	 "--image-path", images, "--work-path",
+			       work,	  "--file-locks", "--pid-file", pidfile, w->name,	 NULL };
+	uint64_t t0 = flyt_now_ms();
+	if (runc_run(a, w, args, err) < 0)
+		return -1;
+	m->restore_ms = (int64_t)(flyt_now_ms() - t0);
+	pid_t pid;
+	if (read_pid(pidfile, &pid, err) < 0)
+		return -1;
+	m->restored_pid = pid;
+	w->pid = pid;
+	w->start_ticks = proc_start_ticks(pid);
+	return 0;
+}
+
+static int runc_discard(migration_t *m, flyt_error_t *err)
+{
+	if (m->role == ROLE_TARGET && m->w)
+		runc_forget(m->agent, m->w);
+	m->restored_pid = 0;
+	return 0;
+}
+
+static int runc_destroy(agent_t *a, workload_t *w, flyt_error_t *err)
+{
+	return runc_stop(a, w, err);
+}
+
+const driver_t driver_runc = {
+	.kind = "runc",
+	.probe = runc_probe,
+	.validate = runc_validate,
+	.start = runc_start,
+	.stop = runc_stop,
+	.destroy = runc_destroy,
+	.status = runc_status,
+	.dump = runc_dump,
+	.dump_finish = runc_dump_finish,
+	.restore = runc_restore,
+	.resume = runc_resume,
+	.discard = runc_discard,
+};
