@@ -170,5 +170,7 @@ int migration_cancel(cli_t *cli, const cli_command_t *cmd, int argc, char **argv
 
 int events_show(cli_t *cli, const cli_command_t *cmd, int argc, char **argv, flyt_error_t *err);
 
+int simulate_run(cli_t *cli, const cli_command_t *cmd, int argc, char **argv, flyt_error_t *err);
+
 int commands_help(cli_t *cli, const cli_command_t *cmd, int argc, char **argv, flyt_error_t *err);
 int commands_version(cli_t *cli, const cli_command_t *cmd, int argc, char **argv, flyt_error_t *err);

@@ -33,6 +33,10 @@ static const cli_command_t commands[] = {
 	{ "migration", "watch", "migration watch ID", migration_watch, "follow a migration until it ends" },
 	{ "migration", "cancel", "migration cancel ID", migration_cancel, "cancel a migration before its switch-over" },
 	{ "events", NULL, "events [--since SEQ] [--follow]", events_show, "print the controller's events" },
+	{ "simulate", NULL,
+	  "simulate --signals FILE... --policy greenest|cheapest|band [--from T] [--to T] [--fleet FILE] [--set K=V]... "
+	  "[--out DIR]",
+	  simulate_run, "replay signal files for a fleet and report moves, CO2 and cost against staying put" },
 	{ "version", NULL, "version", commands_version, "print the version of flyt" },
 	{ "help", NULL, "help [NOUN [VERB]]", commands_help, "print this help, or a command's" },
 };
