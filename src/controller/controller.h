@@ -115,10 +115,9 @@ json_t *policy_status(ctl_t *c);
 /* What would happen now, without doing it: {"time","policy","moves","blocked",
  * "decisions":[...]} (all workloads with all, else those the policy concerns). */
 int policy_plan(ctl_t *c, bool all, const char *workload, json_t **ret, flyt_error_t *err);
-/* Energy now and in total, per host and workload; or one host's or workload's
- * (scope "host" or "workload"; NULL when unknown). */
+/* Energy in total per host and workload, and the power now:
+ * {"host": {NAME: totals}, "workload": {NAME: totals}, "power_w": {"host", "workload"}}. */
 json_t *policy_energy(ctl_t *c);
-json_t *policy_energy_of(ctl_t *c, const char *scope, const char *name);
 /* Wakes the loop for a tick now (after a settings change). */
 void policy_kick(ctl_t *c);
 
