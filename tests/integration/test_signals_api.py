@@ -164,13 +164,24 @@ class Controller:
         return self.request("GET", path)
 
     def stop(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        """Stops it (SIGTERM); fails when it did not exit cleanly or a sanitizer
+        reported anything in its log."""
+        if self.log.closed:
+            return
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise AssertionError("the controller did not stop within 30 s of SIGTERM")
         self.log.close()
+        with open(self.log.name, errors="replace") as f:
+            text = f.read()
+        for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
+            assert marker not in text, "sanitizer report in %s:\n%s" % (self.log.name, text[-4000:])
+        assert self.proc.returncode == 0, "the controller exited %d:\n%s" % (self.proc.returncode, text[-2000:])
 
 
 @pytest.fixture
@@ -290,6 +301,7 @@ def test_fetch_stale_and_recover(setup):
     # the cache: a restarted controller without the service still has the samples
     ctl.stop()
     svc.mode = "500"
+    os.rename(os.path.join(tmp, "controller.log"), os.path.join(tmp, "controller-1.log"))
     ctl2 = Controller(tmp, ["--clock-start", CLOCK_START])
     try:
         dk1 = area_signal(ctl2, "DK1")
