@@ -5,11 +5,26 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "energy/time.h"
 #include "lib/cleanup.h"
 #include "lib/json.h"
 #include "lib/util.h"
 
 static const flyt_opt_t no_opts[] = { { NULL } };
+
+json_t *cli_setting_value(const char *key, const char *text)
+{
+	size_t n = strlen(key);
+	int64_t ms;
+	if (n > 3 && strcmp(key + n - 3, "_ms") == 0 && energy_duration_parse(text, &ms, NULL) == 0)
+		return json_integer(ms);
+	json_t *v = json_loads(text, JSON_DECODE_ANY, NULL);
+	if (!v || json_is_object(v) || json_is_array(v)) {
+		json_decref(v);
+		v = json_string(text);
+	}
+	return v;
+}
 
 /* A number or "default" (null) for --idle-watts / --max-watts. */
 static int watts(const cli_command_t *cmd, const char *opt, const char *v, json_t *body, flyt_error_t *err)
@@ -125,12 +140,7 @@ int policy_set(cli_t *cli, const cli_command_t *cmd, int argc, char **argv, flyt
 			return commands_usage_error(cmd, err, "wants KEY=VALUE, not \"%.64s\"", argv[i]);
 		_cleanup_free_ char *key = flyt_strdup(argv[i]);
 		key[eq - argv[i]] = '\0';
-		json_t *v = json_loads(eq + 1, JSON_DECODE_ANY, NULL);
-		if (!v || json_is_object(v) || json_is_array(v)) {
-			json_decref(v);
-			v = json_string(eq + 1);
-		}
-		json_object_set_new(body, key, v);
+		json_object_set_new(body, key, cli_setting_value(key, eq + 1));
 	}
 	_cleanup_json_ json_t *ans = NULL;
 	if (client_call(cli, "PATCH", "/api/v1/policy", body, &ans, err) < 0)

@@ -59,7 +59,7 @@ static int inventory_fleet(cli_t *cli, json_t **ret, flyt_error_t *err)
 	return 0;
 }
 
-/* KEY=VALUE of --set into changes; VALUE is JSON (a number) or else a string. */
+/* KEY=VALUE of --set into changes (see cli_setting_value). */
 static int setting(const cli_command_t *cmd, const char *kv, json_t *changes, flyt_error_t *err)
 {
 	const char *eq = strchr(kv, '=');
@@ -67,10 +67,7 @@ static int setting(const cli_command_t *cmd, const char *kv, json_t *changes, fl
 		return commands_usage_error(cmd, err, "--set wants KEY=VALUE, not \"%.64s\"", kv);
 	_cleanup_free_ char *key = flyt_strdup(kv);
 	key[eq - kv] = '\0';
-	json_t *v = json_loads(eq + 1, JSON_DECODE_ANY, NULL);
-	if (!v)
-		v = json_string(eq + 1);
-	json_object_set_new(changes, key, v);
+	json_object_set_new(changes, key, cli_setting_value(key, eq + 1));
 	return 0;
 }
 
