@@ -223,8 +223,9 @@ static void snap_take(ctl_t *c, int64_t now, snap_t *s)
 		e->kind = flyt_json_str(w, "kind", "");
 		e->auto_migrate = json_is_true(json_object_get(w, "auto_migrate"));
 		const char *state = flyt_json_str(w, "state", "");
-		e->running = strcmp(state, "running") == 0;
 		e->migrating = strcmp(state, "migrating") == 0;
+		/* a migrating workload runs (on one host or the other): its decision says "migrating" */
+		e->running = strcmp(state, "running") == 0 || e->migrating;
 		json_t *cpu = json_object_get(w, "cpu_percent");
 		e->cpu_cores = json_is_number(cpu) ? json_number_value(cpu) / 100.0 : 0;
 		e->rss_bytes = json_i64(w, "rss_bytes", -1);
