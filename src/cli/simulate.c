@@ -53,6 +53,9 @@ static int inventory_fleet(cli_t *cli, json_t **ret, flyt_error_t *err)
 		json_t *o = json_pack("{s:O, s:O, s:O, s:b}", "name", json_object_get(w, "name"), "host",
 				      json_object_get(w, "host"), "kind", json_object_get(w, "kind"), "auto_migrate",
 				      json_is_true(json_object_get(w, "auto_migrate")));
+		json_t *cpu = json_object_get(w, "cpu_percent");
+		if (json_is_number(cpu) && json_number_value(cpu) >= 0)
+			json_object_set_new(o, "cpu_cores", json_real(json_number_value(cpu) / 100.0));
 		json_array_append_new(fw, o);
 	}
 	*ret = json_pack("{s:o, s:o}", "hosts", fh, "workloads", fw);

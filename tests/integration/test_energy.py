@@ -93,13 +93,21 @@ def test_policy_follows_the_cheaper_area_then_drain(make_cluster, tmp_path):
     assert m["migration"] == mig["id"] and m["host"] == "h1" and m["target"] == "h2", m
     assert m["area"] == "DK1" and m["target_area"] == "DK2", m
     assert m["value_here"] == 50 and m["value_there"] == 10 and m["gain"] == 40, m
-    assert m["policy_time"] >= FLIP, "moved at %s, before DK2 became cheaper (%s)" % (m["policy_time"], FLIP)
+    assert m["policy_time"][:19] >= FLIP[:19], "moved at %s, before DK2 became cheaper (%s)" % (m["policy_time"], FLIP)
     full = json.loads(c.cli("decision", "show", m["id"], json=True).stdout)
     alts = {a["host"]: a for a in full["detail"]["alternatives"]}
     assert alts["h2"]["eligible"] and alts["h2"]["value"] == 10, alts
     assert "cheaper" in m["reason"] or "DK2" in m["reason"], m["reason"]
     ev = c.cli("events").stdout
     assert "policy.move" in ev and "workload=app" in ev, ev[-3000:]
+
+    # flyt host ls shows the areas; flyt simulate without --fleet uses the inventory
+    rows = [l.split() for l in c.cli("host", "ls").stdout.splitlines()[1:]]
+    assert {r[0]: r[-1] for r in rows} == {"h1": "DK1", "h2": "DK2"}, rows
+    sim = json.loads(c.cli("simulate", "--signals", prices, "--policy", "cheapest", "--to", "2024-01-03",
+                           json=True).stdout)
+    assert sorted(sim["areas"]) == ["DK1", "DK2"] and sim["cost"] <= sim["cost_stay"], sim
+    assert [w["name"] for w in sim["workloads"]] == ["app"], sim["workloads"]
 
     # it stays: a few more policy runs, no further move
     t0 = ticks(c)
