@@ -141,3 +141,37 @@ def test_policy_follows_the_cheaper_area_then_drain(make_cluster, tmp_path):
     assert d["action"] != "move", d
     alts = {a["host"]: a for a in d["alternatives"]}
     assert "h2" not in alts or not alts["h2"]["eligible"], alts
+
+
+def test_failed_policy_migration_is_held(make_cluster, tmp_path):
+    """A policy migration that fails holds its workload (failure_hold_ms): no
+    retry in a loop. The workload is of the agents' fake driver, told to fail its
+    dump."""
+    prices = str(tmp_path / "prices.csv")
+    write_prices(prices)
+    c = make_cluster(controller_args=["--signals-file", prices, "--clock-start", "2024-01-01T02:00Z",
+                                      "--clock-speed", "360", "--policy-interval", "300"])
+    c.cli("host", "set", "h1", "--area", "DK1")
+    c.cli("host", "set", "h2", "--area", "DK2")
+    c.cli("policy", "set", "policy=cheapest", "failure_hold_ms=1d", "cpu_high_pct=100", "mem_high_pct=100")
+    c.api("POST", "/api/v1/workloads", {"name": "flaky", "kind": "fake", "host": "h1",
+                                        "spec": {"payload": "x", "fail": "dump"}}, expect=201)
+    wait_for(lambda: c.workload("flaky")["state"] == "running", 30, "the fake workload to run")
+    c.cli("workload", "set", "flaky", "--auto-migrate", "on")
+    wait_for(lambda: migration_ended(c, "flaky", 1), 120, "the policy's migration of flaky to end")
+    m = migration_ended(c, "flaky", 1)
+    assert m["state"] in ("failed", "rolled_back"), m
+
+    def held():
+        return c.api("GET", "/api/v1/policy", expect=200).json["holds"].get("flaky")
+    wait_for(held, 60, "flaky to be held")
+    h = held()
+    assert h["failures"] == 1 and m["id"] in h["reason"], h
+    t0 = ticks(c)
+    wait_for(lambda: ticks(c) >= t0 + 10, 120, "ten more policy runs")
+    assert len(c.api("GET", "/api/v1/migrations?workload=flaky", expect=200).json["migrations"]) == 1, \
+        "the policy tried the failing migration again"
+    plan = json.loads(c.cli("plan", json=True).stdout)
+    d = [d for d in plan["decisions"] if d["workload"] == "flaky"][0]
+    assert d["action"] == "stay" and d["code"] == "hold", d
+    assert "policy.hold" in c.cli("events").stdout
