@@ -146,8 +146,9 @@ static void journal(ctl_t *c, const char *id, const char *workload, const char *
 	_cleanup_json_ json_t *upd = json_pack("{s:s}", "state", state);
 	if (note && note[0] && (strcmp(state, "rolled_back") == 0 || strcmp(state, "failed") == 0))
 		json_object_set_new(upd, "error", json_string(note));
-	store_migration_update(c->store, id, upd, now, NULL);
+	/* the journal row first: whoever reads the new state finds its phase journaled */
 	store_migration_journal(c->store, id, state, note, now, NULL);
+	store_migration_update(c->store, id, upd, now, NULL);
 	ctl_changed(c);
 	ctl_publish(c, "migration.phase",
 		    json_pack("{s:s, s:s, s:s}", "migration", id, "workload", workload, "state", state));
