@@ -173,5 +173,19 @@ int migration_cancel(cli_t *cli, const cli_command_t *cmd, int argc, char **argv
 
 int events_show(cli_t *cli, const cli_command_t *cmd, int argc, char **argv, flyt_error_t *err);
 
+/* energy.c: the JSON value of a policy setting typed as KEY=VALUE: a duration
+ * ("30m", "2h") for keys ending in _ms, a number or true/false, else a string. */
+json_t *cli_setting_value(const char *key, const char *text);
+int host_set(cli_t *cli, const cli_command_t *cmd, int argc, char **argv, flyt_error_t *err);
+int workload_set(cli_t *cli, const cli_command_t *cmd, int argc, char **argv, flyt_error_t *err);
+int policy_show(cli_t *cli, const cli_command_t *cmd, int argc, char **argv, flyt_error_t *err);
+int policy_set(cli_t *cli, const cli_command_t *cmd, int argc, char **argv, flyt_error_t *err);
+int plan_show(cli_t *cli, const cli_command_t *cmd, int argc, char **argv, flyt_error_t *err);
+int decision_ls(cli_t *cli, const cli_command_t *cmd, int argc, char **argv, flyt_error_t *err);
+int decision_show(cli_t *cli, const cli_command_t *cmd, int argc, char **argv, flyt_error_t *err);
+int signals_show(cli_t *cli, const cli_command_t *cmd, int argc, char **argv, flyt_error_t *err);
+int energy_show(cli_t *cli, const cli_command_t *cmd, int argc, char **argv, flyt_error_t *err);
+int simulate_run(cli_t *cli, const cli_command_t *cmd, int argc, char **argv, flyt_error_t *err);
+
 int commands_help(cli_t *cli, const cli_command_t *cmd, int argc, char **argv, flyt_error_t *err);
 int commands_version(cli_t *cli, const cli_command_t *cmd, int argc, char **argv, flyt_error_t *err);

@@ -21,7 +21,7 @@ int host_ls(cli_t *cli, const cli_command_t *cmd, int argc, char **argv, flyt_er
 		output_json(ans);
 		return 0;
 	}
-	static const char *const headers[] = { "NAME", "STATE", "URL", "CRIU", "LOAD", "WORKLOADS" };
+	static const char *const headers[] = { "NAME", "STATE", "URL", "CRIU", "LOAD", "WORKLOADS", "AREA" };
 	_cleanup_(output_table_free) output_table_t t = { 0 };
 	output_table_init(&t, ELEMENTSOF(headers), headers);
 	size_t i;
@@ -40,7 +40,8 @@ int host_ls(cli_t *cli, const cli_command_t *cmd, int argc, char **argv, flyt_er
 				      flyt_json_str(h, "url", "-"),
 				      flyt_json_str(h, "criu", "-"),
 				      load,
-				      workloads };
+				      workloads,
+				      flyt_json_str(h, "area", "-") };
 		output_table_add(&t, row);
 	}
 	output_table_print(&t, stdout);

@@ -290,6 +290,100 @@ static int h_events_poll(flyt_http_request_t *req, flyt_http_response_t *res, fl
 	return 0;
 }
 
+/* ---- energy-aware placement ---- */
+
+static int h_host_set(flyt_http_request_t *req, flyt_http_response_t *res, flyt_error_t *err)
+{
+	const char *name = NULL;
+	_cleanup_json_ json_t *body = NULL;
+	json_t *out = NULL;
+	if (flyt_http_param_name(req, "name", &name, err) < 0 || with_body(req, &body, err) < 0 ||
+	    hosts_set(C(req), name, body, &out, err) < 0)
+		return -1;
+	flyt_http_reply_json(res, 200, out);
+	return 0;
+}
+
+static int h_workload_set(flyt_http_request_t *req, flyt_http_response_t *res, flyt_error_t *err)
+{
+	const char *name = NULL;
+	_cleanup_json_ json_t *body = NULL;
+	json_t *out = NULL;
+	if (flyt_http_param_name(req, "name", &name, err) < 0 || with_body(req, &body, err) < 0 ||
+	    workloads_set(C(req), name, body, &out, err) < 0)
+		return -1;
+	flyt_http_reply_json(res, 200, out);
+	return 0;
+}
+
+static int h_policy(flyt_http_request_t *req, flyt_http_response_t *res, flyt_error_t *err)
+{
+	flyt_http_reply_json(res, 200, policy_status(C(req)));
+	return 0;
+}
+
+static int h_policy_set(flyt_http_request_t *req, flyt_http_response_t *res, flyt_error_t *err)
+{
+	_cleanup_json_ json_t *body = NULL;
+	json_t *out = NULL;
+	if (with_body(req, &body, err) < 0 || policy_update(C(req), body, &out, err) < 0)
+		return -1;
+	flyt_http_reply_json(res, 200, out);
+	return 0;
+}
+
+static int h_plan(flyt_http_request_t *req, flyt_http_response_t *res, flyt_error_t *err)
+{
+	const char *workload = NULL;
+	const char *all = flyt_http_query(req, "all");
+	json_t *out = NULL;
+	if (query_name(req, "workload", &workload, err) < 0 ||
+	    policy_plan(C(req), all && strcmp(all, "true") == 0, workload, &out, err) < 0)
+		return -1;
+	flyt_http_reply_json(res, 200, out);
+	return 0;
+}
+
+static int h_decisions(flyt_http_request_t *req, flyt_http_response_t *res, flyt_error_t *err)
+{
+	const char *workload = NULL;
+	const char *action = flyt_http_query(req, "action");
+	uint64_t limit = 100;
+	if (action && strcmp(action, "move") != 0 && strcmp(action, "stay") != 0 && strcmp(action, "blocked") != 0)
+		return flyt_error_set(err, FLYT_E_INVALID, 0, "action must be move, stay or blocked");
+	if (query_name(req, "workload", &workload, err) < 0 ||
+	    flyt_http_query_u64(req, "limit", 10000, &limit, err) < 0)
+		return -1;
+	flyt_http_reply_json(
+	    res, 200,
+	    json_pack("{s:o}", "decisions", store_decisions_list(C(req)->store, workload, action, (int64_t)limit)));
+	return 0;
+}
+
+static int h_decision_show(flyt_http_request_t *req, flyt_http_response_t *res, flyt_error_t *err)
+{
+	const char *id = NULL;
+	if (flyt_http_param_id(req, "id", &id, err) < 0)
+		return -1;
+	json_t *d = store_decision_get(C(req)->store, id);
+	if (!d)
+		return flyt_error_set(err, FLYT_E_NOT_FOUND, 0, "no decision %s", id);
+	flyt_http_reply_json(res, 200, d);
+	return 0;
+}
+
+static int h_signals(flyt_http_request_t *req, flyt_http_response_t *res, flyt_error_t *err)
+{
+	flyt_http_reply_json(res, 200, signals_status(C(req)));
+	return 0;
+}
+
+static int h_energy(flyt_http_request_t *req, flyt_http_response_t *res, flyt_error_t *err)
+{
+	flyt_http_reply_json(res, 200, policy_energy(C(req)));
+	return 0;
+}
+
 const flyt_route_t ctl_routes[] = {
 	{ "GET", "/api/v1/health", h_health, FLYT_ROUTE_PUBLIC, "liveness (no authentication)" },
 	{ "GET", "/api/v1/hosts", h_hosts, 0, "list hosts" },
@@ -315,5 +409,14 @@ const flyt_route_t ctl_routes[] = {
 	{ "GET", "/api/v1/events/poll", h_events_poll, 0, "events as JSON, long-pollable" },
 	{ "POST", "/api/v1/import/guests", h_import_guests, FLYT_ROUTE_WRITE,
 	  "add the hosts of the old system's guests.json" },
+	{ "PATCH", "/api/v1/hosts/:name", h_host_set, FLYT_ROUTE_WRITE, "set a host's area, power model, drain" },
+	{ "PATCH", "/api/v1/workloads/:name", h_workload_set, FLYT_ROUTE_WRITE, "set a workload's auto-migrate flag" },
+	{ "GET", "/api/v1/policy", h_policy, 0, "the automatic-migration policy, its clock and holds" },
+	{ "PATCH", "/api/v1/policy", h_policy_set, FLYT_ROUTE_WRITE, "change policy settings" },
+	{ "GET", "/api/v1/plan", h_plan, 0, "what the policy would do now and why, without doing it" },
+	{ "GET", "/api/v1/decisions", h_decisions, 0, "the policy's stored decisions, newest first" },
+	{ "GET", "/api/v1/decisions/:id", h_decision_show, 0, "one decision with its inputs and alternatives" },
+	{ "GET", "/api/v1/signals", h_signals, 0, "energy signal sources and each area's values now" },
+	{ "GET", "/api/v1/energy", h_energy, 0, "energy, CO2 and cost totals per host and workload, power now" },
 };
 const size_t ctl_nroutes = ELEMENTSOF(ctl_routes);

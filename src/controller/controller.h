@@ -10,6 +10,8 @@
 #include <jansson.h>
 
 #include "controller/store.h"
+#include "energy/plan.h"
+#include "energy/policy.h"
 #include "lib/auth.h"
 #include "lib/error.h"
 #include "lib/events.h"
@@ -35,6 +37,20 @@ typedef struct {
 	pthread_mutex_t change_lock;
 	pthread_cond_t change_cond; /* broadcast when any migration record changes */
 	uint64_t changes;
+
+	/* energy-aware placement: configuration (signals.c, policy.c) */
+	char **signals_files;	     /* replay files (CSV or JSON of the Energi Data Service) */
+	char *signals_url;	     /* base URL of an Energi Data Service API, or NULL */
+	char **signals_datasets;     /* datasets to fetch (default CO2EmisProg, CO2Emis, DayAheadPrices) */
+	int64_t signals_interval_ms; /* between fetches of one dataset */
+	int64_t policy_interval_ms;  /* between policy ticks */
+	char *clock_start;	     /* the policy clock starts at this time (replays) */
+	char *clock_speed;	     /* and runs this many times faster than the wall clock */
+	/* runtime */
+	int64_t clock_wall0_ms, clock_policy0_ms; /* policy time = policy0 + (wall - wall0) * rate */
+	double clock_rate;
+	struct signals *signals;
+	struct policy *policy;
 } ctl_t;
 
 /* Wakes long polls after a migration record changed. */
@@ -85,6 +101,50 @@ int orch_start(ctl_t *c, json_t *body, json_t **ret, flyt_error_t *err);
 int orch_cancel(ctl_t *c, const char *id, json_t **ret, flyt_error_t *err);
 int orch_wait(ctl_t *c, const char *id, uint64_t since, unsigned wait_ms, json_t **ret, flyt_error_t *err);
 void orch_resume_unfinished(ctl_t *c);
+
+/* orchestrator.c: orch_start with an origin ({"policy", "decision", "reason"}) kept
+ * in the migration's options, so that a policy migration says why it happened */
+int orch_start_from(ctl_t *c, json_t *body, json_t *origin, json_t **ret, flyt_error_t *err);
+
+/* hosts.c, workloads.c: what the operator sets (PATCH) */
+int hosts_set(ctl_t *c, const char *name, json_t *body, json_t **ret, flyt_error_t *err);
+int workloads_set(ctl_t *c, const char *name, json_t *body, json_t **ret, flyt_error_t *err);
+
+/* policy.c: the clock of the policy (the wall clock, or a replay clock from
+ * --clock-start / --clock-speed), the policy loop, its settings, plans and
+ * decisions, and energy accounting */
+int ctl_clock_setup(ctl_t *c, flyt_error_t *err);
+int64_t ctl_policy_now(ctl_t *c);
+/* The policy time of a wall-clock time, and back. */
+int64_t ctl_policy_time(ctl_t *c, int64_t wall_ms);
+int64_t ctl_wall_time(ctl_t *c, int64_t policy_ms);
+/* policy_init loads the settings (before signals_start, which reads them);
+ * policy_start starts the loop (after it). */
+int policy_init(ctl_t *c, flyt_error_t *err);
+int policy_start(ctl_t *c, flyt_error_t *err);
+void policy_stop(ctl_t *c);
+/* A copy of the current settings. */
+void policy_settings(ctl_t *c, energy_policy_t *ret);
+int policy_update(ctl_t *c, json_t *changes, json_t **ret, flyt_error_t *err);
+json_t *policy_status(ctl_t *c);
+/* What would happen now, without doing it: {"time","policy","moves","blocked",
+ * "decisions":[...]} (all workloads with all, else those the policy concerns). */
+int policy_plan(ctl_t *c, bool all, const char *workload, json_t **ret, flyt_error_t *err);
+/* Energy in total per host and workload, and the power now:
+ * {"host": {NAME: totals}, "workload": {NAME: totals}, "power_w": {"host", "workload"}}. */
+json_t *policy_energy(ctl_t *c);
+/* Wakes the loop for a tick now (after a settings change). */
+void policy_kick(ctl_t *c);
+
+/* signals.c: the energy signals (replay files, the API fetcher, the cache) */
+int signals_start(ctl_t *c, flyt_error_t *err);
+void signals_stop(ctl_t *c);
+/* The views of areas (n of them) at policy time now for the engine. */
+void signals_fill(ctl_t *c, char *const *areas, size_t n, int64_t now, const energy_policy_t *p, energy_area_t *out);
+json_t *signals_status(ctl_t *c);
+/* Samples of (area, kind) in [from, to), at most limit: {"area","kind","unit","step_ms","samples":[[time, value]]} */
+int signals_samples(ctl_t *c, const char *area, const char *kind, int64_t from_ms, int64_t to_ms, int64_t limit,
+		    json_t **ret, flyt_error_t *err);
 
 /* api.c */
 extern const flyt_route_t ctl_routes[];

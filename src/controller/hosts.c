@@ -186,3 +186,57 @@ void *hosts_monitor(void *arg)
 	}
 	return NULL;
 }
+
+/* PATCH /api/v1/hosts/NAME: {"area": "DK1"|null, "idle_watts": W|null,
+ * "max_watts": W|null, "drain": bool}. A drain moves everything off the host
+ * at the next policy tick, whatever the policy (see policy.c). */
+int hosts_set(ctl_t *c, const char *name, json_t *body, json_t **ret, flyt_error_t *err)
+{
+	static const char *const keys[] = { "area", "idle_watts", "max_watts", "drain", NULL };
+	if (flyt_json_check_keys(body, "host settings", keys, err) < 0)
+		return -1;
+	_cleanup_json_ json_t *changes = json_object();
+	json_t *area = json_object_get(body, "area");
+	if (area && !json_is_null(area)) {
+		if (!json_is_string(area) || !energy_area_valid(json_string_value(area)))
+			return flyt_error_set(err, FLYT_E_INVALID, 0,
+					      "area must be 1-15 of A-Z a-z 0-9 _ - (such as DK1), or null");
+		char up[ENERGY_AREA_MAX];
+		snprintf(up, sizeof(up), "%s", json_string_value(area));
+		for (char *p = up; *p; p++)
+			if (*p >= 'a' && *p <= 'z')
+				*p = (char)(*p - 'a' + 'A');
+		json_object_set_new(changes, "area", json_string(up));
+	} else if (area) {
+		json_object_set_new(changes, "area", json_null());
+	}
+	static const char *const watts[] = { "idle_watts", "max_watts" };
+	for (size_t i = 0; i < ELEMENTSOF(watts); i++) {
+		json_t *v = json_object_get(body, watts[i]);
+		if (!v)
+			continue;
+		if (!json_is_null(v) && (!json_is_number(v) || json_number_value(v) < 0 || json_number_value(v) > 1e6))
+			return flyt_error_set(err, FLYT_E_INVALID, 0,
+					      "%s must be a number of watts in [0, 1e6], or null", watts[i]);
+		json_object_set(changes, watts[i], v);
+	}
+	json_t *drain = json_object_get(body, "drain");
+	if (drain && !json_is_boolean(drain))
+		return flyt_error_set(err, FLYT_E_INVALID, 0, "drain must be true or false");
+	if (drain)
+		json_object_set(changes, "drain", drain);
+	if (store_host_set(c->store, name, changes, err) < 0)
+		return -1;
+	json_t *h = store_host_get(c->store, name);
+	json_t *pw = json_object_get(h, "power");
+	json_t *iw = json_object_get(pw, "idle_watts"), *mw = json_object_get(pw, "max_watts");
+	if (json_is_number(iw) && json_is_number(mw) && json_number_value(mw) < json_number_value(iw))
+		log_warn("host %s: max_watts %.0f is below idle_watts %.0f", name, json_number_value(mw),
+			 json_number_value(iw));
+	log_info("host %s set: area %s, drain %s", name, flyt_json_str(h, "area", "-"),
+		 json_is_true(json_object_get(h, "drain")) ? "yes" : "no");
+	ctl_publish(c, "host.changed", json_pack("{s:s, s:O}", "host", name, "changes", changes));
+	policy_kick(c);
+	*ret = h;
+	return 0;
+}

@@ -111,6 +111,8 @@ int main(int argc, char **argv)
 	c.token_file = flyt_strdup(getenv("FLYT_TOKEN_FILE") ? getenv("FLYT_TOKEN_FILE") : "/etc/flyt/token");
 	c.offline_after_ms = 10000;
 	c.agent_timeout_ms = 30000;
+	c.signals_interval_ms = 300000;
+	c.policy_interval_ms = 10000;
 	const flyt_opt_t opts[] = {
 		{ "listen", 'l', FLYT_OPT_STRING, &c.listen, "ADDR:PORT",
 		  "API and UI address (default 127.0.0.1:7700)" },
@@ -120,6 +122,20 @@ int main(int argc, char **argv)
 		  "cluster token, created if missing (default $FLYT_TOKEN_FILE or /etc/flyt/token)" },
 		{ "offline-after", 0, FLYT_OPT_INT, &c.offline_after_ms, "MS",
 		  "a host that neither reports nor answers this long is offline (default 10000)", 1000, 3600000 },
+		{ "signals-url", 0, FLYT_OPT_STRING, &c.signals_url, "URL",
+		  "base URL of an Energi Data Service API to fetch CO2 and prices from" },
+		{ "signals-file", 0, FLYT_OPT_LIST, &c.signals_files, "FILE",
+		  "replay signals from a CSV download or JSON answer of the service (repeatable)" },
+		{ "signals-dataset", 0, FLYT_OPT_LIST, &c.signals_datasets, "NAME",
+		  "dataset to fetch (repeatable; default CO2EmisProg, CO2Emis, DayAheadPrices)" },
+		{ "signals-interval", 0, FLYT_OPT_INT, &c.signals_interval_ms, "MS",
+		  "time between fetches of one dataset (default 300000)", 1000, 86400000 },
+		{ "policy-interval", 0, FLYT_OPT_INT, &c.policy_interval_ms, "MS",
+		  "time between runs of the policy (default 10000)", 100, 3600000 },
+		{ "clock-start", 0, FLYT_OPT_STRING, &c.clock_start, "TIME",
+		  "run the policy clock from this UTC time (replaying recorded signals)" },
+		{ "clock-speed", 0, FLYT_OPT_STRING, &c.clock_speed, "X",
+		  "and this many times faster than the wall clock (default 1)" },
 		{ NULL },
 	};
 	flyt_daemon_t d = {
@@ -168,6 +184,10 @@ int main(int argc, char **argv)
 	c.events = flyt_events_new(4096);
 	flyt_events_set_last(c.events, (uint64_t)store_events_last(c.store));
 	flyt_events_set_sink(c.events, persist_event, &c);
+	if (ctl_clock_setup(&c, &err) < 0 || policy_init(&c, &err) < 0 || signals_start(&c, &err) < 0) {
+		log_error("%s", err.msg);
+		return 1;
+	}
 
 	flyt_http_config_t cfg = {
 		.listen = c.listen,
@@ -188,6 +208,10 @@ int main(int argc, char **argv)
 		 store_schema_version(c.store));
 	orch_resume_unfinished(&c);
 	pthread_create(&c.monitor_thread, NULL, hosts_monitor, &c);
+	if (policy_start(&c, &err) < 0) {
+		log_error("%s", err.msg);
+		return 1;
+	}
 
 	int sig = flyt_daemon_wait(&d);
 	log_info("signal %d: stopping", sig);
@@ -196,6 +220,8 @@ int main(int argc, char **argv)
 	ctl_changed(&c);
 	flyt_http_server_stop(c.http);
 	pthread_join(c.monitor_thread, NULL);
+	signals_stop(&c); /* its fetcher reads the policy settings */
+	policy_stop(&c);
 	/* migration followers notice the flag within a poll; the agents carry on and
 	 * a restarted controller follows them again */
 	for (int i = 0; i < 200 && atomic_load(&c.orchestrators) > 0; i++)

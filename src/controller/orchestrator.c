@@ -455,6 +455,11 @@ static void spawn_follower(ctl_t *c, const char *id)
 
 int orch_start(ctl_t *c, json_t *body, json_t **ret, flyt_error_t *err)
 {
+	return orch_start_from(c, body, NULL, ret, err);
+}
+
+int orch_start_from(ctl_t *c, json_t *body, json_t *origin, json_t **ret, flyt_error_t *err)
+{
 	static const char *const keys[] = { "workload",	      "target",		"mode", "shared_dir",
 					    "bandwidth_mbps", "precopy_rounds", NULL };
 	const char *wname = NULL, *target = NULL, *mode_req = "auto", *shared = NULL;
@@ -513,6 +518,8 @@ int orch_start(ctl_t *c, json_t *body, json_t **ret, flyt_error_t *err)
 		json_object_set_new(opts, "bandwidth_mbps", json_integer(bw));
 	if (rounds > 0)
 		json_object_set_new(opts, "precopy_rounds", json_integer(rounds));
+	if (origin)
+		json_object_set(opts, "origin", origin);
 	_cleanup_json_ json_t *m =
 	    json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:O}", "id", id, "workload", wname, "kind",
 		      flyt_json_str(w, "kind", ""), "source", source, "target", target, "mode_requested", mode_req,

@@ -1,6 +1,7 @@
 /* SQLite store of the controller. */
 #include "controller/store.h"
 
+#include <ctype.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -78,6 +79,54 @@ static const char *const schema_steps[] = {
 	"  time_ms INTEGER NOT NULL,"
 	"  type TEXT NOT NULL,"
 	"  data TEXT NOT NULL);",
+	/* energy-aware placement (issue 6): a host's area, power model and drain
+	 * flag as the operator set them; policy settings; the cache of fetched
+	 * signal samples; every decision with its explanation; holds after failed
+	 * policy migrations; energy totals per host and workload */
+	"ALTER TABLE hosts ADD COLUMN area TEXT;"
+	"ALTER TABLE hosts ADD COLUMN idle_watts REAL;"
+	"ALTER TABLE hosts ADD COLUMN max_watts REAL;"
+	"ALTER TABLE hosts ADD COLUMN drain INTEGER NOT NULL DEFAULT 0;"
+	"CREATE TABLE settings ("
+	"  key TEXT PRIMARY KEY,"
+	"  value TEXT NOT NULL);"
+	"CREATE TABLE signal_samples ("
+	"  area TEXT NOT NULL,"
+	"  kind TEXT NOT NULL,"
+	"  t_ms INTEGER NOT NULL,"
+	"  value REAL NOT NULL,"
+	"  step_ms INTEGER NOT NULL,"
+	"  source TEXT NOT NULL,"
+	"  fetched_ms INTEGER NOT NULL,"
+	"  PRIMARY KEY (area, kind, t_ms)) WITHOUT ROWID;"
+	"CREATE TABLE decisions ("
+	"  id TEXT PRIMARY KEY,"
+	"  time_ms INTEGER NOT NULL,"
+	"  policy_ms INTEGER NOT NULL,"
+	"  workload TEXT NOT NULL,"
+	"  action TEXT NOT NULL,"
+	"  code TEXT NOT NULL,"
+	"  host TEXT, target TEXT,"
+	"  reason TEXT NOT NULL,"
+	"  detail TEXT NOT NULL,"
+	"  migration TEXT);"
+	"CREATE INDEX decisions_workload ON decisions(workload, time_ms);"
+	"CREATE INDEX decisions_time ON decisions(time_ms);"
+	"CREATE TABLE workload_policy ("
+	"  workload TEXT PRIMARY KEY,"
+	"  failures INTEGER NOT NULL DEFAULT 0,"
+	"  hold_until_ms INTEGER,"
+	"  reason TEXT);"
+	"CREATE TABLE energy_totals ("
+	"  scope TEXT NOT NULL,"
+	"  name TEXT NOT NULL,"
+	"  energy_wh REAL NOT NULL DEFAULT 0,"
+	"  co2_g REAL NOT NULL DEFAULT 0,"
+	"  cost REAL NOT NULL DEFAULT 0,"
+	"  co2_wh REAL NOT NULL DEFAULT 0,"
+	"  cost_wh REAL NOT NULL DEFAULT 0,"
+	"  since_ms INTEGER NOT NULL,"
+	"  PRIMARY KEY (scope, name));",
 };
 
 #define SCHEMA_VERSION ((int)ELEMENTSOF(schema_steps))
@@ -308,7 +357,8 @@ out:
 
 #define HOST_COLUMNS                                                                          \
 	"h.name, h.url, h.state, h.facts, h.load, h.memory, h.registered_ms, h.last_seen_ms," \
-	" (SELECT count(*) FROM workloads w WHERE w.host = h.name)"
+	" (SELECT count(*) FROM workloads w WHERE w.host = h.name),"                          \
+	" h.area, h.idle_watts, h.max_watts, h.drain"
 
 static json_t *host_row(sqlite3_stmt *s, bool full)
 {
@@ -323,7 +373,33 @@ static json_t *host_row(sqlite3_stmt *s, bool full)
 	json_object_set_new(h, "workloads", json_integer(sqlite3_column_int64(s, 8)));
 	json_object_set_new(h, "kernel", json_incref(json_object_get(facts, "kernel")));
 	json_object_set_new(h, "criu", json_incref(json_object_get(json_object_get(facts, "criu"), "version")));
-	json_object_set_new(h, "area", json_incref(json_object_get(facts, "area")));
+	/* the operator's area (flyt host set) wins over the agent's --area */
+	json_t *agent_area = json_object_get(facts, "area");
+	bool set_area = sqlite3_column_type(s, 9) != SQLITE_NULL;
+	json_t *area = set_area ? col_text(s, 9) : json_is_string(agent_area) ? json_incref(agent_area) : json_null();
+	if (json_is_string(area)) {
+		char up[64];
+		snprintf(up, sizeof(up), "%s", json_string_value(area));
+		for (char *c = up; *c; c++)
+			*c = (char)toupper((unsigned char)*c);
+		json_decref(area);
+		area = json_string(up);
+	}
+	json_object_set_new(h, "area", area);
+	json_object_set_new(h, "area_source",
+			    json_string(set_area		     ? "set"
+					: json_is_string(agent_area) ? "agent"
+								     : "none"));
+	json_t *power = json_object();
+	json_object_set_new(power, "idle_watts",
+			    sqlite3_column_type(s, 10) == SQLITE_NULL ? json_null()
+								      : json_real(sqlite3_column_double(s, 10)));
+	json_object_set_new(power, "max_watts",
+			    sqlite3_column_type(s, 11) == SQLITE_NULL ? json_null()
+								      : json_real(sqlite3_column_double(s, 11)));
+	json_object_set_new(h, "power", power);
+	json_object_set_new(h, "drain", json_boolean(sqlite3_column_int(s, 12)));
+	json_object_set_new(h, "cpus", json_incref(json_object_get(json_object_get(facts, "cpu"), "count")));
 	json_object_set_new(h, "load", col_json(s, 4));
 	json_object_set_new(h, "memory", col_json(s, 5));
 	json_object_set_new(h, "modes", json_incref(json_object_get(facts, "modes")));
@@ -561,6 +637,8 @@ int store_workload_delete(store_t *st, const char *name, flyt_error_t *err)
 		sql_fail(st, err, "delete workload");
 		goto out;
 	}
+	/* a later workload of the same name starts without its holds */
+	exec(st, "DELETE FROM workload_policy WHERE workload NOT IN (SELECT name FROM workloads)", NULL);
 	r = 0;
 out:
 	pthread_mutex_unlock(&st->lock);
@@ -834,4 +912,478 @@ int64_t store_events_last(store_t *st)
 		n = sqlite3_column_int64(s, 0);
 	pthread_mutex_unlock(&st->lock);
 	return n;
+}
+
+/* ---- energy-aware placement ---- */
+
+int store_host_set(store_t *st, const char *name, json_t *changes, flyt_error_t *err)
+{
+	static const struct {
+		const char *key, *sql;
+	} fields[] = {
+		{ "area", "UPDATE hosts SET area = ?2 WHERE name = ?1" },
+		{ "idle_watts", "UPDATE hosts SET idle_watts = ?2 WHERE name = ?1" },
+		{ "max_watts", "UPDATE hosts SET max_watts = ?2 WHERE name = ?1" },
+		{ "drain", "UPDATE hosts SET drain = ?2 WHERE name = ?1" },
+	};
+	pthread_mutex_lock(&st->lock);
+	int r = -1;
+	_cleanup_stmt_ sqlite3_stmt *q = NULL;
+	if (prepare(st, "SELECT 1 FROM hosts WHERE name = ?", &q, err) < 0)
+		goto out;
+	bind_text(q, 1, name);
+	if (sqlite3_step(q) != SQLITE_ROW) {
+		flyt_error_set(err, FLYT_E_NOT_FOUND, 0, "no host %s", name);
+		goto out;
+	}
+	if (exec(st, "BEGIN IMMEDIATE", err) < 0)
+		goto out;
+	for (size_t i = 0; i < ELEMENTSOF(fields); i++) {
+		json_t *v = json_object_get(changes, fields[i].key);
+		if (!v)
+			continue;
+		_cleanup_stmt_ sqlite3_stmt *s = NULL;
+		if (prepare(st, fields[i].sql, &s, err) < 0) {
+			exec(st, "ROLLBACK", NULL);
+			goto out;
+		}
+		bind_text(s, 1, name);
+		if (json_is_string(v))
+			bind_text(s, 2, json_string_value(v));
+		else if (json_is_boolean(v))
+			sqlite3_bind_int(s, 2, json_is_true(v));
+		else if (json_is_number(v))
+			sqlite3_bind_double(s, 2, json_number_value(v));
+		else
+			sqlite3_bind_null(s, 2);
+		if (sqlite3_step(s) != SQLITE_DONE) {
+			sql_fail(st, err, "update host");
+			exec(st, "ROLLBACK", NULL);
+			goto out;
+		}
+	}
+	if (exec(st, "COMMIT", err) < 0)
+		goto out;
+	r = 0;
+out:
+	pthread_mutex_unlock(&st->lock);
+	return r;
+}
+
+int store_workload_set_auto(store_t *st, const char *name, bool on, flyt_error_t *err)
+{
+	pthread_mutex_lock(&st->lock);
+	int r = -1;
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	if (prepare(st, "UPDATE workloads SET auto_migrate = ?2 WHERE name = ?1", &s, err) < 0)
+		goto out;
+	bind_text(s, 1, name);
+	sqlite3_bind_int(s, 2, on);
+	if (sqlite3_step(s) != SQLITE_DONE) {
+		sql_fail(st, err, "update workload");
+		goto out;
+	}
+	if (sqlite3_changes(st->db) == 0) {
+		flyt_error_set(err, FLYT_E_NOT_FOUND, 0, "no workload %s", name);
+		goto out;
+	}
+	r = 0;
+out:
+	pthread_mutex_unlock(&st->lock);
+	return r;
+}
+
+json_t *store_setting_get(store_t *st, const char *key)
+{
+	pthread_mutex_lock(&st->lock);
+	json_t *v = NULL;
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	if (prepare(st, "SELECT value FROM settings WHERE key = ?", &s, NULL) == 0) {
+		bind_text(s, 1, key);
+		if (sqlite3_step(s) == SQLITE_ROW) {
+			const char *t = (const char *)sqlite3_column_text(s, 0);
+			v = t ? json_loads(t, 0, NULL) : NULL;
+		}
+	}
+	pthread_mutex_unlock(&st->lock);
+	return v;
+}
+
+int store_setting_put(store_t *st, const char *key, json_t *value, flyt_error_t *err)
+{
+	pthread_mutex_lock(&st->lock);
+	int r = -1;
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	if (prepare(st, "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = ?2",
+		    &s, err) < 0)
+		goto out;
+	bind_text(s, 1, key);
+	bind_json(s, 2, value);
+	if (sqlite3_step(s) != SQLITE_DONE) {
+		sql_fail(st, err, "save setting");
+		goto out;
+	}
+	r = 0;
+out:
+	pthread_mutex_unlock(&st->lock);
+	return r;
+}
+
+int store_signals_put(store_t *st, const energy_set_t *set, const char *source, int64_t now_ms, int64_t keep_after_ms,
+		      flyt_error_t *err)
+{
+	pthread_mutex_lock(&st->lock);
+	int r = -1;
+	_cleanup_stmt_ sqlite3_stmt *s = NULL, *prune = NULL;
+	if (exec(st, "BEGIN IMMEDIATE", err) < 0)
+		goto out;
+	if (prepare(st,
+		    "INSERT OR REPLACE INTO signal_samples (area, kind, t_ms, value, step_ms, source, fetched_ms)"
+		    " VALUES (?, ?, ?, ?, ?, ?, ?)",
+		    &s, err) < 0)
+		goto fail;
+	for (size_t k = 0; k < set->n; k++) {
+		const energy_series_t *ser = set->series[k];
+		for (size_t i = 0; i < ser->n; i++) {
+			sqlite3_reset(s);
+			bind_text(s, 1, ser->area);
+			bind_text(s, 2, energy_kind_name(ser->kind));
+			sqlite3_bind_int64(s, 3, ser->s[i].t_ms);
+			sqlite3_bind_double(s, 4, ser->s[i].v);
+			sqlite3_bind_int64(s, 5, ser->step_ms);
+			bind_text(s, 6, source);
+			sqlite3_bind_int64(s, 7, now_ms);
+			if (sqlite3_step(s) != SQLITE_DONE) {
+				sql_fail(st, err, "save signal sample");
+				goto fail;
+			}
+		}
+	}
+	if (prepare(st, "DELETE FROM signal_samples WHERE t_ms < ?", &prune, err) < 0)
+		goto fail;
+	sqlite3_bind_int64(prune, 1, keep_after_ms);
+	if (sqlite3_step(prune) != SQLITE_DONE) {
+		sql_fail(st, err, "prune signal samples");
+		goto fail;
+	}
+	if (exec(st, "COMMIT", err) < 0)
+		goto fail;
+	r = 0;
+	goto out;
+fail:
+	exec(st, "ROLLBACK", NULL);
+out:
+	pthread_mutex_unlock(&st->lock);
+	return r;
+}
+
+int store_signals_load(store_t *st, int64_t since_ms, energy_set_t *set, flyt_error_t *err)
+{
+	energy_set_t tmp = ENERGY_SET_INIT;
+	pthread_mutex_lock(&st->lock);
+	int r = -1;
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	if (prepare(st, "SELECT area, kind, t_ms, value, step_ms FROM signal_samples WHERE t_ms >= ?", &s, err) < 0)
+		goto out;
+	sqlite3_bind_int64(s, 1, since_ms);
+	while (sqlite3_step(s) == SQLITE_ROW) {
+		const char *area = (const char *)sqlite3_column_text(s, 0);
+		energy_kind_t k = energy_kind_from_name((const char *)sqlite3_column_text(s, 1));
+		if (!area || !energy_area_valid(area) || k == ENERGY_KIND_INVALID)
+			continue;
+		energy_set_append(&tmp, area, k, sqlite3_column_int64(s, 4), sqlite3_column_int64(s, 2),
+				  sqlite3_column_double(s, 3));
+	}
+	r = 0;
+out:
+	pthread_mutex_unlock(&st->lock);
+	if (r == 0 && energy_set_finish(&tmp, err) < 0)
+		r = -1;
+	if (r == 0)
+		energy_set_merge(set, &tmp);
+	energy_set_free(&tmp);
+	return r;
+}
+
+#define DECISIONS_KEPT 20000
+
+int store_decision_add(store_t *st, json_t *d, flyt_error_t *err)
+{
+	pthread_mutex_lock(&st->lock);
+	int r = -1;
+	_cleanup_stmt_ sqlite3_stmt *s = NULL, *trim = NULL;
+	if (prepare(
+		st,
+		"INSERT INTO decisions (id, time_ms, policy_ms, workload, action, code, host, target, reason, detail,"
+		" migration) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		&s, err) < 0)
+		goto out;
+	bind_text(s, 1, flyt_json_str(d, "id", NULL));
+	sqlite3_bind_int64(s, 2, flyt_json_int(d, "time_ms", 0));
+	sqlite3_bind_int64(s, 3, flyt_json_int(d, "policy_ms", 0));
+	bind_text(s, 4, flyt_json_str(d, "workload", ""));
+	bind_text(s, 5, flyt_json_str(d, "action", ""));
+	bind_text(s, 6, flyt_json_str(d, "code", ""));
+	bind_text(s, 7, flyt_json_str(d, "host", NULL));
+	bind_text(s, 8, flyt_json_str(d, "target", NULL));
+	bind_text(s, 9, flyt_json_str(d, "reason", ""));
+	bind_json(s, 10, json_object_get(d, "detail"));
+	bind_text(s, 11, flyt_json_str(d, "migration", NULL));
+	if (sqlite3_step(s) != SQLITE_DONE) {
+		sql_fail(st, err, "save decision");
+		goto out;
+	}
+	if (sqlite3_last_insert_rowid(st->db) % 500 == 0 &&
+	    prepare(st,
+		    "DELETE FROM decisions WHERE time_ms < (SELECT time_ms FROM decisions ORDER BY time_ms DESC"
+		    " LIMIT 1 OFFSET ?)",
+		    &trim, NULL) == 0) {
+		sqlite3_bind_int(trim, 1, DECISIONS_KEPT);
+		sqlite3_step(trim);
+	}
+	r = 0;
+out:
+	pthread_mutex_unlock(&st->lock);
+	return r;
+}
+
+static json_t *decision_row(sqlite3_stmt *s, bool full)
+{
+	json_t *d = json_object();
+	json_object_set_new(d, "id", col_text(s, 0));
+	json_object_set_new(d, "time", col_time(s, 1));
+	char when[40];
+	flyt_format_time(sqlite3_column_int64(s, 2), when, sizeof(when));
+	json_object_set_new(d, "policy_time", json_string(when));
+	json_object_set_new(d, "workload", col_text(s, 3));
+	json_object_set_new(d, "action", col_text(s, 4));
+	json_object_set_new(d, "code", col_text(s, 5));
+	json_object_set_new(d, "host", col_text(s, 6));
+	json_object_set_new(d, "target", col_text(s, 7));
+	json_object_set_new(d, "reason", col_text(s, 8));
+	json_object_set_new(d, "migration", col_text(s, 10));
+	json_t *detail = col_json(s, 9);
+	if (full) {
+		json_object_set(d, "detail", detail);
+	} else {
+		/* the short form: what was compared and saved */
+		static const char *const keys[] = { "area",	  "target_area", "policy", "signal", "unit",
+						    "value_here", "value_there", "gain",   "saving", NULL };
+		for (const char *const *k = keys; *k; k++)
+			if (json_object_get(detail, *k))
+				json_object_set(d, *k, json_object_get(detail, *k));
+	}
+	json_decref(detail);
+	return d;
+}
+
+#define DECISION_COLUMNS "id, time_ms, policy_ms, workload, action, code, host, target, reason, detail, migration"
+
+json_t *store_decisions_list(store_t *st, const char *workload, const char *action, int64_t limit)
+{
+	pthread_mutex_lock(&st->lock);
+	json_t *arr = json_array();
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	if (prepare(st,
+		    "SELECT " DECISION_COLUMNS " FROM decisions WHERE (?1 IS NULL OR workload = ?1)"
+		    " AND (?2 IS NULL OR action = ?2) ORDER BY time_ms DESC, rowid DESC LIMIT ?3",
+		    &s, NULL) == 0) {
+		bind_text(s, 1, workload);
+		bind_text(s, 2, action);
+		sqlite3_bind_int64(s, 3, limit);
+		while (sqlite3_step(s) == SQLITE_ROW)
+			json_array_append_new(arr, decision_row(s, false));
+	}
+	pthread_mutex_unlock(&st->lock);
+	return arr;
+}
+
+json_t *store_decision_get(store_t *st, const char *id)
+{
+	pthread_mutex_lock(&st->lock);
+	json_t *d = NULL;
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	if (prepare(st, "SELECT " DECISION_COLUMNS " FROM decisions WHERE id = ?", &s, NULL) == 0) {
+		bind_text(s, 1, id);
+		if (sqlite3_step(s) == SQLITE_ROW)
+			d = decision_row(s, true);
+	}
+	pthread_mutex_unlock(&st->lock);
+	return d;
+}
+
+json_t *store_holds(store_t *st)
+{
+	pthread_mutex_lock(&st->lock);
+	json_t *out = json_object();
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	if (prepare(st, "SELECT workload, failures, hold_until_ms, reason FROM workload_policy", &s, NULL) == 0)
+		while (sqlite3_step(s) == SQLITE_ROW)
+			json_object_set_new(out, (const char *)sqlite3_column_text(s, 0),
+					    json_pack("{s:I, s:o, s:o}", "failures",
+						      (json_int_t)sqlite3_column_int64(s, 1), "hold_until_ms",
+						      sqlite3_column_type(s, 2) == SQLITE_NULL
+							  ? json_null()
+							  : json_integer(sqlite3_column_int64(s, 2)),
+						      "reason", col_text(s, 3)));
+	pthread_mutex_unlock(&st->lock);
+	return out;
+}
+
+int store_hold_fail(store_t *st, const char *workload, int64_t hold_until_ms, const char *reason, flyt_error_t *err)
+{
+	pthread_mutex_lock(&st->lock);
+	int r = -1;
+	_cleanup_stmt_ sqlite3_stmt *s = NULL, *q = NULL;
+	if (prepare(st,
+		    "INSERT INTO workload_policy (workload, failures, hold_until_ms, reason) VALUES (?1, 1, ?2, ?3)"
+		    " ON CONFLICT(workload) DO UPDATE SET failures = failures + 1, hold_until_ms = ?2, reason = ?3",
+		    &s, err) < 0)
+		goto out;
+	bind_text(s, 1, workload);
+	sqlite3_bind_int64(s, 2, hold_until_ms);
+	bind_text(s, 3, reason);
+	if (sqlite3_step(s) != SQLITE_DONE) {
+		sql_fail(st, err, "save hold");
+		goto out;
+	}
+	if (prepare(st, "SELECT failures FROM workload_policy WHERE workload = ?", &q, err) < 0)
+		goto out;
+	bind_text(q, 1, workload);
+	r = sqlite3_step(q) == SQLITE_ROW ? sqlite3_column_int(q, 0) : 1;
+out:
+	pthread_mutex_unlock(&st->lock);
+	return r;
+}
+
+int store_hold_clear(store_t *st, const char *workload, flyt_error_t *err)
+{
+	pthread_mutex_lock(&st->lock);
+	int r = -1;
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	if (prepare(st, "DELETE FROM workload_policy WHERE workload = ?", &s, err) < 0)
+		goto out;
+	bind_text(s, 1, workload);
+	if (sqlite3_step(s) != SQLITE_DONE) {
+		sql_fail(st, err, "clear hold");
+		goto out;
+	}
+	r = 0;
+out:
+	pthread_mutex_unlock(&st->lock);
+	return r;
+}
+
+json_t *store_last_moves(store_t *st)
+{
+	pthread_mutex_lock(&st->lock);
+	json_t *out = json_object();
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	if (prepare(st, "SELECT workload, max(finished_ms) FROM migrations WHERE state = 'committed' GROUP BY workload",
+		    &s, NULL) == 0)
+		while (sqlite3_step(s) == SQLITE_ROW)
+			json_object_set_new(out, (const char *)sqlite3_column_text(s, 0),
+					    json_integer(sqlite3_column_int64(s, 1)));
+	pthread_mutex_unlock(&st->lock);
+	return out;
+}
+
+int64_t store_policy_migrations_since(store_t *st, int64_t created_ms)
+{
+	pthread_mutex_lock(&st->lock);
+	int64_t n = 0;
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	if (prepare(st,
+		    "SELECT count(*) FROM migrations WHERE created_ms >= ?"
+		    " AND json_extract(options, '$.origin.policy') IS NOT NULL",
+		    &s, NULL) == 0) {
+		sqlite3_bind_int64(s, 1, created_ms);
+		if (sqlite3_step(s) == SQLITE_ROW)
+			n = sqlite3_column_int64(s, 0);
+	}
+	pthread_mutex_unlock(&st->lock);
+	return n;
+}
+
+json_t *store_migrations_finished_since(store_t *st, int64_t finished_ms)
+{
+	pthread_mutex_lock(&st->lock);
+	json_t *arr = json_array();
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	if (prepare(st,
+		    "SELECT id, workload, state, error, finished_ms, json_extract(options, '$.origin') FROM migrations"
+		    " WHERE finished_ms > ? ORDER BY finished_ms, rowid",
+		    &s, NULL) == 0) {
+		sqlite3_bind_int64(s, 1, finished_ms);
+		while (sqlite3_step(s) == SQLITE_ROW)
+			json_array_append_new(arr, json_pack("{s:o, s:o, s:o, s:o, s:I, s:o}", "id", col_text(s, 0),
+							     "workload", col_text(s, 1), "state", col_text(s, 2),
+							     "error", col_text(s, 3), "finished_ms",
+							     (json_int_t)sqlite3_column_int64(s, 4), "origin",
+							     col_json(s, 5)));
+	}
+	pthread_mutex_unlock(&st->lock);
+	return arr;
+}
+
+int store_energy_add(store_t *st, json_t *items, int64_t now_ms, flyt_error_t *err)
+{
+	pthread_mutex_lock(&st->lock);
+	int r = -1;
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	if (exec(st, "BEGIN IMMEDIATE", err) < 0)
+		goto out;
+	if (prepare(st,
+		    "INSERT INTO energy_totals (scope, name, energy_wh, co2_g, cost, co2_wh, cost_wh, since_ms)"
+		    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT(scope, name) DO UPDATE SET"
+		    " energy_wh = energy_wh + ?3, co2_g = co2_g + ?4, cost = cost + ?5, co2_wh = co2_wh + ?6,"
+		    " cost_wh = cost_wh + ?7",
+		    &s, err) < 0) {
+		exec(st, "ROLLBACK", NULL);
+		goto out;
+	}
+	size_t i;
+	json_t *it;
+	json_array_foreach (items, i, it) {
+		sqlite3_reset(s);
+		bind_text(s, 1, flyt_json_str(it, "scope", "host"));
+		bind_text(s, 2, flyt_json_str(it, "name", ""));
+		static const char *const keys[] = { "energy_wh", "co2_g", "cost", "co2_wh", "cost_wh" };
+		for (int k = 0; k < 5; k++)
+			sqlite3_bind_double(s, 3 + k, json_number_value(json_object_get(it, keys[k])));
+		sqlite3_bind_int64(s, 8, now_ms);
+		if (sqlite3_step(s) != SQLITE_DONE) {
+			sql_fail(st, err, "save energy totals");
+			exec(st, "ROLLBACK", NULL);
+			goto out;
+		}
+	}
+	if (exec(st, "COMMIT", err) < 0)
+		goto out;
+	r = 0;
+out:
+	pthread_mutex_unlock(&st->lock);
+	return r;
+}
+
+json_t *store_energy_totals(store_t *st)
+{
+	pthread_mutex_lock(&st->lock);
+	json_t *out = json_pack("{s:{}, s:{}}", "host", "workload");
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	if (prepare(st, "SELECT scope, name, energy_wh, co2_g, cost, co2_wh, cost_wh, since_ms FROM energy_totals", &s,
+		    NULL) == 0)
+		while (sqlite3_step(s) == SQLITE_ROW) {
+			json_t *scope = json_object_get(out, (const char *)sqlite3_column_text(s, 0));
+			if (!scope)
+				continue;
+			json_object_set_new(scope, (const char *)sqlite3_column_text(s, 1),
+					    json_pack("{s:f, s:f, s:f, s:f, s:f, s:o}", "energy_wh",
+						      sqlite3_column_double(s, 2), "co2_g", sqlite3_column_double(s, 3),
+						      "cost", sqlite3_column_double(s, 4), "co2_wh",
+						      sqlite3_column_double(s, 5), "cost_wh",
+						      sqlite3_column_double(s, 6), "since", col_time(s, 7)));
+		}
+	pthread_mutex_unlock(&st->lock);
+	return out;
 }

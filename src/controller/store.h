@@ -12,6 +12,7 @@
 
 #include <jansson.h>
 
+#include "energy/signal.h"
 #include "lib/error.h"
 
 typedef struct store store_t;
@@ -74,3 +75,55 @@ json_t *store_migration_active_for(store_t *st, const char *workload);
 int store_event_add(store_t *st, int64_t seq, json_t *event, flyt_error_t *err);
 json_t *store_events_since(store_t *st, int64_t since, int64_t limit);
 int64_t store_events_last(store_t *st);
+
+/* ---- energy-aware placement ---- */
+
+/* Sets what the operator decides about a host: changes may hold "area" (string,
+ * or null to fall back to the agent's --area), "idle_watts" and "max_watts"
+ * (numbers, or null for the policy's defaults) and "drain" (bool); checked by the
+ * caller. FLYT_E_NOT_FOUND when the host is unknown. */
+int store_host_set(store_t *st, const char *name, json_t *changes, flyt_error_t *err);
+int store_workload_set_auto(store_t *st, const char *name, bool on, flyt_error_t *err);
+
+/* A JSON value stored under key (new reference), or NULL. */
+json_t *store_setting_get(store_t *st, const char *key);
+int store_setting_put(store_t *st, const char *key, json_t *value, flyt_error_t *err);
+
+/* The cache of fetched signal samples: put stores every sample of set (finished)
+ * with its source and replaces what was there at the same times, and drops
+ * samples older than keep_after_ms; load merges the cached samples from since_ms
+ * on into set. */
+int store_signals_put(store_t *st, const energy_set_t *set, const char *source, int64_t now_ms, int64_t keep_after_ms,
+		      flyt_error_t *err);
+int store_signals_load(store_t *st, int64_t since_ms, energy_set_t *set, flyt_error_t *err);
+
+/* Decisions of the policy: d has "id", "time_ms", "policy_ms", "workload",
+ * "action", "code", "host", "target", "reason", "detail" (the whole decision)
+ * and "migration" (may be null). The store keeps the newest 20000. */
+int store_decision_add(store_t *st, json_t *d, flyt_error_t *err);
+/* Newest first, filtered by workload and action (NULL: any). */
+json_t *store_decisions_list(store_t *st, const char *workload, const char *action, int64_t limit);
+json_t *store_decision_get(store_t *st, const char *id);
+
+/* Holds after failed policy migrations: {"WORKLOAD": {"failures", "hold_until_ms", "reason"}}. */
+json_t *store_holds(store_t *st);
+/* Counts one more failure of workload and holds it until hold_until_ms (policy
+ * time); returns the new number of failures, or -1. */
+int store_hold_fail(store_t *st, const char *workload, int64_t hold_until_ms, const char *reason, flyt_error_t *err);
+int store_hold_clear(store_t *st, const char *workload, flyt_error_t *err);
+
+/* {"WORKLOAD": finished_ms} of each workload's last committed migration. */
+json_t *store_last_moves(store_t *st);
+/* Migrations started by the policy (options.origin.policy set) created at or
+ * after created_ms. */
+int64_t store_policy_migrations_since(store_t *st, int64_t created_ms);
+/* Migrations that finished after finished_ms, oldest first:
+ * [{"id","workload","state","error","finished_ms","origin"}]. */
+json_t *store_migrations_finished_since(store_t *st, int64_t finished_ms);
+
+/* Adds to the energy totals: items [{"scope":"host"|"workload","name","energy_wh",
+ * "co2_g","cost","co2_wh","cost_wh"}] in one transaction. */
+int store_energy_add(store_t *st, json_t *items, int64_t now_ms, flyt_error_t *err);
+/* {"host": {NAME: totals}, "workload": {NAME: totals}} with totals
+ * {"energy_wh","co2_g","cost","co2_wh","cost_wh","since"}. */
+json_t *store_energy_totals(store_t *st);

@@ -176,3 +176,20 @@ int workloads_logs(ctl_t *c, const char *name, const char *stream, uint64_t tail
 			  strcmp(stream, "stderr") == 0 ? "stderr" : "stdout", (unsigned long long)tail);
 	return flyt_http_call_raw(&cl, "GET", path, NULL, ret, ret_len, NULL, err);
 }
+
+/* PATCH /api/v1/workloads/NAME: {"auto_migrate": bool}. */
+int workloads_set(ctl_t *c, const char *name, json_t *body, json_t **ret, flyt_error_t *err)
+{
+	static const char *const keys[] = { "auto_migrate", NULL };
+	if (flyt_json_check_keys(body, "workload settings", keys, err) < 0)
+		return -1;
+	json_t *am = json_object_get(body, "auto_migrate");
+	if (!json_is_boolean(am))
+		return flyt_error_set(err, FLYT_E_INVALID, 0, "auto_migrate must be true or false");
+	if (store_workload_set_auto(c->store, name, json_is_true(am), err) < 0)
+		return -1;
+	ctl_publish(c, "workload.changed", json_pack("{s:s, s:O}", "workload", name, "auto_migrate", am));
+	policy_kick(c);
+	*ret = store_workload_get(c->store, name);
+	return 0;
+}

@@ -153,3 +153,18 @@ char *flyt_url_escape(const char *s);
 
 /* Must be called once before threads start. */
 void flyt_http_global_init(void);
+
+/* A plain GET of base_url + path for talking to services that are not flyt's
+ * (no token is sent, whatever c->token says): any HTTP status is an answer, not an
+ * error. Fills *ret with the status, the body (bounded by c->max_response,
+ * NUL-terminated, owned) and the Retry-After header in milliseconds (-1 when
+ * absent). Fails only when no answer came (UNAVAILABLE, TIMEOUT, TOO_LARGE). */
+typedef struct {
+	long status;
+	char *body;
+	size_t len;
+	long long retry_after_ms;
+} flyt_http_answer_t;
+
+int flyt_http_get_answer(const flyt_http_client_t *c, const char *path, flyt_http_answer_t *ret, flyt_error_t *err);
+void flyt_http_answer_free(flyt_http_answer_t *a);

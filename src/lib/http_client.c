@@ -255,3 +255,50 @@ int flyt_http_call(const flyt_http_client_t *c, const char *method, const char *
 	}
 	return 0;
 }
+
+int flyt_http_get_answer(const flyt_http_client_t *c, const char *path, flyt_http_answer_t *ret, flyt_error_t *err)
+{
+	*ret = (flyt_http_answer_t){ .retry_after_ms = -1 };
+	_cleanup_(curl_easy_cleanupp) CURL *h = curl_easy_init();
+	if (!h)
+		return flyt_error_set(err, FLYT_E_INTERNAL, 0, "curl_easy_init failed");
+	_cleanup_free_ char *url = flyt_asprintf("%s%s", c->base_url, path);
+	_cleanup_(curl_slist_freep) struct curl_slist *hdrs = NULL;
+	hdrs = curl_slist_append(hdrs, "Accept: application/json");
+	sink_t sink = { .max = c->max_response ? c->max_response : 16u * 1024 * 1024 };
+	char curl_err[CURL_ERROR_SIZE] = "";
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, write_cb);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, &sink);
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, curl_err);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, c->timeout_ms ? c->timeout_ms : 30000L);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, c->connect_timeout_ms ? c->connect_timeout_ms : 5000L);
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
+	CURLcode rc = curl_easy_perform(h);
+	if (rc != CURLE_OK) {
+		free(sink.buf);
+		if (sink.too_large)
+			return flyt_error_set(err, FLYT_E_TOO_LARGE, 0, "GET %s: response exceeds %zu bytes", url,
+					      sink.max);
+		flyt_code_t code = rc == CURLE_OPERATION_TIMEDOUT ? FLYT_E_TIMEOUT : FLYT_E_UNAVAILABLE;
+		return flyt_error_set(err, code, 0, "GET %s: %s", url, curl_err[0] ? curl_err : curl_easy_strerror(rc));
+	}
+	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &ret->status);
+	curl_off_t retry = -1;
+	if (curl_easy_getinfo(h, CURLINFO_RETRY_AFTER, &retry) == CURLE_OK && retry > 0)
+		ret->retry_after_ms = (long long)retry * 1000;
+	ret->body = sink.buf ? sink.buf : flyt_strdup("");
+	ret->len = sink.len;
+	return 0;
+}
+
+void flyt_http_answer_free(flyt_http_answer_t *a)
+{
+	free(a->body);
+	*a = (flyt_http_answer_t){ .retry_after_ms = -1 };
+}
