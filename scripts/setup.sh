@@ -44,6 +44,8 @@ build_pkgs=(
 test_pkgs=(
 	python3 python3-pytest python3-yaml redis-server redis-tools
 	clang-format shellcheck
+	# VM workloads (qemu driver) and the tiny guest the VM tests boot
+	qemu-system-x86 busybox-static
 )
 # Packages only the benchmark against the alternatives needs (--bench): Podman
 # with runc (crun here cannot checkpoint) and conmon, and OpenBSD's netcat to
@@ -95,5 +97,10 @@ fi
 if [ -d /etc/sysctl.d ] && [ ! -f /etc/sysctl.d/60-flyt.conf ]; then
 	printf '# flyt: lazy migration needs pipes of 4 MiB (CRIU lazy-pages)\nfs.pipe-max-size = %s\n' \
 		"$want_pipe" >/etc/sysctl.d/60-flyt.conf
+fi
+# The VM tests' guest: a Debian kernel (downloaded, never installed into /boot)
+# and a busybox initramfs, built once into a cache directory.
+if [ "$want_test_deps" = 1 ]; then
+	"$(dirname "$0")/build-guest.sh" "${FLYT_GUEST_DIR:-/var/cache/flyt/guest}"
 fi
 say "ready"

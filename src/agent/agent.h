@@ -60,6 +60,7 @@ typedef enum {
 	MODE_LAZY,
 	MODE_PRECOPY,
 	MODE_SHARED,
+	MODE_POSTCOPY, /* live drivers (qemu): switch to the target, then fetch memory */
 	MODE_MAX,
 	MODE_INVALID = -1,
 } migration_mode_t;
@@ -109,6 +110,19 @@ struct migration {
 	char shared_dir[512]; /* mode shared: the directory both hosts mount */
 	uint64_t bandwidth;   /* bytes per second, 0 = unlimited */
 	unsigned precopy_rounds;
+	/* live drivers (qemu): the engine's own migration, tuned by these */
+	bool live;		 /* the driver migrates by itself (driver->send) */
+	char live_uri[160];	 /* where the target's engine listens ("tcp:IP:PORT") */
+	int64_t max_downtime_ms; /* 0: the engine's default */
+	bool auto_converge, xbzrle;
+	unsigned multifd;	  /* channels, 0: off */
+	unsigned postcopy_after;  /* postcopy: switch after this many passes */
+	atomic_bool postcopy_now; /* postcopy: switch at once (on demand) */
+	bool postcopy_started;	  /* past the point of no return */
+	bool downtime_final;	  /* downtime_ms measured by the engine: keep it */
+	uint64_t remaining_bytes; /* memory still to send */
+	uint64_t dirty_rate;	  /* bytes per second the guest dirties */
+	unsigned passes;	  /* memory passes so far */
 
 	/* directories */
 	char dir[512];	      /* STATE/migrations/ID */
@@ -164,6 +178,16 @@ struct driver {
 	int (*restore)(migration_t *m, flyt_error_t *err);
 	int (*resume)(migration_t *m, flyt_error_t *err);
 	int (*discard)(migration_t *m, flyt_error_t *err);
+	/* optional: live migration done by the workload's own engine (QEMU). With these
+	 * set, the agents skip pre-dumps and image transfer: the target's `incoming`
+	 * starts a paused receiver before "ready" and fills {"uri": ...}; the source's
+	 * `send` migrates to it and returns once the source is paused with everything
+	 * sent (or, on failure, with the source running again); `restore` waits for the
+	 * receiver to have it all, `resume` runs it, `dump_finish(false)` resumes the
+	 * source, and `finish_source` ends the source copy once the target runs. */
+	int (*incoming)(migration_t *m, json_t *ret_info, flyt_error_t *err);
+	int (*send)(migration_t *m, flyt_error_t *err);
+	int (*finish_source)(migration_t *m, flyt_error_t *err);
 };
 
 #define DRIVER_CALL(drv, slot, err, ...)        \
@@ -172,6 +196,7 @@ struct driver {
 
 extern const driver_t driver_process;
 extern const driver_t driver_fake;
+extern const driver_t driver_qemu;
 
 /* Every driver, in drivers/registry.c. */
 extern const driver_t *const agent_drivers[];
@@ -187,6 +212,7 @@ struct agent {
 	char *state_dir;
 	char *token_file;
 	char *criu;
+	char *qemu; /* qemu-system-x86_64 binary (--qemu) */
 	char *libexec_dir;
 	char **shared_dirs;
 	char **drivers_enabled;

@@ -43,7 +43,7 @@
 
 static const char *const mode_names[MODE_MAX] = {
 	[MODE_AUTO] = "auto",	    [MODE_STOP_COPY] = "stop-copy", [MODE_LAZY] = "lazy",
-	[MODE_PRECOPY] = "precopy", [MODE_SHARED] = "shared",
+	[MODE_PRECOPY] = "precopy", [MODE_SHARED] = "shared",	    [MODE_POSTCOPY] = "postcopy",
 };
 
 static const char *const phase_names[PHASE_MAX] = {
@@ -157,6 +157,11 @@ json_t *migration_json(migration_t *m)
 	json_object_set_new(j, "images_bytes", json_integer((json_int_t)m->images_bytes));
 	if (m->shared_dir[0])
 		json_object_set_new(j, "shared_dir", json_string(m->shared_dir));
+	if (m->live) {
+		json_object_set_new(j, "passes", json_integer(m->passes));
+		json_object_set_new(j, "dirty_rate", json_integer((json_int_t)m->dirty_rate));
+		json_object_set_new(j, "remaining_bytes", json_integer((json_int_t)m->remaining_bytes));
+	}
 	if (!migration_phase_terminal(m->phase) && m->t_start)
 		json_object_set_new(j, "elapsed_ms", json_integer((json_int_t)(flyt_now_ms() - m->t_start)));
 	return j;

@@ -53,19 +53,77 @@ static int workload_spec(const cli_command_t *cmd, const char *kind, const char 
 	return 0;
 }
 
+/* The options of a VM (--kind qemu) on the command line. */
+typedef struct {
+	int64_t memory, cpus;
+	char *kernel, *initrd, *append, *machine, *cpu_model;
+	char **disks;
+} vm_opts_t;
+
+static bool vm_opts_given(const vm_opts_t *v)
+{
+	return v->memory >= 0 || v->cpus >= 0 || v->kernel || v->initrd || v->append || v->machine || v->cpu_model ||
+	       v->disks;
+}
+
+/* {"memory_mib", "cpus", "kernel", ..., "disks": [{"path", "format"}]} from the VM
+ * options; a disk is PATH or PATH:FORMAT (raw or qcow2, default: from its name). */
+static int vm_spec(const cli_command_t *cmd, const vm_opts_t *v, json_t **ret, flyt_error_t *err)
+{
+	if (v->memory < 0)
+		return commands_usage_error(cmd, err, "a VM needs --memory MIB");
+	if (!v->kernel && !v->disks)
+		return commands_usage_error(cmd, err, "a VM needs --kernel FILE or --disk FILE");
+	_cleanup_json_ json_t *spec = json_pack("{s:I}", "memory_mib", (json_int_t)v->memory);
+	if (v->cpus >= 0)
+		json_object_set_new(spec, "cpus", json_integer(v->cpus));
+	const char *keys[] = { "kernel", "initrd", "append", "machine", "cpu_model" };
+	const char *vals[] = { v->kernel, v->initrd, v->append, v->machine, v->cpu_model };
+	for (size_t i = 0; i < ELEMENTSOF(keys); i++)
+		if (vals[i])
+			json_object_set_new(spec, keys[i], json_string(vals[i]));
+	if (v->disks) {
+		json_t *a = json_array();
+		for (char **d = v->disks; *d; d++) {
+			_cleanup_free_ char *path = flyt_strdup(*d);
+			char *colon = strrchr(path, ':');
+			size_t n = strlen(path);
+			const char *format = n > 6 && strcmp(path + n - 6, ".qcow2") == 0 ? "qcow2" : "raw";
+			if (colon && (strcmp(colon + 1, "raw") == 0 || strcmp(colon + 1, "qcow2") == 0)) {
+				*colon = '\0';
+				format = colon + 1;
+			}
+			json_array_append_new(a, json_pack("{s:s, s:s}", "path", path, "format", format));
+		}
+		json_object_set_new(spec, "disks", a);
+	}
+	*ret = TAKE_PTR(spec);
+	return 0;
+}
+
 int workload_create(cli_t *cli, const cli_command_t *cmd, int argc, char **argv, flyt_error_t *err)
 {
 	_cleanup_free_ char *kind = NULL, *host = NULL, *name = NULL, *cwd = NULL, *spec_json = NULL;
 	_cleanup_strv_ char **env = NULL;
 	bool no_start = false;
+	vm_opts_t vm = { .memory = -1, .cpus = -1 };
 	const flyt_opt_t opts[] = {
-		{ "kind", 0, FLYT_OPT_STRING, &kind, "KIND", "what it is: process, or fake for tests (required)" },
+		{ "kind", 0, FLYT_OPT_STRING, &kind, "KIND",
+		  "what it is: process, qemu, or fake for tests (required)" },
 		{ "host", 0, FLYT_OPT_STRING, &host, "HOST", "the host to run it on (required)" },
 		{ "name", 0, FLYT_OPT_STRING, &name, "NAME", "its name, 1-63 of a-z 0-9 . _ - (required)" },
 		{ "env", 0, FLYT_OPT_LIST, &env, "K=V", "an environment variable of the process (repeatable)" },
 		{ "cwd", 0, FLYT_OPT_STRING, &cwd, "DIR", "the process's working directory (default: its files)" },
 		{ "spec-json", 0, FLYT_OPT_STRING, &spec_json, "JSON", "the spec object itself, for any kind" },
 		{ "no-start", 0, FLYT_OPT_FLAG, &no_start, NULL, "create it stopped" },
+		{ "memory", 0, FLYT_OPT_INT, &vm.memory, "MIB", "a VM's memory (required for qemu)", 16, 1024 * 1024 },
+		{ "cpus", 0, FLYT_OPT_INT, &vm.cpus, "N", "a VM's virtual CPUs (default 1)", 1, 256 },
+		{ "kernel", 0, FLYT_OPT_STRING, &vm.kernel, "FILE", "a VM's kernel (absolute path on the host)" },
+		{ "initrd", 0, FLYT_OPT_STRING, &vm.initrd, "FILE", "a VM's initramfs" },
+		{ "append", 0, FLYT_OPT_STRING, &vm.append, "CMDLINE", "a VM's kernel command line" },
+		{ "disk", 0, FLYT_OPT_LIST, &vm.disks, "FILE[:FORMAT]", "a VM's disk, raw or qcow2 (repeatable)" },
+		{ "machine", 0, FLYT_OPT_STRING, &vm.machine, "TYPE", "a VM's machine type (default q35)" },
+		{ "cpu-model", 0, FLYT_OPT_STRING, &vm.cpu_model, "MODEL", "a VM's CPU model (default qemu64)" },
 		{ NULL },
 	};
 	int npos, r = commands_parse(cli, cmd, opts, argc, argv, 0, -1, &npos, err);
@@ -75,7 +133,19 @@ int workload_create(cli_t *cli, const cli_command_t *cmd, int argc, char **argv,
 		return commands_usage_error(cmd, err, "--%s is required", !kind ? "kind" : !host ? "host" : "name");
 
 	_cleanup_json_ json_t *spec = NULL;
-	r = workload_spec(cmd, kind, spec_json, argv, npos, env, cwd, &spec, err);
+	if (vm_opts_given(&vm) && (strcmp(kind, "qemu") != 0 || spec_json))
+		r = commands_usage_error(cmd, err,
+					 "--memory, --kernel, --disk... describe a VM: --kind qemu, no --spec-json");
+	else if (strcmp(kind, "qemu") == 0 && !spec_json)
+		r = npos > 0 ? commands_usage_error(cmd, err, "a VM takes no command") : vm_spec(cmd, &vm, &spec, err);
+	else
+		r = workload_spec(cmd, kind, spec_json, argv, npos, env, cwd, &spec, err);
+	free(vm.kernel);
+	free(vm.initrd);
+	free(vm.append);
+	free(vm.machine);
+	free(vm.cpu_model);
+	flyt_strv_free(vm.disks);
 	if (r < 0)
 		return r;
 	_cleanup_json_ json_t *body = json_pack("{s:s, s:s, s:s, s:O, s:b}", "name", name, "kind", kind, "host", host,

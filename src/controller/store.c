@@ -678,8 +678,9 @@ static json_t *migration_row(sqlite3_stmt *s)
 	json_object_set_new(m, "error", col_text(s, 10));
 	json_object_set_new(m, "note", col_text(s, 11));
 	json_t *stats = col_json(s, 12);
-	static const char *const keys[] = { "total_ms",	   "downtime_ms", "bytes",    "images_bytes", "dump_ms",
-					    "transfer_ms", "restore_ms",  "pages_ms", "phase_ms",     NULL };
+	static const char *const keys[] = { "total_ms",	   "downtime_ms",     "bytes",	  "images_bytes", "dump_ms",
+					    "transfer_ms", "restore_ms",      "pages_ms", "phase_ms",	  "passes",
+					    "dirty_rate",  "remaining_bytes", NULL };
 	for (const char *const *k = keys; *k; k++) {
 		json_t *v = json_object_get(stats, *k);
 		json_object_set(m, *k, v ? v : json_null());
