@@ -113,6 +113,8 @@ struct migration {
 	/* live drivers (qemu): the engine's own migration, tuned by these */
 	bool live;		 /* the driver migrates by itself (driver->send) */
 	char live_uri[160];	 /* where the target's engine listens ("tcp:IP:PORT") */
+	char live_host[128];	 /* the target's data address, for more channels */
+	uint16_t live_nbd_port;	 /* where the target exports its copies of local disks */
 	int64_t max_downtime_ms; /* 0: the engine's default */
 	bool auto_converge, xbzrle;
 	unsigned multifd;	  /* channels, 0: off */

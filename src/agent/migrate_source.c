@@ -169,6 +169,9 @@ static int source_until_restored(migration_t *m, flyt_stream_t *s, bool *dumped,
 			return flyt_error_set(err, FLYT_E_CORRUPT, 0, "the target gave no migration port");
 		snprintf(m->live_uri, sizeof(m->live_uri), strchr(host, ':') ? "tcp:[%s]:%d" : "tcp:%s:%d", host,
 			 (int)port);
+		snprintf(m->live_host, sizeof(m->live_host), "%s", host);
+		int64_t nbd = flyt_json_int(ready, "nbd_port", 0);
+		m->live_nbd_port = nbd > 0 && nbd <= 65535 ? (uint16_t)nbd : 0;
 	}
 
 	if (m->mode == MODE_LAZY) {

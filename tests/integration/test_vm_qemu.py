@@ -173,3 +173,57 @@ def test_cancel_and_killed_target_leave_it_on_the_source(cluster, guest):
     assert console(c, "h1", "vm2")[0] == [boot]
     assert qemus_of(c, "vm2") == [pid]
     assert c.unfinished_migrations() == []
+
+
+DISK_MIB = 16
+COUNT_AT = 4096  # where the guest writes "count N" on its disk (scripts/build-guest.sh)
+
+
+def disk_count(path):
+    with open(path, "rb") as f:
+        f.seek(COUNT_AT)
+        m = re.match(rb"count (\d+)\n", f.read(64))
+    return int(m.group(1)) if m else None
+
+
+def test_local_disk_is_copied(cluster, guest):
+    """A VM with a disk only its host has (raw, not shared) moves with it: QEMU
+    mirrors the disk to the target while the guest writes to it, and the target's
+    copy is the source's, byte for byte, at the switch-over."""
+    c = cluster
+    disk = os.path.join(c.tmp, "vm3-disk.img")
+    magic = "FLYT-MAGIC-%s" % os.urandom(8).hex()
+    payload = os.urandom(4 * 1024 * 1024)
+    with open(disk, "wb") as f:
+        f.truncate(DISK_MIB * 1024 * 1024)
+        f.write((magic + "\n").encode())
+        f.seek(1024 * 1024)
+        f.write(payload)
+    c.cli("workload", "create", "--kind", "qemu", "--host", "h1", "--name", "vm3", "--memory", MEMORY_MIB,
+          "--kernel", guest["kernel"], "--initrd", guest["initrd"], "--append", "console=ttyS0 quiet panic=-1",
+          "--disk", disk + ":raw")
+    wait_for(lambda: last_count(c, "h1", "vm3") >= 5, 180, "VM vm3 to boot and count", interval=0.2)
+    with open(serial_path(c, "h1", "vm3"), errors="replace") as f:
+        assert "FLYT-DISK %s" % magic in f.read(), "the guest does not see its disk"
+    wait_for(lambda: (disk_count(disk) or 0) >= 3, 60, "the guest to write to its disk")
+    boot = console(c, "h1", "vm3")[0][0]
+
+    before = last_count(c, "h1", "vm3")
+    mig = c.migrate("vm3", "h2", "precopy")
+    assert mig["state"] == "committed", mig
+    assert mig["bytes"] > DISK_MIB * 1024 * 1024 // 4, mig  # the payload at least went over the wire
+    assert_continues(c, "vm3", "h1", "h2", before, boot)
+
+    copy = os.path.join(c.hosts["h2"].state_dir, "workloads", "vm3", "disk0.img")
+    assert os.path.getsize(copy) == os.path.getsize(disk)
+    src_count = disk_count(disk)  # frozen since the source QEMU quit
+    # the copy is the source's disk; only what the guest wrote since differs
+    with open(disk, "rb") as a, open(copy, "rb") as b:
+        src, dst = a.read(), b.read()
+    assert src[:COUNT_AT] == dst[:COUNT_AT] and src[COUNT_AT + 512:] == dst[COUNT_AT + 512:], (
+        "the target's disk differs from the source's outside the guest's counter")
+    assert dst[1024 * 1024:1024 * 1024 + len(payload)] == payload
+    # the guest goes on writing to its new disk, from where the source's stopped
+    assert disk_count(copy) >= src_count
+    wait_for(lambda: disk_count(copy) >= src_count + 5, 60, "the guest to write on to the copy")
+    assert disk_count(disk) == src_count, "the source's disk changed after the switch-over"

@@ -3,9 +3,13 @@
  *
  * Spec: {"memory_mib": N, "cpus": N, "machine": "q35", "cpu_model": "qemu64",
  *        "accel": "tcg"|"kvm", "kernel": "/abs", "initrd": "/abs", "append": "...",
- *        "disks": [{"path": "/abs", "format": "qcow2"|"raw"}]}
+ *        "disks": [{"path": "/abs", "format": "qcow2"|"raw", "shared": false}]}
  * A kernel or at least one disk is required; machine type and CPU model are pinned
- * in the spec so that both hosts start the same virtual hardware.
+ * in the spec so that both hosts start the same virtual hardware. A disk is local
+ * unless "shared" (the same path reaches the same storage on every host): a local
+ * disk is copied to the target during the migration (raw images only), into the
+ * target's workload directory, and the target's spec points there. flyt records
+ * a local disk's "size" in the spec when it starts the VM.
  *
  * QEMU runs daemonized (not a child of flytd, like process workloads), its cwd and
  * files in the workload's directory: qemu.pid, qemu.log (its stderr), serial.log
@@ -17,16 +21,23 @@
  *                 migrate-incoming on the target's data address (port chosen by
  *                 QEMU); postcopy: a watcher runs the guest as soon as QEMU
  *                 switches to postcopy
- *   send          source: capabilities and parameters, migrate, progress from
- *                 query-migrate every 100 ms, cancel, postcopy switch after N
- *                 passes (the commit decision is taken just before it)
- *   restore       target: wait until the incoming migration has completed
+ *                 local disks: an empty copy of each, exported over NBD
+ *   send          source: local disks first: drive-mirror to the target's NBD
+ *                 exports until in sync; then capabilities and parameters,
+ *                 migrate, progress from query-migrate every 100 ms, cancel,
+ *                 postcopy switch after N passes (the commit decision is taken
+ *                 just before it); with local disks QEMU pauses before the
+ *                 switch-over (pause-before-switchover) so that the mirrors end,
+ *                 in sync, while the guest cannot write
+ *   restore       target: wait until the incoming migration has completed, stop
+ *                 the NBD exports
  *   resume        target: cont
  *   dump_finish   source: on rollback, cont (impossible once postcopy started)
  *   finish_source source: quit, once the target runs
  *   discard       target: kill its QEMU */
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -102,13 +113,24 @@ static bool token_valid(const char *s, size_t max)
 	return true;
 }
 
-/* An absolute path of an existing regular file, usable inside QEMU options. */
+/* An absolute path usable inside QEMU options. */
+static bool path_valid(const char *what, const char *path, flyt_error_t *err)
+{
+	size_t n = strlen(path);
+	if (path[0] != '/' || strstr(path, "/../") || (n >= 3 && strcmp(path + n - 3, "/..") == 0) ||
+	    strchr(path, ',') || strchr(path, '\n') || n > 500) {
+		flyt_error_set(err, FLYT_E_INVALID, 0,
+			       "qemu spec: %s must be an absolute path without \"..\" or commas", what);
+		return false;
+	}
+	return true;
+}
+
+/* path_valid, and an existing regular file. */
 static int file_valid(const char *what, const char *path, flyt_error_t *err)
 {
-	if (path[0] != '/' || strstr(path, "/../") || flyt_startswith(path, "../") || strchr(path, ',') ||
-	    strchr(path, '\n') || strlen(path) > 500)
-		return flyt_error_set(err, FLYT_E_INVALID, 0,
-				      "qemu spec: %s must be an absolute path without \"..\" or commas", what);
+	if (!path_valid(what, path, err))
+		return -1;
 	struct stat st;
 	if (stat(path, &st) < 0 || !S_ISREG(st.st_mode))
 		return flyt_error_set(err, FLYT_E_INVALID, errno, "qemu spec: %s %s is not a readable file", what,
@@ -143,24 +165,28 @@ static int qemu_validate(agent_t *a, json_t *spec, flyt_error_t *err)
 		return flyt_error_set(err, FLYT_E_INVALID, 0, "qemu spec: accel must be tcg or kvm");
 	if (append && strchr(append, '\n'))
 		return flyt_error_set(err, FLYT_E_INVALID, 0, "qemu spec: append must be one line");
-	if (kernel && file_valid("kernel", kernel, err) < 0)
+	if (kernel && !path_valid("kernel", kernel, err))
 		return -1;
 	if (initrd && !kernel)
 		return flyt_error_set(err, FLYT_E_INVALID, 0, "qemu spec: initrd needs a kernel");
-	if (initrd && file_valid("initrd", initrd, err) < 0)
+	if (initrd && !path_valid("initrd", initrd, err))
 		return -1;
 	size_t i;
 	json_t *d;
 	json_array_foreach (disks, i, d) {
-		static const char *const dkeys[] = { "path", "format", NULL };
+		static const char *const dkeys[] = { "path", "format", "shared", "size", NULL };
 		const char *path = NULL, *format = "raw";
+		bool shared = false;
+		int64_t size = 0;
 		if (flyt_json_check_keys(d, "qemu disk", dkeys, err) < 0 ||
 		    flyt_json_get_string(d, "path", true, 500, &path, err) < 0 ||
-		    flyt_json_get_string(d, "format", false, 8, &format, err) < 0)
+		    flyt_json_get_string(d, "format", false, 8, &format, err) < 0 ||
+		    flyt_json_get_bool(d, "shared", false, &shared, err) < 0 ||
+		    flyt_json_get_int(d, "size", false, 0, INT64_MAX, &size, err) < 0)
 			return flyt_error_prefix(err, "qemu spec: disk %zu", i + 1);
 		if (strcmp(format, "raw") && strcmp(format, "qcow2"))
 			return flyt_error_set(err, FLYT_E_INVALID, 0, "qemu spec: disk format must be raw or qcow2");
-		if (file_valid("disk", path, err) < 0)
+		if (!path_valid("disk", path, err))
 			return -1;
 	}
 	if (!kernel && json_array_size(disks) == 0)
@@ -180,36 +206,13 @@ static char **qemu_argv(agent_t *a, workload_t *w, const char *binary, bool inco
 	_cleanup_free_ char *serial = flyt_asprintf("file,id=serial0,path=%s/serial.log,append=on", w->dir);
 	_cleanup_free_ char *pidfile = flyt_asprintf("%s/qemu.pid", w->dir);
 	_cleanup_free_ char *log = flyt_asprintf("%s/qemu.log", w->dir);
-	const char *fixed[] = { "-name",
-				name,
-				"-accel",
-				flyt_json_str(s, "accel", "tcg"),
-				"-machine",
-				flyt_json_str(s, "machine", "q35"),
-				"-cpu",
-				flyt_json_str(s, "cpu_model", "qemu64"),
-				"-m",
-				mem,
-				"-smp",
-				cpus,
-				"-nodefaults",
-				"-no-user-config",
-				"-display",
-				"none",
-				"-chardev",
-				serial,
-				"-serial",
-				"chardev:serial0",
+	const char *fixed[] = { "-name", name, "-accel", flyt_json_str(s, "accel", "tcg"), "-machine",
+				flyt_json_str(s, "machine", "q35"), "-cpu", flyt_json_str(s, "cpu_model", "qemu64"),
+				"-m", mem, "-smp", cpus, "-nodefaults", "-no-user-config", "-display", "none",
+				"-chardev", serial, "-serial", "chardev:serial0",
 				/* relative to the cwd (the workload's directory): no sun_path limit */
-				"-qmp",
-				"unix:qmp.sock,server=on,wait=off",
-				"-qmp",
-				"unix:qmp-mig.sock,server=on,wait=off",
-				"-D",
-				log,
-				"-daemonize",
-				"-pidfile",
-				pidfile,
+				"-qmp", "unix:qmp.sock,server=on,wait=off", "-qmp",
+				"unix:qmp-mig.sock,server=on,wait=off", "-D", log, "-daemonize", "-pidfile", pidfile,
 				NULL };
 	for (const char **p = fixed; *p; p++)
 		flyt_strv_push(&argv, *p);
@@ -229,8 +232,8 @@ static char **qemu_argv(agent_t *a, workload_t *w, const char *binary, bool inco
 	json_t *d;
 	json_array_foreach (json_object_get(s, "disks"), i, d) {
 		_cleanup_free_ char *drive =
-		    flyt_asprintf("file=%s,format=%s,if=virtio,id=disk%zu", flyt_json_str(d, "path", ""),
-				  flyt_json_str(d, "format", "raw"), i);
+		    flyt_asprintf("file=%s,format=%s,if=virtio,id=disk%zu,node-name=node%zu",
+				  flyt_json_str(d, "path", ""), flyt_json_str(d, "format", "raw"), i, i);
 		flyt_strv_push(&argv, "-drive");
 		flyt_strv_push(&argv, drive);
 	}
@@ -266,6 +269,19 @@ static int launch(agent_t *a, workload_t *w, bool incoming, flyt_error_t *err)
 		return flyt_error_set(err, FLYT_E_UNSUPPORTED, 0, "QEMU not found");
 	if (flyt_mkdir_p(w->dir, 0700, err) < 0 || flyt_mkdir_p(w->files_dir, 0755, err) < 0)
 		return -1;
+	const char *kernel = flyt_json_str(w->spec, "kernel", NULL), *initrd = flyt_json_str(w->spec, "initrd", NULL);
+	if ((kernel && file_valid("kernel", kernel, err) < 0) || (initrd && file_valid("initrd", initrd, err) < 0))
+		return -1;
+	size_t i;
+	json_t *d;
+	json_array_foreach (json_object_get(w->spec, "disks"), i, d) {
+		const char *path = flyt_json_str(d, "path", "");
+		struct stat st;
+		if (file_valid("disk", path, err) < 0 || stat(path, &st) < 0)
+			return -1;
+		if (!json_is_true(json_object_get(d, "shared")))
+			json_object_set_new(d, "size", json_integer((json_int_t)st.st_size));
+	}
 	static const char *const stale[] = { "qmp.sock", "qmp-mig.sock", "qemu.pid", NULL };
 	for (const char *const *p = stale; *p; p++) {
 		_cleanup_free_ char *path = flyt_asprintf("%s/%s", w->dir, *p);
@@ -394,6 +410,16 @@ static int qemu_status(agent_t *a, workload_t *w, json_t *ret, flyt_error_t *err
 
 /* ---- migration ---- */
 
+/* Number of local (copied) disks in the spec. */
+static size_t local_disks(json_t *spec)
+{
+	size_t i, n = 0;
+	json_t *d;
+	json_array_foreach (json_object_get(spec, "disks"), i, d)
+		n += !json_is_true(json_object_get(d, "shared"));
+	return n;
+}
+
 /* Capabilities both sides must agree on (postcopy-ram, multifd). */
 static int set_capabilities(qmp_t *q, migration_t *m, bool source, flyt_error_t *err)
 {
@@ -402,24 +428,95 @@ static int set_capabilities(qmp_t *q, migration_t *m, bool source, flyt_error_t 
 	json_array_append_new(caps, json_pack("{s:s, s:b}", "capability", "postcopy-ram", "state", postcopy));
 	json_array_append_new(caps, json_pack("{s:s, s:b}", "capability", "multifd", "state", m->multifd > 0));
 	if (source) {
-		json_array_append_new(caps, json_pack("{s:s, s:b}", "capability", "auto-converge", "state", m->auto_converge));
+		json_array_append_new(
+		    caps, json_pack("{s:s, s:b}", "capability", "auto-converge", "state", m->auto_converge));
 		json_array_append_new(caps, json_pack("{s:s, s:b}", "capability", "xbzrle", "state", m->xbzrle));
+		json_array_append_new(caps, json_pack("{s:s, s:b}", "capability", "pause-before-switchover", "state",
+						      local_disks(m->w->spec) > 0));
 	}
 	if (qmp_call(q, "migrate-set-capabilities", json_pack("{s:o}", "capabilities", caps), NULL, err) < 0)
 		return -1;
-	if (m->multifd > 0 &&
-	    qmp_call(q, "migrate-set-parameters", json_pack("{s:i}", "multifd-channels", (int)m->multifd), NULL, err) <
-		0)
+	if (m->multifd > 0 && qmp_call(q, "migrate-set-parameters",
+				       json_pack("{s:i}", "multifd-channels", (int)m->multifd), NULL, err) < 0)
 		return -1;
 	return 0;
 }
 
 static void *postcopy_watcher(void *arg);
 
+/* Target: an empty raw image of the right size for every local disk, in the
+ * workload's directory; the spec points there from now on. */
+static int create_disk_copies(workload_t *w, flyt_error_t *err)
+{
+	size_t i;
+	json_t *d;
+	json_array_foreach (json_object_get(w->spec, "disks"), i, d) {
+		if (json_is_true(json_object_get(d, "shared")))
+			continue;
+		if (strcmp(flyt_json_str(d, "format", "raw"), "raw") != 0)
+			return flyt_error_set(err, FLYT_E_UNSUPPORTED, 0,
+					      "disk %zu: only raw local disks can be copied (make it shared, or raw)",
+					      i + 1);
+		int64_t size = flyt_json_int(d, "size", -1);
+		if (size <= 0)
+			return flyt_error_set(err, FLYT_E_INVALID, 0, "disk %zu: its size is unknown", i + 1);
+		_cleanup_free_ char *path = flyt_asprintf("%s/disk%zu.img", w->dir, i);
+		int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		if (fd < 0)
+			return flyt_error_set(err, FLYT_E_IO, errno, "create %s", path);
+		int r = ftruncate(fd, (off_t)size);
+		int e = errno;
+		close(fd);
+		if (r < 0)
+			return flyt_error_set(err, FLYT_E_IO, e, "size %s", path);
+		json_object_set_new(d, "path", json_string(path));
+	}
+	return 0;
+}
+
+/* Target: an NBD server on the data address exporting every local disk, writable,
+ * for the source's mirrors. Returns the port. */
+static int export_disks(qmp_t *q, workload_t *w, const char *host, uint16_t *ret_port, flyt_error_t *err)
+{
+	/* QEMU cannot tell which port it got: take a free one (the host's own
+	 * network namespace, nobody else binds there meanwhile) */
+	uint16_t port = 0;
+	int fd = flyt_tcp_listen(host, 0, 1, &port, err);
+	if (fd < 0)
+		return -1;
+	close(fd);
+	_cleanup_free_ char *ports = flyt_asprintf("%u", port);
+	if (qmp_call(q, "nbd-server-start",
+		     json_pack("{s:{s:s, s:{s:s, s:s}}}", "addr", "type", "inet", "data", "host", host, "port", ports),
+		     NULL, err) < 0)
+		return -1;
+	size_t i;
+	json_t *d;
+	json_array_foreach (json_object_get(w->spec, "disks"), i, d) {
+		if (json_is_true(json_object_get(d, "shared")))
+			continue;
+		char id[32], node[32];
+		snprintf(id, sizeof(id), "disk%zu", i);
+		snprintf(node, sizeof(node), "node%zu", i);
+		if (qmp_call(q, "block-export-add",
+			     json_pack("{s:s, s:s, s:s, s:s, s:b}", "type", "nbd", "id", id, "node-name", node, "name",
+				       id, "writable", 1),
+			     NULL, err) < 0)
+			return -1;
+	}
+	*ret_port = port;
+	return 0;
+}
+
 static int qemu_incoming(migration_t *m, json_t *info, flyt_error_t *err)
 {
 	agent_t *a = m->agent;
 	workload_t *w = m->w;
+	if (create_disk_copies(w, err) < 0)
+		return -1;
+	pthread_mutex_lock(&a->lock);
+	workload_save(a, w, NULL);
+	pthread_mutex_unlock(&a->lock);
 	if (launch(a, w, true, err) < 0)
 		return -1;
 	m->restored_pid = w->pid; /* from now on a failure discards it */
@@ -442,6 +539,12 @@ static int qemu_incoming(migration_t *m, json_t *info, flyt_error_t *err)
 	if (flyt_parse_u64(p, 65535, &lport) < 0 || lport == 0)
 		return flyt_error_set(err, FLYT_E_INTERNAL, 0, "QEMU did not say where it listens for the migration");
 	json_object_set_new(info, "port", json_integer((json_int_t)lport));
+	if (local_disks(w->spec) > 0) {
+		uint16_t nbd_port;
+		if (export_disks(&q, w, host, &nbd_port, err) < 0)
+			return flyt_error_prefix(err, "exporting the disk copies");
+		json_object_set_new(info, "nbd_port", json_integer(nbd_port));
+	}
 	if (m->mode == MODE_POSTCOPY) {
 		if (pthread_create(&m->tunnel_thread, NULL, postcopy_watcher, m) != 0)
 			return flyt_error_set(err, FLYT_E_INTERNAL, errno, "postcopy watcher thread");
@@ -528,14 +631,101 @@ static int decide_commit(migration_t *m)
 	return r;
 }
 
+/* Source: ends every mirror job (for a job in sync, "cancel" completes it without
+ * switching the source to the copy) and waits until none is left. */
+static int end_mirrors(qmp_t *q, migration_t *m, bool force, flyt_error_t *err)
+{
+	size_t i;
+	json_t *d;
+	json_array_foreach (json_object_get(m->w->spec, "disks"), i, d) {
+		if (json_is_true(json_object_get(d, "shared")))
+			continue;
+		char job[32];
+		snprintf(job, sizeof(job), "mirror%zu", i);
+		flyt_error_t ignored = FLYT_ERROR_INIT; /* a job that never started */
+		qmp_call(q, "block-job-cancel", json_pack("{s:s, s:b}", "device", job, "force", force), NULL, &ignored);
+	}
+	uint64_t deadline = flyt_now_ms() + 60000;
+	for (;;) {
+		_cleanup_json_ json_t *jobs = NULL;
+		if (qmp_call(q, "query-block-jobs", NULL, &jobs, err) < 0)
+			return -1;
+		if (json_array_size(jobs) == 0)
+			return 0;
+		if (flyt_now_ms() > deadline)
+			return flyt_error_set(err, FLYT_E_TIMEOUT, 0, "disk mirrors did not end");
+		flyt_sleep_ms(20);
+	}
+}
+
+/* Source: copies every local disk to the target's NBD export and returns once
+ * all mirrors are in sync (they then copy every new write until end_mirrors). */
+static int start_mirrors(qmp_t *q, migration_t *m, uint64_t *ret_bytes, flyt_error_t *err)
+{
+	size_t n = local_disks(m->w->spec);
+	*ret_bytes = 0;
+	if (n == 0)
+		return 0;
+	if (!m->live_nbd_port)
+		return flyt_error_set(err, FLYT_E_CORRUPT, 0, "the target exports no disk copies");
+	size_t i;
+	json_t *d;
+	json_array_foreach (json_object_get(m->w->spec, "disks"), i, d) {
+		if (json_is_true(json_object_get(d, "shared")))
+			continue;
+		char dev[32], job[32];
+		snprintf(dev, sizeof(dev), "disk%zu", i);
+		snprintf(job, sizeof(job), "mirror%zu", i);
+		_cleanup_free_ char *target =
+		    flyt_asprintf(strchr(m->live_host, ':') ? "nbd:[%s]:%u:exportname=%s" : "nbd:%s:%u:exportname=%s",
+				  m->live_host, m->live_nbd_port, dev);
+		json_t *args = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "device", dev, "job-id", job, "target",
+					 target, "format", "raw", "sync", "full", "mode", "existing");
+		if (m->bandwidth)
+			json_object_set_new(args, "speed", json_integer((json_int_t)m->bandwidth));
+		if (qmp_call(q, "drive-mirror", args, NULL, err) < 0)
+			return flyt_error_prefix(err, "disk %zu", i + 1);
+	}
+	for (;;) {
+		_cleanup_json_ json_t *jobs = NULL;
+		if (qmp_call(q, "query-block-jobs", NULL, &jobs, err) < 0)
+			return -1;
+		size_t k, ready = 0;
+		uint64_t bytes = 0;
+		json_t *j;
+		json_array_foreach (jobs, k, j) {
+			ready += json_is_true(json_object_get(j, "ready"));
+			bytes += ju(j, "offset");
+		}
+		*ret_bytes = bytes;
+		pthread_mutex_lock(&m->agent->lock);
+		m->bytes = bytes;
+		migration_changed(m);
+		pthread_mutex_unlock(&m->agent->lock);
+		if (json_array_size(jobs) < n)
+			return flyt_error_set(err, FLYT_E_IO, 0, "a disk mirror ended before it was in sync");
+		if (ready == n)
+			return 0;
+		if (atomic_load(&m->cancel))
+			return flyt_error_set(err, FLYT_E_CANCELLED, 0, "cancelled by request");
+		flyt_sleep_ms(POLL_MS);
+	}
+}
+
 static int qemu_send(migration_t *m, flyt_error_t *err)
 {
 	workload_t *w = m->w;
 	_cleanup_qmp_ qmp_t q = QMP_INIT;
 	if (qmp_open(&q, w->dir, "qmp-mig.sock", QMP_TIMEOUT_MS, err) < 0 || set_capabilities(&q, m, true, err) < 0)
 		return -1;
-	json_t *params = json_pack("{s:I}", "max-bandwidth",
-				   (json_int_t)(m->bandwidth ? (int64_t)m->bandwidth : UNLIMITED_BPS));
+	uint64_t disk_bytes = 0;
+	if (start_mirrors(&q, m, &disk_bytes, err) < 0) {
+		flyt_error_t ignored = FLYT_ERROR_INIT;
+		end_mirrors(&q, m, true, &ignored);
+		return flyt_error_prefix(err, "copying the local disks");
+	}
+	json_t *params =
+	    json_pack("{s:I}", "max-bandwidth", (json_int_t)(m->bandwidth ? (int64_t)m->bandwidth : UNLIMITED_BPS));
 	if (m->max_downtime_ms > 0)
 		json_object_set_new(params, "downtime-limit", json_integer(m->max_downtime_ms));
 	if (qmp_call(&q, "migrate-set-parameters", params, NULL, err) < 0)
@@ -553,7 +743,7 @@ static int qemu_send(migration_t *m, flyt_error_t *err)
 		uint64_t now = flyt_now_ms();
 		pthread_mutex_lock(&m->agent->lock);
 		if (ram) {
-			m->bytes = ju(ram, "transferred");
+			m->bytes = disk_bytes + ju(ram, "transferred");
 			m->remaining_bytes = ju(ram, "remaining");
 			m->dirty_rate = ju(ram, "dirty-pages-rate") * ju(ram, "page-size");
 			m->passes = (unsigned)ju(ram, "dirty-sync-count");
@@ -579,8 +769,19 @@ static int qemu_send(migration_t *m, flyt_error_t *err)
 			pthread_mutex_unlock(&m->agent->lock);
 			return 0;
 		}
+		if (strcmp(status, "pre-switchover") == 0) {
+			/* the guest is paused: its disks cannot change any more */
+			if (end_mirrors(&q, m, false, err) < 0)
+				return flyt_error_prefix(err, "ending the disk mirrors");
+			if (qmp_call(&q, "migrate-continue", json_pack("{s:s}", "state", "pre-switchover"), NULL, err) <
+			    0)
+				return -1;
+			continue;
+		}
 		if (strcmp(status, "failed") == 0 || strcmp(status, "cancelled") == 0) {
 			flyt_error_t cause = FLYT_ERROR_INIT;
+			flyt_error_t ignored = FLYT_ERROR_INIT;
+			end_mirrors(&q, m, true, &ignored);
 			if (cancelling)
 				flyt_error_set(&cause, FLYT_E_CANCELLED, 0, "cancelled by request");
 			else
@@ -589,7 +790,8 @@ static int qemu_send(migration_t *m, flyt_error_t *err)
 					       flyt_json_str(st, "error-desc", ""));
 			if (m->postcopy_started) {
 				*err = cause;
-				return flyt_error_prefix(err, "after the switch to postcopy (the VM cannot resume here)");
+				return flyt_error_prefix(err,
+							 "after the switch to postcopy (the VM cannot resume here)");
 			}
 			flyt_error_t rerr = FLYT_ERROR_INIT;
 			if (ensure_running(&q, m, &rerr) < 0)
@@ -651,6 +853,8 @@ static int qemu_restore(migration_t *m, flyt_error_t *err)
 	}
 	if (!proc_alive(w->pid, w->start_ticks))
 		return flyt_error_set(err, FLYT_E_INTERNAL, 0, "the target QEMU is gone");
+	if (local_disks(w->spec) > 0 && qmp_call(&q, "nbd-server-stop", NULL, NULL, err) < 0)
+		return flyt_error_prefix(err, "stopping the disk exports");
 	m->restore_ms = (int64_t)(flyt_now_ms() - t0);
 	return 0;
 }
@@ -676,7 +880,8 @@ static int qemu_discard(migration_t *m, flyt_error_t *err)
 	if (proc_alive(w->pid, w->start_ticks)) {
 		kill(w->pid, SIGKILL);
 		if (!wait_gone(w, 5000))
-			return flyt_error_set(err, FLYT_E_TIMEOUT, 0, "the target QEMU (pid %d) did not die", (int)w->pid);
+			return flyt_error_set(err, FLYT_E_TIMEOUT, 0, "the target QEMU (pid %d) did not die",
+					      (int)w->pid);
 	}
 	w->pid = 0;
 	return 0;

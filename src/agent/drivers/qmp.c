@@ -36,7 +36,8 @@ static int qmp_read_msg(qmp_t *q, bool skip_events, json_t **ret, flyt_error_t *
 			return 0;
 		}
 		if (q->len >= QMP_LINE_MAX)
-			return flyt_error_set(err, FLYT_E_CORRUPT, 0, "QMP: message longer than %d bytes", QMP_LINE_MAX);
+			return flyt_error_set(err, FLYT_E_CORRUPT, 0, "QMP: message longer than %d bytes",
+					      QMP_LINE_MAX);
 		if (q->cap - q->len < 4096) {
 			q->cap = q->cap ? q->cap * 2 : 8192;
 			q->buf = realloc(q->buf, q->cap);

@@ -14,7 +14,10 @@ typedef struct {
 	size_t len, cap;
 } qmp_t;
 
-#define QMP_INIT { .fd = -1 }
+#define QMP_INIT         \
+	{                \
+		.fd = -1 \
+	}
 
 /* Connects to the monitor socket `name` inside directory `dir` (reached through
  * /proc/self/fd, so the length of dir does not matter), reads the greeting and
