@@ -304,6 +304,8 @@ int migration_wait(agent_t *a, const char *id, uint64_t since, unsigned wait_ms,
 /* migrate_source.c */
 int migrate_source_start(agent_t *a, json_t *body, json_t **ret, flyt_error_t *err);
 int migrate_cancel(agent_t *a, const char *id, flyt_error_t *err);
+/* A postcopy migration switches to postcopy now instead of after its passes. */
+int migrate_postcopy_now(agent_t *a, const char *id, flyt_error_t *err);
 
 /* migrate_target.c */
 int migrate_target_prepare(agent_t *a, json_t *body, json_t **ret, flyt_error_t *err);

@@ -708,3 +708,26 @@ int migrate_cancel(agent_t *a, const char *id, flyt_error_t *err)
 	pthread_mutex_unlock(&a->lock);
 	return r;
 }
+
+int migrate_postcopy_now(agent_t *a, const char *id, flyt_error_t *err)
+{
+	pthread_mutex_lock(&a->lock);
+	migration_t *m = migration_find(a, id);
+	int r = 0;
+	if (!m || m->role != ROLE_SOURCE)
+		r = flyt_error_set(err, FLYT_E_NOT_FOUND, 0, "no migration %s leaves this host", id);
+	else if (migration_phase_terminal(m->phase))
+		r = flyt_error_set(err, FLYT_E_CONFLICT, 0, "migration %s has already ended (%s)", id,
+				   migration_phase_name(m->phase));
+	else if (m->mode != MODE_POSTCOPY)
+		r = flyt_error_set(err, FLYT_E_INVALID, 0, "migration %s is in mode %s, not postcopy", id,
+				   migration_mode_name(m->mode));
+	else if (m->postcopy_started)
+		r = flyt_error_set(err, FLYT_E_CONFLICT, 0, "migration %s has already switched to postcopy", id);
+	else {
+		atomic_store(&m->postcopy_now, true);
+		migration_changed(m);
+	}
+	pthread_mutex_unlock(&a->lock);
+	return r;
+}

@@ -167,6 +167,7 @@ int migration_ls(cli_t *cli, const cli_command_t *cmd, int argc, char **argv, fl
 int migration_show(cli_t *cli, const cli_command_t *cmd, int argc, char **argv, flyt_error_t *err);
 int migration_watch(cli_t *cli, const cli_command_t *cmd, int argc, char **argv, flyt_error_t *err);
 int migration_cancel(cli_t *cli, const cli_command_t *cmd, int argc, char **argv, flyt_error_t *err);
+int migration_postcopy(cli_t *cli, const cli_command_t *cmd, int argc, char **argv, flyt_error_t *err);
 
 int events_show(cli_t *cli, const cli_command_t *cmd, int argc, char **argv, flyt_error_t *err);
 

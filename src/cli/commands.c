@@ -32,6 +32,8 @@ static const cli_command_t commands[] = {
 	{ "migration", "show", "migration show ID", migration_show, "show a migration with its journal" },
 	{ "migration", "watch", "migration watch ID", migration_watch, "follow a migration until it ends" },
 	{ "migration", "cancel", "migration cancel ID", migration_cancel, "cancel a migration before its switch-over" },
+	{ "migration", "postcopy", "migration postcopy ID", migration_postcopy,
+	  "switch a postcopy migration (VMs) to its target now" },
 	{ "events", NULL, "events [--since SEQ] [--follow]", events_show, "print the controller's events" },
 	{ "version", NULL, "version", commands_version, "print the version of flyt" },
 	{ "help", NULL, "help [NOUN [VERB]]", commands_help, "print this help, or a command's" },

@@ -365,3 +365,22 @@ int migration_cancel(cli_t *cli, const cli_command_t *cmd, int argc, char **argv
 		printf("cancelling migration %s\n", id);
 	return 0;
 }
+
+int migration_postcopy(cli_t *cli, const cli_command_t *cmd, int argc, char **argv, flyt_error_t *err)
+{
+	int npos, r = commands_parse(cli, cmd, no_opts, argc, argv, 1, 1, &npos, err);
+	if (r != 0)
+		return r;
+	_cleanup_free_ char *id = NULL;
+	if (migration_resolve(cli, argv[0], &id, err) < 0)
+		return -1;
+	_cleanup_free_ char *path = client_path("migrations", id, "postcopy");
+	_cleanup_json_ json_t *ans = NULL;
+	if (client_call(cli, "POST", path, NULL, &ans, err) < 0)
+		return -1;
+	if (cli->json)
+		output_json(ans);
+	else
+		printf("migration %s switches to postcopy\n", id);
+	return 0;
+}

@@ -572,3 +572,27 @@ void orch_resume_unfinished(ctl_t *c)
 		spawn_follower(c, json_string_value(id));
 	}
 }
+
+/* A postcopy migration (VMs) switches to its target now, without waiting for its
+ * precopy passes. */
+int orch_postcopy(ctl_t *c, const char *id, json_t **ret, flyt_error_t *err)
+{
+	_cleanup_json_ json_t *m = store_migration_get(c->store, id);
+	if (!m)
+		return flyt_error_set(err, FLYT_E_NOT_FOUND, 0, "no migration %s", id);
+	if (state_terminal(flyt_json_str(m, "state", "")))
+		return flyt_error_set(err, FLYT_E_CONFLICT, 0, "migration %s has already ended (%s)", id,
+				      flyt_json_str(m, "state", ""));
+	_cleanup_free_ char *surl = NULL;
+	if (hosts_online_url(c, flyt_json_str(m, "source", ""), &surl, err) < 0)
+		return -1;
+	flyt_http_client_t cl = ctl_agent_client(c, surl, 10000);
+	_cleanup_free_ char *path = flyt_asprintf("/v1/migrations/%s/postcopy", id);
+	if (flyt_http_call(&cl, "POST", path, NULL, NULL, NULL, err) < 0)
+		return -1;
+	store_migration_journal(c->store, id, flyt_json_str(m, "state", ""), "switch to postcopy requested",
+				flyt_wall_ms(), NULL);
+	ctl_changed(c);
+	*ret = store_migration_get(c->store, id);
+	return 0;
+}

@@ -132,6 +132,28 @@ def test_precopy_then_postcopy_back(cluster, guest):
     assert mig["state"] == "committed" and mig["mode"] == "postcopy", mig
     assert "switched to postcopy" in (mig.get("note") or ""), mig
     assert_continues(c, "vm1", "h2", "h1", before, boot)
+
+    # precopy over parallel connections, with XBZRLE
+    before = last_count(c, "h1", "vm1")
+    mig = c.migrate("vm1", "h2", "precopy", multifd=2, xbzrle=True)
+    assert mig["state"] == "committed" and mig["options"] == {"multifd": 2, "xbzrle": True}, mig
+    assert_continues(c, "vm1", "h1", "h2", before, boot)
+
+    # postcopy on demand: no switch by passes, the user asks for it mid-way
+    before = last_count(c, "h2", "vm1")
+    r = c.start_migration("vm1", "h1", "postcopy", bandwidth_mbps=4, postcopy_after=1000)
+    assert r.status == 202, r.text
+    mid = r.json["id"]
+    c.wait_migration(mid, 120, until=lambda m: m.get("state") == "transferring" and (m.get("bytes") or 0) > 0)
+    c.cli("migration", "postcopy", mid)
+    mig = c.wait_migration(mid, 120)
+    assert mig["state"] == "committed", mig
+    assert "switched to postcopy" in (mig.get("note") or ""), mig
+    assert any(e.get("note") == "switch to postcopy requested" for e in mig["journal"]), mig["journal"]
+    assert_continues(c, "vm1", "h2", "h1", before, boot)
+    # once it has ended, there is nothing to switch
+    r = c.cli("migration", "postcopy", mid, check=False)
+    assert r.returncode != 0 and "ended" in r.stderr, r.stderr
     assert c.unfinished_migrations() == []
 
 
