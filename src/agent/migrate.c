@@ -259,6 +259,15 @@ static void settle_loaded(agent_t *a, migration_t *m, json_t *j)
 			 * thaw the workload: it runs here still */
 			snprintf(m->error, sizeof(m->error),
 				 "flytd restarted during the migration; the workload stayed here");
+			if (w && w->driver->send) {
+				/* a live driver's engine may still be migrating, or have paused
+				 * the source at its end: stop it and resume the source */
+				flyt_error_t lerr = FLYT_ERROR_INIT;
+				m->w = w;
+				if (DRIVER_CALL(w->driver, dump_finish, &lerr, m, false, &lerr) < 0)
+					log_warn("migration %s: resuming %s: %s", m->id, w->name, lerr.msg);
+				m->w = NULL;
+			}
 			if (w) {
 				w->state = w->pid > 0 && proc_alive(w->pid, w->start_ticks) ? WL_RUNNING : WL_EXITED;
 				workload_save(a, w, NULL);

@@ -194,6 +194,23 @@ def test_cancel_and_killed_target_leave_it_on_the_source(cluster, guest):
     wait_for(lambda: last_count(c, "h1", "vm2") >= before + 5, 60, "VM to count on after the failed target")
     assert console(c, "h1", "vm2")[0] == [boot]
     assert qemus_of(c, "vm2") == [pid]
+
+    # the source agent dies mid-way (its QEMU goes on migrating alone); restarted,
+    # it stops QEMU's migration and the VM runs on, on the source
+    r = c.start_migration("vm2", "h2", "precopy", bandwidth_mbps=1)
+    assert r.status == 202, r.text
+    mid = r.json["id"]
+    c.wait_migration(mid, 120, until=lambda m: m.get("state") == "transferring" and (m.get("bytes") or 0) > 0)
+    c.kill_agent("h1")
+    c.start_agent("h1")
+    m = c.wait_migration(mid, 120)
+    assert m["state"] == "rolled_back", m
+    assert qemu_pid(c, "h1", "vm2") == pid
+    before = last_count(c, "h1", "vm2")
+    wait_for(lambda: last_count(c, "h1", "vm2") >= before + 5, 60, "VM to count on after the agent's restart")
+    assert console(c, "h1", "vm2")[0] == [boot]
+    wait_for(lambda: qemus_of(c, "vm2") == [pid], 30, "the target's QEMU to be gone")
+    wait_for(lambda: c.workload("vm2")["state"] == "running", 30, "the VM to be running on h1")
     assert c.unfinished_migrations() == []
 
 

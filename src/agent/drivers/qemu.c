@@ -898,7 +898,27 @@ static int qemu_dump_finish(migration_t *m, bool commit, flyt_error_t *err)
 	if (!proc_alive(w->pid, w->start_ticks))
 		return flyt_error_set(err, FLYT_E_INTERNAL, 0, "the source QEMU is gone");
 	_cleanup_qmp_ qmp_t q = QMP_INIT;
-	if (qmp_open(&q, w->dir, "qmp.sock", QMP_TIMEOUT_MS, err) < 0 || ensure_running(&q, m, err) < 0)
+	if (qmp_open(&q, w->dir, "qmp.sock", QMP_TIMEOUT_MS, err) < 0)
+		return -1;
+	/* QEMU may still be migrating (flytd restarted meanwhile): stop that first */
+	flyt_error_t ignored = FLYT_ERROR_INIT;
+	qmp_call(&q, "migrate_cancel", NULL, NULL, &ignored);
+	uint64_t deadline = flyt_now_ms() + 30000;
+	for (;;) {
+		_cleanup_json_ json_t *st = NULL;
+		if (qmp_call(&q, "query-migrate", NULL, &st, err) < 0)
+			return -1;
+		const char *s = flyt_json_str(st, "status", "none");
+		if (!strcmp(s, "none") || !strcmp(s, "completed") || !strcmp(s, "failed") || !strcmp(s, "cancelled"))
+			break;
+		if (!strcmp(s, "postcopy-active") || !strcmp(s, "postcopy-paused") || !strcmp(s, "postcopy-recover"))
+			return flyt_error_set(err, FLYT_E_INTERNAL, 0,
+					      "QEMU is in postcopy (%s): the source's memory is incomplete", s);
+		if (flyt_now_ms() > deadline)
+			return flyt_error_set(err, FLYT_E_TIMEOUT, 0, "QEMU's migration is still %s", s);
+		flyt_sleep_ms(20);
+	}
+	if (ensure_running(&q, m, err) < 0)
 		return -1;
 	w->state = WL_RUNNING;
 	return 0;
