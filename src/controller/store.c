@@ -444,9 +444,8 @@ static json_t *workload_row(sqlite3_stmt *s)
 	json_object_set_new(w, "spec", col_json(s, 4));
 	json_object_set_new(w, "state", col_text(s, 5));
 	json_t *status = col_json(s, 6);
-	static const char *const live[] = {
-		"pid", "rss_bytes", "cpu_percent", "cpu_seconds", "processes", "error", NULL
-	};
+	static const char *const live[] = { "pid",	 "rss_bytes", "cpu_percent", "cpu_seconds",
+					    "processes", "error",     "serial_log",  NULL };
 	for (const char *const *k = live; *k; k++) {
 		json_t *v = json_object_get(status, *k);
 		if (v)
