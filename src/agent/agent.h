@@ -199,6 +199,7 @@ struct driver {
 extern const driver_t driver_process;
 extern const driver_t driver_fake;
 extern const driver_t driver_qemu;
+extern const driver_t driver_libvirt;
 
 /* Every driver, in drivers/registry.c. */
 extern const driver_t *const agent_drivers[];
@@ -214,7 +215,9 @@ struct agent {
 	char *state_dir;
 	char *token_file;
 	char *criu;
-	char *qemu; /* qemu-system-x86_64 binary (--qemu) */
+	char *qemu;		   /* qemu-system-x86_64 binary (--qemu) */
+	char *libvirt_uri;	   /* this host's libvirt connection (--libvirt-uri) */
+	char *libvirt_migrate_uri; /* the same as other hosts' libvirtd reach it */
 	char *libexec_dir;
 	char **shared_dirs;
 	char **drivers_enabled;

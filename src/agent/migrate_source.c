@@ -163,12 +163,16 @@ static int source_until_restored(migration_t *m, flyt_stream_t *s, bool *dumped,
 		char host[128];
 		uint16_t dport;
 		int64_t port = flyt_json_int(ready, "port", 0);
+		const char *uri = flyt_json_str(ready, "uri", NULL); /* or a URI of its engine's own */
 		if (flyt_parse_hostport(m->peer_data, host, sizeof(host), &dport, err) < 0)
 			return -1;
-		if (port <= 0 || port > 65535)
+		if (uri && strlen(uri) < sizeof(m->live_uri))
+			snprintf(m->live_uri, sizeof(m->live_uri), "%s", uri);
+		else if (port <= 0 || port > 65535)
 			return flyt_error_set(err, FLYT_E_CORRUPT, 0, "the target gave no migration port");
-		snprintf(m->live_uri, sizeof(m->live_uri), strchr(host, ':') ? "tcp:[%s]:%d" : "tcp:%s:%d", host,
-			 (int)port);
+		else
+			snprintf(m->live_uri, sizeof(m->live_uri), strchr(host, ':') ? "tcp:[%s]:%d" : "tcp:%s:%d",
+				 host, (int)port);
 		snprintf(m->live_host, sizeof(m->live_host), "%s", host);
 		int64_t nbd = flyt_json_int(ready, "nbd_port", 0);
 		m->live_nbd_port = nbd > 0 && nbd <= 65535 ? (uint16_t)nbd : 0;
@@ -246,6 +250,11 @@ static int source_until_restored(migration_t *m, flyt_stream_t *s, bool *dumped,
 	if (expect_ctrl(s, "restored", RESTORE_WAIT_MS, &restored, err) < 0)
 		return flyt_error_prefix(err, "restore on %s", m->peer_name);
 	m->restore_ms = flyt_json_int(restored, "restore_ms", -1);
+	if (m->live && flyt_json_int(restored, "downtime_ms", -1) >= 0) {
+		/* the target's engine measured the downtime itself (libvirt) */
+		m->downtime_ms = flyt_json_int(restored, "downtime_ms", -1);
+		m->downtime_final = true;
+	}
 	return 0;
 }
 

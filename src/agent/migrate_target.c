@@ -464,8 +464,10 @@ static void target_run(migration_t *m, flyt_stream_t *s)
 		target_finish(m, PHASE_ROLLED_BACK, "restore failed here: %s", err.msg);
 		return;
 	}
-	if (send_ctrl(s, json_pack("{s:s, s:I}", "type", "restored", "restore_ms", (json_int_t)m->restore_ms), &err) <
-	    0)
+	json_t *restored = json_pack("{s:s, s:I}", "type", "restored", "restore_ms", (json_int_t)m->restore_ms);
+	if (m->downtime_final)
+		json_object_set_new(restored, "downtime_ms", json_integer(m->downtime_ms));
+	if (send_ctrl(s, restored, &err) < 0)
 		log_warn("migration %s: cannot report the restore: %s", m->id, err.msg);
 
 	set_phase(m, PHASE_SWITCHING);

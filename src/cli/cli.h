@@ -155,6 +155,7 @@ int host_add(cli_t *cli, const cli_command_t *cmd, int argc, char **argv, flyt_e
 int host_rm(cli_t *cli, const cli_command_t *cmd, int argc, char **argv, flyt_error_t *err);
 
 int workload_create(cli_t *cli, const cli_command_t *cmd, int argc, char **argv, flyt_error_t *err);
+int workload_adopt(cli_t *cli, const cli_command_t *cmd, int argc, char **argv, flyt_error_t *err);
 int workload_ls(cli_t *cli, const cli_command_t *cmd, int argc, char **argv, flyt_error_t *err);
 int workload_show(cli_t *cli, const cli_command_t *cmd, int argc, char **argv, flyt_error_t *err);
 int workload_stop(cli_t *cli, const cli_command_t *cmd, int argc, char **argv, flyt_error_t *err);

@@ -17,6 +17,8 @@ static const cli_command_t commands[] = {
 	{ "host", "rm", "host rm HOST", host_rm, "forget a host that has no workloads" },
 	{ "workload", "create", "workload create --kind KIND --host HOST --name NAME [OPTIONS] [-- CMD [ARG...]]",
 	  workload_create, "create a workload on a host and start it" },
+	{ "workload", "adopt", "workload adopt --kind libvirt --host HOST [--name NAME] DOMAIN", workload_adopt,
+	  "take an existing libvirt domain under flyt's management" },
 	{ "workload", "ls", "workload ls [--host HOST] [--kind KIND] [--state STATE]", workload_ls,
 	  "list the workloads" },
 	{ "workload", "show", "workload show WORKLOAD", workload_show, "show a workload with its live status" },

@@ -161,6 +161,35 @@ int workload_create(cli_t *cli, const cli_command_t *cmd, int argc, char **argv,
 	return 0;
 }
 
+int workload_adopt(cli_t *cli, const cli_command_t *cmd, int argc, char **argv, flyt_error_t *err)
+{
+	_cleanup_free_ char *kind = NULL, *host = NULL, *name = NULL;
+	const flyt_opt_t opts[] = {
+		{ "kind", 0, FLYT_OPT_STRING, &kind, "KIND", "libvirt (required)" },
+		{ "host", 0, FLYT_OPT_STRING, &host, "HOST", "the host whose libvirt has the domain (required)" },
+		{ "name", 0, FLYT_OPT_STRING, &name, "NAME", "the workload's name (default: the domain's)" },
+		{ NULL },
+	};
+	int npos, r = commands_parse(cli, cmd, opts, argc, argv, 1, 1, &npos, err);
+	if (r != 0)
+		return r;
+	if (!kind || !host)
+		return commands_usage_error(cmd, err, "--%s is required", !kind ? "kind" : "host");
+	if (strcmp(kind, "libvirt") != 0)
+		return commands_usage_error(cmd, err, "only libvirt domains are adopted; create other kinds");
+	_cleanup_json_ json_t *body = json_pack("{s:s, s:s, s:s, s:{s:s}, s:b}", "name", name ? name : argv[0], "kind",
+						kind, "host", host, "spec", "domain", argv[0], "start", 1);
+	_cleanup_json_ json_t *ans = NULL;
+	if (client_call(cli, "POST", "/api/v1/workloads", body, &ans, err) < 0)
+		return -1;
+	if (cli->json)
+		output_json(ans);
+	else
+		printf("adopted domain %s on %s as workload %s (%s)\n", argv[0], host, flyt_json_str(ans, "name", "?"),
+		       flyt_json_str(ans, "state", "?"));
+	return 0;
+}
+
 int workload_ls(cli_t *cli, const cli_command_t *cmd, int argc, char **argv, flyt_error_t *err)
 {
 	_cleanup_free_ char *host = NULL, *kind = NULL, *state = NULL;

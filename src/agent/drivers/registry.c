@@ -6,5 +6,6 @@ const driver_t *const agent_drivers[] = {
 	&driver_process,
 	&driver_fake,
 	&driver_qemu,
+	&driver_libvirt,
 };
 const size_t agent_ndrivers = ELEMENTSOF(agent_drivers);
