@@ -39,6 +39,8 @@ build_pkgs=(
 	iproute2 iptables nftables procps
 	# run-time libraries of CRIU 4.2 that bookworm has in compatible versions
 	libnftables1 libprotobuf-c1 libbsd0 libgnutls30 libuuid1
+	# flytd's libvirt driver (optional at build time; built in when present)
+	libvirt-dev
 )
 # Packages the tests, benchmarks and checks use.
 test_pkgs=(
@@ -46,6 +48,8 @@ test_pkgs=(
 	clang-format shellcheck
 	# VM workloads (qemu driver) and the tiny guest the VM tests boot
 	qemu-system-x86 busybox-static
+	# libvirt workloads: the tests run two libvirtd of their own (never the system's)
+	libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients
 )
 # Packages only the benchmark against the alternatives needs (--bench): Podman
 # with runc (crun here cannot checkpoint) and conmon, and OpenBSD's netcat to

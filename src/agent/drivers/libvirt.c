@@ -4,7 +4,9 @@
  * Spec: {"domain": "NAME"}. flyt adopts the domain as it is: start runs it if it
  * is defined but not running, stop and destroy power it off (virDomainDestroy; the
  * definition stays). The old system's VM spec (Type "VM", VMProperties
- * {DomainName, ConnectionURI}) maps to this driver.
+ * {DomainName, ConnectionURI}) is meant to map to this driver: {"domain":
+ * DomainName} on the host whose --libvirt-uri is ConnectionURI (the mapping
+ * belongs to the old-spec parser, not on this branch yet).
  *
  * Migration (see migrate.c for the protocol around these slots):
  *   incoming      target: checks its libvirt connection and that no domain of
