@@ -22,8 +22,12 @@ from the source's pause to the target's `cont`, including its switch-over
 handshake; raw: QEMU's `downtime` figure), bytes (QEMU's ram.transferred, plus
 flyt's control traffic), and flyt's overhead as a ratio to raw QMP.
 
-virsh migrate --live is not measured: flyt's libvirt driver is not done yet, and
-this benchmark does not set up libvirtd (see docs/benchmarks.md).
+  flyt libvirt    with --libvirt: a libvirtd per host (private mount namespaces,
+                  as the tests run them), the domain adopted (flyt workload adopt
+                  --kind libvirt), flyt migrate --mode precopy --wait, back and forth
+  virsh           the same domain, virsh migrate --live --p2p --persistent
+                  --undefinesource, back and forth; downtime from virsh
+                  domjobinfo --completed on the target
 
 Python 3 standard library only; run as root.
 """
@@ -32,12 +36,16 @@ import argparse
 import json
 import os
 import platform
+import re
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -155,6 +163,104 @@ def raw_qmp_run(c, guest, memory, tmp):
             q.close()
 
 
+def start_libvirtds(c, base):
+    """A libvirtd in each host's namespace, in a private mount namespace (as
+    tests/integration/test_vm_libvirt.py runs them). Returns (uri_of, processes)."""
+    sock = lambda h: "%s/%s/run/libvirt-sock" % (base, h)  # noqa: E731
+    procs = []
+    for h in ("h1", "h2"):
+        d = os.path.join(base, h)
+        for sub in ("run", "lib", "cache", "log"):
+            os.makedirs(os.path.join(d, sub))
+        shutil.copytree("/etc/libvirt", os.path.join(d, "etc"))
+        with open(os.path.join(d, "etc", "libvirtd.conf"), "w") as f:
+            f.write('host_uuid = "%s"\nlisten_tcp = 0\nlisten_tls = 0\n' % uuid.uuid4())
+        ip = c.hosts[h].ip
+        with open(os.path.join(d, "etc", "qemu.conf"), "w") as f:
+            f.write('user = "root"\ngroup = "root"\nsecurity_driver = "none"\nstdio_handler = "file"\n'
+                    'migration_address = "%s"\nmigration_host = "%s"\n' % (ip, ip))
+        binds = [(d + "/run", "/run/libvirt"), (d + "/lib", "/var/lib/libvirt"), (d + "/cache", "/var/cache/libvirt"),
+                 (d + "/log", "/var/log/libvirt"), (d + "/etc", "/etc/libvirt")]
+        for _, target in binds:
+            os.makedirs(target, exist_ok=True)
+        script = " && ".join("mount --bind %s %s" % b for b in binds) + " && exec libvirtd --pid-file %s/pid" % d
+        procs.append(subprocess.Popen(["nsenter", "--net=/run/netns/%s" % c.hosts[h].ns, "unshare", "-m",
+                                       "--propagation", "private", "sh", "-c", script],
+                                      stdout=open(d + ".log", "w"), stderr=subprocess.STDOUT, env=c.env(),
+                                      start_new_session=True))
+    for h in ("h1", "h2"):
+        harness.wait_for(lambda: os.path.exists(sock(h)), 60, "libvirtd of %s" % h)
+    return (lambda h: "qemu:///system?socket=%s" % sock(h)), (lambda h: "qemu+unix:///system?socket=%s" % sock(h)), procs
+
+
+def virsh(uri, *args):
+    return subprocess.run(["virsh", "-c", uri] + list(args), check=True, capture_output=True, text=True,
+                          timeout=300).stdout
+
+
+DOMAIN_XML = """<domain type='qemu'><name>benchvm</name><memory unit='MiB'>{memory}</memory><vcpu>1</vcpu>
+<os><type arch='x86_64' machine='q35'>hvm</type><kernel>{kernel}</kernel><initrd>{initrd}</initrd>
+<cmdline>console=ttyS0 quiet panic=-1</cmdline></os>
+<cpu mode='custom' match='exact'><model fallback='forbid'>qemu64</model></cpu>
+<devices><serial type='file'><source path='{serial}' append='on'/><target port='0'/></serial></devices></domain>
+"""
+
+
+def libvirt_runs(guest, memory, repeat, results):
+    """flyt's libvirt driver against virsh migrate, on the same domain."""
+    base = tempfile.mkdtemp(prefix="flyt-bench-lv-", dir="/tmp")
+    local = {}
+    try:
+        sock_uri = lambda h: "qemu:///system?socket=%s/%s/run/libvirt-sock" % (base, h)  # noqa: E731
+        p2p_uri = lambda h: "qemu+unix:///system?socket=%s/%s/run/libvirt-sock" % (base, h)  # noqa: E731
+        host_args = {h: ["--libvirt-uri", sock_uri(h), "--libvirt-migrate-uri", p2p_uri(h)] for h in ("h1", "h2")}
+        c = harness.Cluster(hosts=2, name="bench-vm-libvirt", host_args=host_args)
+        local["c"] = c
+        uri, p2p, procs = start_libvirtds(c, base)
+        local["procs"] = procs
+        serial = os.path.join(base, "serial.log")
+        xml = os.path.join(base, "dom.xml")
+        with open(xml, "w") as f:
+            f.write(DOMAIN_XML.format(memory=memory, serial=serial, **guest))
+        virsh(uri("h1"), "define", xml)
+        virsh(uri("h1"), "start", "benchvm")
+        virsh(uri("h2"), "list")  # the first call to a daemon probes QEMU: not part of any run
+        harness.wait_for(lambda: count_lines(serial) >= SETTLED, 180, "the domain to boot", interval=0.2)
+        where = "h1"
+        for _ in range(repeat):
+            to = "h2" if where == "h1" else "h1"
+            t0 = time.monotonic()
+            virsh(uri(where), "migrate", "--live", "--p2p", "--persistent", "--undefinesource", "benchvm", p2p(to))
+            total = (time.monotonic() - t0) * 1000
+            info = virsh(uri(to), "domjobinfo", "--completed", "benchvm")
+            downtime = re.search(r"Total downtime:\s+(\d+) ms", info)
+            processed = re.search(r"Data processed:\s+([\d.]+) (\w+)", info)
+            scale = {"B": 1, "KiB": 1024, "MiB": 1 << 20, "GiB": 1 << 30}
+            results["virsh"].append({"total_ms": total, "downtime_ms": int(downtime.group(1)) if downtime else None,
+                                     "bytes": float(processed.group(1)) * scale.get(processed.group(2), 1)
+                                     if processed else None})
+            where = to
+            before = count_lines(serial)
+            harness.wait_for(lambda: count_lines(serial) > before + 3, 60, "the domain to count after virsh")
+        c.cli("workload", "adopt", "--kind", "libvirt", "--host", where, "benchvm")
+        for _ in range(repeat):
+            to = "h2" if where == "h1" else "h1"
+            results["flyt-libvirt"].append(flyt_run(c, "benchvm", to, "precopy"))
+            where = to
+            before = count_lines(serial)
+            harness.wait_for(lambda: count_lines(serial) > before + 3, 60, "the domain to count after flyt")
+    finally:
+        for p in local.get("procs", []):
+            try:
+                os.killpg(p.pid, signal.SIGTERM)
+                p.wait(30)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                pass
+        if "c" in local:
+            local["c"].teardown()
+        shutil.rmtree(base, ignore_errors=True)
+
+
 def flyt_run(c, name, target, mode):
     t0 = time.monotonic()
     r = c.cli("migrate", name, "--to", target, "--mode", mode, "--wait", json=True)
@@ -184,6 +290,8 @@ def main():
     ap.add_argument("--memory", type=int, default=256, help="guest memory, MiB (default 256)")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--json", help="write every sample and the summary here")
+    ap.add_argument("--libvirt", action="store_true",
+                    help="also flyt's libvirt driver against virsh migrate (needs libvirtd, virsh)")
     args = ap.parse_args()
     if os.geteuid() != 0:
         print("bench_vm: run as root", file=sys.stderr)
@@ -196,6 +304,8 @@ def main():
 
     c = harness.Cluster(hosts=2, name="bench-vm")
     results = {"flyt-precopy": [], "flyt-postcopy": [], "raw-qmp": []}
+    if args.libvirt:
+        results.update({"flyt-libvirt": [], "virsh": []})
     try:
         c.cli("workload", "create", "--kind", "qemu", "--host", "h1", "--name", "vm", "--memory", args.memory,
               "--kernel", guest["kernel"], "--initrd", guest["initrd"], "--append", "console=ttyS0 quiet panic=-1")
@@ -213,6 +323,8 @@ def main():
             results["raw-qmp"].append(raw_qmp_run(c, guest, args.memory, c.tmp))
     finally:
         c.teardown()
+    if args.libvirt:
+        libvirt_runs(guest, args.memory, args.repeat, results)
 
     table = {}
     for method, samples in results.items():
@@ -221,10 +333,13 @@ def main():
     print("VM of %d MiB, TCG, idle guest, %d run(s) each: median [min-max]" % (args.memory, args.repeat))
     print("%-14s %-26s %-26s %-26s %s" % ("method", "total", "downtime", "bytes", "total vs raw"))
     for method, t in table.items():
-        ratio = t["total_ms"]["median"] / raw_total if raw_total else float("nan")
-        print("%-14s %-26s %-26s %-26s %.2fx" % (method, fmt(t["total_ms"]), fmt(t["downtime_ms"]),
-                                                   fmt(t["bytes"], "B"), ratio))
-    print("virsh migrate --live: not measured (no libvirt driver yet; libvirtd not set up by this benchmark)")
+        ref = table["virsh"]["total_ms"]["median"] if method == "flyt-libvirt" else raw_total
+        ratio = t["total_ms"]["median"] / ref if ref else float("nan")
+        print("%-14s %-26s %-26s %-26s %.2fx%s" % (method, fmt(t["total_ms"]), fmt(t["downtime_ms"]),
+                                                     fmt(t["bytes"], "B"), ratio,
+                                                     " (vs virsh)" if method == "flyt-libvirt" else ""))
+    if not args.libvirt:
+        print("virsh migrate --live: not measured (give --libvirt)")
     print("machine: %s, %d CPUs, kernel %s" % (platform.node(), os.cpu_count(), platform.release()))
     if args.json:
         with open(args.json, "w") as f:

@@ -113,7 +113,8 @@ static int libvirt_validate(agent_t *a, json_t *spec, flyt_error_t *err)
 	if (flyt_json_check_keys(spec, "libvirt spec", keys, err) < 0 ||
 	    flyt_json_get_string(spec, "domain", true, 64, &name, err) < 0)
 		return flyt_error_prefix(err, "libvirt spec");
-	if (!name[0] || strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") != strlen(name))
+	if (!name[0] ||
+	    strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") != strlen(name))
 		return flyt_error_set(err, FLYT_E_INVALID, 0, "libvirt spec: bad domain name");
 	return 0;
 }
@@ -158,7 +159,7 @@ static int libvirt_status(agent_t *a, workload_t *w, json_t *ret, flyt_error_t *
 		return 0; /* libvirtd down: say nothing rather than "exited" */
 	_cleanup_dom_ virDomainPtr d = lv_domain(c, w->spec, &lerr);
 	int st = d ? lv_state(d) : VIR_DOMAIN_SHUTOFF;
-	static const char *const names[] = { "nostate", "running", "blocked",	  "paused",
+	static const char *const names[] = { "nostate",	 "running", "blocked", "paused",
 					     "shutdown", "shutoff", "crashed", "pmsuspended" };
 	json_object_set_new(ret, "domain_state",
 			    json_string(st >= 0 && st < (int)ELEMENTSOF(names) ? names[st] : "unknown"));
