@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,22 +36,31 @@ static void fail(int errfd, const char *what)
 }
 
 /* Network-namespace bind mounts (ip netns) visible in the copied mount table would
- * make CRIU refuse the dump; the workload has no use for them. */
+ * make CRIU refuse the dump; the workload has no use for them. Nor for other
+ * programs' temporary mounts: container overlays (type overlay) and anything
+ * mounted below /tmp (container runtimes' shm and storage, CRIU's own), which
+ * come and go with those programs: one recorded in the workload's checkpoint that
+ * is gone by the restore makes CRIU fail ("Can't stat mountpoint"). */
+static bool foreign_mount(const char *mountpoint, const char *fstype)
+{
+	return strncmp(fstype, "nsfs ", 5) == 0 || strncmp(fstype, "overlay ", 8) == 0 ||
+	       strncmp(mountpoint, "/tmp/", 5) == 0;
+}
+
 static void detach_nsfs_mounts(int errfd)
 {
 	FILE *f = fopen("/proc/self/mountinfo", "re");
 	if (!f)
 		fail(errfd, "open /proc/self/mountinfo");
 	char line[4096];
-	char *paths[256];
+	char *paths[1024];
 	int n = 0;
-	while (n < 256 && fgets(line, sizeof(line), f)) {
+	while (n < 1024 && fgets(line, sizeof(line), f)) {
 		char *sep = strstr(line, " - ");
-		if (!sep || strncmp(sep + 3, "nsfs ", 5) != 0)
-			continue;
 		char mp[4096];
-		if (sscanf(line, "%*s %*s %*s %*s %4095s", mp) == 1)
-			paths[n++] = strdup(mp);
+		if (!sep || sscanf(line, "%*s %*s %*s %*s %4095s", mp) != 1 || !foreign_mount(mp, sep + 3))
+			continue;
+		paths[n++] = strdup(mp);
 	}
 	fclose(f);
 	while (n-- > 0) {
