@@ -40,6 +40,8 @@ build_pkgs=(
 	iproute2 iptables nftables procps
 	# run-time libraries of CRIU 4.2 that bookworm has in compatible versions
 	libnftables1 libprotobuf-c1 libbsd0 libgnutls30 libuuid1
+	# flytd's libvirt driver (optional at build time; built in when present)
+	libvirt-dev
 )
 # Packages the tests, benchmarks and checks use.
 test_pkgs=(
@@ -49,6 +51,10 @@ test_pkgs=(
 	clang valgrind
 	# the container drivers' tests: real runc, dockerd and Podman, busybox images
 	docker.io containerd runc podman conmon busybox-static
+	# VM workloads (qemu driver) and the tiny guest the VM tests boot
+	qemu-system-x86
+	# libvirt workloads: the tests run two libvirtd of their own (never the system's)
+	libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients
 )
 # Packages only the benchmark against the alternatives needs (--bench): Podman
 # with runc (crun here cannot checkpoint) and conmon, and OpenBSD's netcat to
@@ -100,5 +106,10 @@ fi
 if [ -d /etc/sysctl.d ] && [ ! -f /etc/sysctl.d/60-flyt.conf ]; then
 	printf '# flyt: lazy migration needs pipes of 4 MiB (CRIU lazy-pages)\nfs.pipe-max-size = %s\n' \
 		"$want_pipe" >/etc/sysctl.d/60-flyt.conf
+fi
+# The VM tests' guest: a Debian kernel (downloaded, never installed into /boot)
+# and a busybox initramfs, built once into a cache directory.
+if [ "$want_test_deps" = 1 ]; then
+	"$(dirname "$0")/build-guest.sh" "${FLYT_GUEST_DIR:-/var/cache/flyt/guest}"
 fi
 say "ready"

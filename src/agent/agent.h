@@ -60,6 +60,7 @@ typedef enum {
 	MODE_LAZY,
 	MODE_PRECOPY,
 	MODE_SHARED,
+	MODE_POSTCOPY, /* live drivers (qemu): switch to the target, then fetch memory */
 	MODE_MAX,
 	MODE_INVALID = -1,
 } migration_mode_t;
@@ -109,6 +110,21 @@ struct migration {
 	char shared_dir[512]; /* mode shared: the directory both hosts mount */
 	uint64_t bandwidth;   /* bytes per second, 0 = unlimited */
 	unsigned precopy_rounds;
+	/* live drivers (qemu): the engine's own migration, tuned by these */
+	bool live;		 /* the driver migrates by itself (driver->send) */
+	char live_uri[160];	 /* where the target's engine listens ("tcp:IP:PORT") */
+	char live_host[128];	 /* the target's data address, for more channels */
+	uint16_t live_nbd_port;	 /* where the target exports its copies of local disks */
+	int64_t max_downtime_ms; /* 0: the engine's default */
+	bool auto_converge, xbzrle;
+	unsigned multifd;	  /* channels, 0: off */
+	unsigned postcopy_after;  /* postcopy: switch after this many passes */
+	atomic_bool postcopy_now; /* postcopy: switch at once (on demand) */
+	bool postcopy_started;	  /* past the point of no return */
+	bool downtime_final;	  /* downtime_ms measured by the engine: keep it */
+	uint64_t remaining_bytes; /* memory still to send */
+	uint64_t dirty_rate;	  /* bytes per second the guest dirties */
+	unsigned passes;	  /* memory passes so far */
 
 	/* directories */
 	char dir[512];	      /* STATE/migrations/ID */
@@ -182,6 +198,17 @@ struct driver {
 	 * committed; remove what is left of it here (a stopped container). Errors
 	 * are logged, not fatal: the workload has moved. */
 	int (*commit_done)(migration_t *m, flyt_error_t *err);
+	/* optional: live migration done by the workload's own engine (QEMU). With these
+	 * set, the agents skip pre-dumps and image transfer: the target's `receive`
+	 * starts a paused receiver before "ready" and fills {"uri": ...} in it; the
+	 * source's `send` migrates to it and returns once the source is paused with
+	 * everything sent (or, on failure, with the source running again); `restore`
+	 * waits for the receiver to have it all, `resume` runs it, `dump_finish(false)`
+	 * resumes the source, and `finish_source` ends the source copy once the target
+	 * runs. */
+	int (*receive)(migration_t *m, json_t *ready, flyt_error_t *err);
+	int (*send)(migration_t *m, flyt_error_t *err);
+	int (*finish_source)(migration_t *m, flyt_error_t *err);
 };
 
 #define DRIVER_CALL(drv, slot, err, ...)        \
@@ -193,6 +220,8 @@ extern const driver_t driver_fake;
 extern const driver_t driver_runc;
 extern const driver_t driver_docker;
 extern const driver_t driver_podman;
+extern const driver_t driver_qemu;
+extern const driver_t driver_libvirt;
 
 /* Every driver, in drivers/registry.c. */
 extern const driver_t *const agent_drivers[];
@@ -208,6 +237,9 @@ struct agent {
 	char *state_dir;
 	char *token_file;
 	char *criu;
+	char *qemu;		   /* qemu-system-x86_64 binary (--qemu) */
+	char *libvirt_uri;	   /* this host's libvirt connection (--libvirt-uri) */
+	char *libvirt_migrate_uri; /* the same as other hosts' libvirtd reach it */
 	char *libexec_dir;
 	char **shared_dirs;
 	char **drivers_enabled;
@@ -328,6 +360,8 @@ int migration_wait(agent_t *a, const char *id, uint64_t since, unsigned wait_ms,
 /* migrate_source.c */
 int migrate_source_start(agent_t *a, json_t *body, json_t **ret, flyt_error_t *err);
 int migrate_cancel(agent_t *a, const char *id, flyt_error_t *err);
+/* A postcopy migration switches to postcopy now instead of after its passes. */
+int migrate_postcopy_now(agent_t *a, const char *id, flyt_error_t *err);
 
 /* migrate_target.c */
 int migrate_target_prepare(agent_t *a, json_t *body, json_t **ret, flyt_error_t *err);

@@ -182,6 +182,17 @@ static int h_migration_cancel(flyt_http_request_t *req, flyt_http_response_t *re
 	return 0;
 }
 
+static int h_migration_postcopy(flyt_http_request_t *req, flyt_http_response_t *res, flyt_error_t *err)
+{
+	const char *id = NULL;
+	json_t *out = NULL;
+	if (flyt_http_param_id(req, "id", &id, err) < 0 || migrate_postcopy_now(A(req), id, err) < 0 ||
+	    migration_wait(A(req), id, 0, 0, &out, err) < 0)
+		return -1;
+	flyt_http_reply_json(res, 202, out);
+	return 0;
+}
+
 static int h_incoming_prepare(flyt_http_request_t *req, flyt_http_response_t *res, flyt_error_t *err)
 {
 	_cleanup_json_ json_t *body = NULL;
@@ -226,6 +237,8 @@ const flyt_route_t agent_routes[] = {
 	  "start migrating a workload away (source side)" },
 	{ "GET", "/v1/migrations/:id", h_migration_show, 0, "one migration; ?since=VERSION&wait=MS long-polls" },
 	{ "POST", "/v1/migrations/:id/cancel", h_migration_cancel, FLYT_ROUTE_WRITE, "cancel before the switch-over" },
+	{ "POST", "/v1/migrations/:id/postcopy", h_migration_postcopy, FLYT_ROUTE_WRITE,
+	  "postcopy mode: switch to the target now" },
 	{ "POST", "/v1/incoming", h_incoming_prepare, FLYT_ROUTE_WRITE, "prepare to receive a workload (target side)" },
 	{ "GET", "/v1/incoming/:id", h_migration_show, 0, "an incoming migration" },
 	{ "DELETE", "/v1/incoming/:id", h_incoming_abort, FLYT_ROUTE_WRITE, "drop a prepared migration never started" },

@@ -14,6 +14,7 @@ int main(int argc, char **argv)
 	a.listen = flyt_strdup("0.0.0.0:7800");
 	a.state_dir = flyt_strdup("/var/lib/flyt/agent");
 	a.criu = flyt_strdup("criu");
+	a.qemu = flyt_strdup("qemu-system-x86_64");
 	a.token_file = flyt_strdup(getenv("FLYT_TOKEN_FILE") ? getenv("FLYT_TOKEN_FILE") : "/etc/flyt/token");
 	a.heartbeat_ms = 2000;
 	a.io_timeout_ms = 15000;
@@ -31,6 +32,12 @@ int main(int argc, char **argv)
 		{ "token-file", 't', FLYT_OPT_STRING, &a.token_file, "FILE",
 		  "cluster token (default $FLYT_TOKEN_FILE or /etc/flyt/token)" },
 		{ "criu", 0, FLYT_OPT_STRING, &a.criu, "PATH", "criu binary (default: criu on PATH)" },
+		{ "qemu", 0, FLYT_OPT_STRING, &a.qemu, "PATH",
+		  "QEMU binary for qemu workloads (default: qemu-system-x86_64 on PATH)" },
+		{ "libvirt-uri", 0, FLYT_OPT_STRING, &a.libvirt_uri, "URI",
+		  "libvirt connection for libvirt workloads (e.g. qemu:///system; none: driver off)" },
+		{ "libvirt-migrate-uri", 0, FLYT_OPT_STRING, &a.libvirt_migrate_uri, "URI",
+		  "the URI other hosts' libvirtd reach this host's at (default: --libvirt-uri)" },
 		{ "shared-dir", 0, FLYT_OPT_LIST, &a.shared_dirs, "DIR",
 		  "a directory every host mounts, for --mode shared (repeatable)" },
 		{ "driver", 0, FLYT_OPT_LIST, &a.drivers_enabled, "KIND", "enable only these drivers (repeatable)" },

@@ -44,7 +44,7 @@
 
 static const char *const mode_names[MODE_MAX] = {
 	[MODE_AUTO] = "auto",	    [MODE_STOP_COPY] = "stop-copy", [MODE_LAZY] = "lazy",
-	[MODE_PRECOPY] = "precopy", [MODE_SHARED] = "shared",
+	[MODE_PRECOPY] = "precopy", [MODE_SHARED] = "shared",	    [MODE_POSTCOPY] = "postcopy",
 };
 
 static const char *const phase_names[PHASE_MAX] = {
@@ -162,6 +162,11 @@ json_t *migration_json(migration_t *m)
 	json_object_set_new(j, "images_bytes", json_integer((json_int_t)m->images_bytes));
 	if (m->shared_dir[0])
 		json_object_set_new(j, "shared_dir", json_string(m->shared_dir));
+	if (m->live) {
+		json_object_set_new(j, "passes", json_integer(m->passes));
+		json_object_set_new(j, "dirty_rate", json_integer((json_int_t)m->dirty_rate));
+		json_object_set_new(j, "remaining_bytes", json_integer((json_int_t)m->remaining_bytes));
+	}
 	if (!migration_phase_terminal(m->phase) && m->t_start)
 		json_object_set_new(j, "elapsed_ms", json_integer((json_int_t)(flyt_now_ms() - m->t_start)));
 	return j;
@@ -303,6 +308,16 @@ static void settle_source(agent_t *a, migration_t *m, json_t *j)
 		/* the hook saw flytd vanish and, without a commit decision, let CRIU
 		 * thaw the workload: it runs here still */
 		snprintf(m->error, sizeof(m->error), "flytd restarted during the migration; the workload stayed here");
+		if (w && w->driver->send) {
+			/* a live driver's engine may still be migrating, or have paused
+			 * the source at its end: stop it and resume the source */
+			flyt_error_t lerr = FLYT_ERROR_INIT;
+			m->w = w;
+			if (DRIVER_CALL(w->driver, dump_finish, &lerr, m, false, &lerr) < 0)
+				log_warn("migration %s: resuming %s: %s", m->id, w->name, lerr.msg);
+			m->w = NULL;
+			alive = w->pid > 0 && proc_alive(w->pid, w->start_ticks);
+		}
 		if (w) {
 			w->state = alive ? WL_RUNNING : WL_EXITED;
 			workload_save(a, w, NULL);

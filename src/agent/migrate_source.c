@@ -191,14 +191,34 @@ static int source_until_restored(migration_t *m, flyt_stream_t *s, bool *dumped,
 	    json_pack("{s:s, s:s, s:s, s:O}", "id", w->id, "name", w->name, "kind", w->driver->kind, "spec", w->spec);
 	_cleanup_json_ json_t *ready = NULL;
 	if (send_ctrl(s,
-		      json_pack("{s:s, s:O, s:s, s:s, s:s}", "type", "begin", "workload", wl, "mode",
-				migration_mode_name(m->mode), "criu_version", a->criu_version, "source", a->name),
+		      json_pack("{s:s, s:O, s:s, s:s, s:s, s:i}", "type", "begin", "workload", wl, "mode",
+				migration_mode_name(m->mode), "criu_version", a->criu_version, "source", a->name,
+				"multifd", (int)m->multifd),
 		      err) < 0 ||
 	    expect_ctrl(s, "ready", 60000, &ready, err) < 0)
 		return flyt_error_prefix(err, "preparing the target");
 	json_t *info = json_object_get(ready, "driver");
 	if (json_is_object(info))
 		m->peer_info = json_incref(info);
+	if (m->live) {
+		/* the target's engine listens on its data address, port of its choosing */
+		char host[128];
+		uint16_t dport;
+		int64_t port = flyt_json_int(ready, "port", 0);
+		const char *uri = flyt_json_str(ready, "uri", NULL); /* or a URI of its engine's own */
+		if (flyt_parse_hostport(m->peer_data, host, sizeof(host), &dport, err) < 0)
+			return -1;
+		if (uri && strlen(uri) < sizeof(m->live_uri))
+			snprintf(m->live_uri, sizeof(m->live_uri), "%s", uri);
+		else if (port <= 0 || port > 65535)
+			return flyt_error_set(err, FLYT_E_CORRUPT, 0, "the target gave no migration port");
+		else
+			snprintf(m->live_uri, sizeof(m->live_uri), strchr(host, ':') ? "tcp:[%s]:%d" : "tcp:%s:%d",
+				 host, (int)port);
+		snprintf(m->live_host, sizeof(m->live_host), "%s", host);
+		int64_t nbd = flyt_json_int(ready, "nbd_port", 0);
+		m->live_nbd_port = nbd > 0 && nbd <= 65535 ? (uint16_t)nbd : 0;
+	}
 
 	if (m->mode == MODE_LAZY) {
 		flyt_stream_t ps;
@@ -217,7 +237,7 @@ static int source_until_restored(migration_t *m, flyt_stream_t *s, bool *dumped,
 	s->progress = progress_cb;
 	s->progress_ctx = m;
 	s->rate_bps = m->bandwidth;
-	for (unsigned round = 1; m->mode == MODE_PRECOPY && round <= m->precopy_rounds; round++) {
+	for (unsigned round = 1; !m->live && m->mode == MODE_PRECOPY && round <= m->precopy_rounds; round++) {
 		if (DRIVER_CALL(w->driver, predump, err, m, round, err) < 0)
 			return flyt_error_prefix(err, "pre-dump round %u", round);
 		_cleanup_free_ char *dir = flyt_asprintf("%s/pre-%u", m->images_dir, round);
@@ -226,7 +246,11 @@ static int source_until_restored(migration_t *m, flyt_stream_t *s, bool *dumped,
 			return flyt_error_prefix(err, "sending pre-dump %u", round);
 	}
 
-	if (DRIVER_CALL(w->driver, dump, err, m, err) < 0)
+	if (m->live) {
+		/* the engine moves the memory itself; the source is paused once it returns */
+		if (w->driver->send(m, err) < 0)
+			return flyt_error_prefix(err, "live migration");
+	} else if (DRIVER_CALL(w->driver, dump, err, m, err) < 0)
 		return flyt_error_prefix(err, "checkpoint on the source");
 	*dumped = true;
 	_cleanup_free_ char *final_dir = flyt_asprintf("%s/final", m->images_dir);
@@ -239,13 +263,16 @@ static int source_until_restored(migration_t *m, flyt_stream_t *s, bool *dumped,
 	pthread_mutex_unlock(&a->lock);
 	/* transfer_ms: sending what the dump wrote (and the files), not the dump */
 	uint64_t t0 = flyt_now_ms();
-	if (m->mode != MODE_SHARED && flyt_stream_send_tree(s, final_dir, "images/final", err) < 0)
+	if (!m->live && m->mode != MODE_SHARED && flyt_stream_send_tree(s, final_dir, "images/final", err) < 0)
 		return flyt_error_prefix(peer_reason(s, err), "sending the checkpoint to %s", m->peer_name);
 	if (flyt_stream_send_tree(s, w->files_dir, "files", err) < 0)
 		return flyt_error_prefix(peer_reason(s, err), "sending the workload's files to %s", m->peer_name);
 	m->transfer_ms = (int64_t)(flyt_now_ms() - t0);
 	pthread_mutex_lock(&a->lock);
-	m->bytes = s->bytes_sent + (m->mode == MODE_SHARED ? isize : 0);
+	if (m->live)
+		m->bytes += s->bytes_sent; /* the engine's bytes plus the files */
+	else
+		m->bytes = s->bytes_sent + (m->mode == MODE_SHARED ? isize : 0);
 	pthread_mutex_unlock(&a->lock);
 
 	set_phase(m, PHASE_RESTORING);
@@ -275,6 +302,11 @@ static int source_until_restored(migration_t *m, flyt_stream_t *s, bool *dumped,
 	if (expect_ctrl(s, "restored", RESTORE_WAIT_MS, &restored, err) < 0)
 		return flyt_error_prefix(err, "restore on %s", m->peer_name);
 	m->restore_ms = flyt_json_int(restored, "restore_ms", -1);
+	if (m->live && flyt_json_int(restored, "downtime_ms", -1) >= 0) {
+		/* the target's engine measured the downtime itself (libvirt) */
+		m->downtime_ms = flyt_json_int(restored, "downtime_ms", -1);
+		m->downtime_final = true;
+	}
 	return 0;
 }
 
@@ -287,6 +319,12 @@ static void source_rollback(migration_t *m, flyt_stream_t *s, bool dumped, flyt_
 static void finish(migration_t *m, migration_phase_t phase, const flyt_error_t *e, const char *fmt, ...)
 {
 	agent_t *a = m->agent;
+	if (phase == PHASE_COMMITTED && m->w && m->w->driver->finish_source) {
+		/* a live driver's source copy waited, paused, for the target to run */
+		flyt_error_t ferr = FLYT_ERROR_INIT;
+		if (m->w->driver->finish_source(m, &ferr) < 0)
+			log_warn("migration %s: ending the source copy: %s", m->id, ferr.msg);
+	}
 	pthread_mutex_lock(&a->lock);
 	if (fmt) {
 		va_list ap;
@@ -369,6 +407,8 @@ int source_target_outcome(migration_t *m)
  * restore the source's own checkpoint here. */
 int source_restore_locally(migration_t *m, flyt_error_t *err)
 {
+	if (m->live) /* the paused source copy is still there */
+		return DRIVER_CALL(m->w->driver, dump_finish, err, m, false, err);
 	if (m->mode == MODE_LAZY)
 		return flyt_error_set(err, FLYT_E_UNSUPPORTED, 0,
 				      "lazy mode keeps no complete checkpoint on the source");
@@ -463,7 +503,8 @@ static void source_commit(migration_t *m, flyt_stream_t *s)
 			int64_t one_way =
 			    rtt_us > (uint64_t)processing ? (int64_t)(rtt_us - (uint64_t)processing) / 2 : 0;
 			pthread_mutex_lock(&a->lock);
-			m->downtime_ms = (int64_t)(t_go - m->t_freeze) + (one_way + resume_delay + 999) / 1000;
+			if (!m->downtime_final)
+				m->downtime_ms = (int64_t)(t_go - m->t_freeze) + (one_way + resume_delay + 999) / 1000;
 			migration_changed(m);
 			pthread_mutex_unlock(&a->lock);
 		}
@@ -569,15 +610,28 @@ static void *source_thread(void *arg)
 
 int migrate_source_start(agent_t *a, json_t *body, json_t **ret, flyt_error_t *err)
 {
-	static const char *const keys[] = { "id",	  "workload",	    "mode",	      "mode_reason", "target",
-					    "shared_dir", "bandwidth_mbps", "precopy_rounds", NULL };
+	static const char *const keys[] = { "id",
+					    "workload",
+					    "mode",
+					    "mode_reason",
+					    "target",
+					    "shared_dir",
+					    "bandwidth_mbps",
+					    "precopy_rounds",
+					    "max_downtime_ms",
+					    "auto_converge",
+					    "xbzrle",
+					    "multifd",
+					    "postcopy_after",
+					    NULL };
 	static const char *const tkeys[] = { "name", "url", "data", "ticket", NULL };
 	if (flyt_json_check_keys(body, "migration", keys, err) < 0)
 		return -1;
 	const char *id = NULL, *wname = NULL, *mode_s = NULL, *reason = "", *shared = NULL;
 	const char *tname = NULL, *turl = NULL, *tdata = NULL, *ticket = NULL;
 	json_t *target = NULL;
-	int64_t bw = 0, rounds = 3;
+	int64_t bw = 0, rounds = 3, max_downtime = 0, multifd = 0, postcopy_after = 0;
+	bool auto_converge = false, xbzrle = false;
 	if (flyt_json_get_string(body, "id", true, 32, &id, err) < 0 ||
 	    flyt_json_get_string(body, "workload", true, 63, &wname, err) < 0 ||
 	    flyt_json_get_string(body, "mode", true, 16, &mode_s, err) < 0 ||
@@ -586,6 +640,11 @@ int migrate_source_start(agent_t *a, json_t *body, json_t **ret, flyt_error_t *e
 	    flyt_json_get_string(body, "shared_dir", false, 500, &shared, err) < 0 ||
 	    flyt_json_get_int(body, "bandwidth_mbps", false, 0, 1000000, &bw, err) < 0 ||
 	    flyt_json_get_int(body, "precopy_rounds", false, 1, 20, &rounds, err) < 0 ||
+	    flyt_json_get_int(body, "max_downtime_ms", false, 1, 600000, &max_downtime, err) < 0 ||
+	    flyt_json_get_int(body, "multifd", false, 0, 64, &multifd, err) < 0 ||
+	    flyt_json_get_int(body, "postcopy_after", false, 0, 1000, &postcopy_after, err) < 0 ||
+	    flyt_json_get_bool(body, "auto_converge", false, &auto_converge, err) < 0 ||
+	    flyt_json_get_bool(body, "xbzrle", false, &xbzrle, err) < 0 ||
 	    flyt_json_check_keys(target, "migration target", tkeys, err) < 0 ||
 	    flyt_json_get_string(target, "name", true, 63, &tname, err) < 0 ||
 	    flyt_json_get_string(target, "url", true, 255, &turl, err) < 0 ||
@@ -596,11 +655,10 @@ int migrate_source_start(agent_t *a, json_t *body, json_t **ret, flyt_error_t *e
 		return flyt_error_set(err, FLYT_E_INVALID, 0, "migration id must be 32 lower-case hex digits");
 	migration_mode_t mode = migration_mode_from_name(mode_s);
 	if (mode == MODE_INVALID || mode == MODE_AUTO)
-		return flyt_error_set(err, FLYT_E_INVALID, 0, "mode must be one of stop-copy, lazy, precopy, shared");
-	char reason_na[512];
-	if (!facts_mode_available(a, mode, reason_na, sizeof(reason_na)))
-		return flyt_error_set(err, FLYT_E_UNSUPPORTED, 0, "mode %s is not available on %s: %s", mode_s, a->name,
-				      reason_na);
+		return flyt_error_set(err, FLYT_E_INVALID, 0,
+				      "mode must be one of stop-copy, lazy, precopy, shared, postcopy");
+	if (mode == MODE_POSTCOPY && multifd > 0)
+		return flyt_error_set(err, FLYT_E_INVALID, 0, "QEMU cannot combine postcopy with multifd");
 	if (mode == MODE_SHARED && (!shared || !agent_shared_dir_allowed(a, shared)))
 		return flyt_error_set(err, FLYT_E_INVALID, 0,
 				      "shared directory \"%.200s\" is not one this host declares (flytd --shared-dir)",
@@ -633,9 +691,19 @@ int migrate_source_start(agent_t *a, json_t *body, json_t **ret, flyt_error_t *e
 		return flyt_error_set(err, FLYT_E_CONFLICT, 0, "workload %s is %s, not running", wname,
 				      workload_state_name(w->state));
 	}
-	if (!w->driver->dump) {
+	if (!w->driver->dump && !w->driver->send) {
 		pthread_mutex_unlock(&a->lock);
 		return flyt_error_set(err, FLYT_E_UNSUPPORTED, 0, "the %s driver cannot migrate", w->driver->kind);
+	}
+	/* live drivers migrate by themselves (precopy or postcopy); the others need
+	 * what this host's CRIU can do for the mode */
+	bool live = w->driver->send != NULL;
+	char reason_na[512] = "";
+	if (live ? mode != MODE_PRECOPY && mode != MODE_POSTCOPY
+		 : mode == MODE_POSTCOPY || !facts_mode_available(a, mode, reason_na, sizeof(reason_na))) {
+		pthread_mutex_unlock(&a->lock);
+		return flyt_error_set(err, FLYT_E_UNSUPPORTED, 0, "mode %s is not available for %s workloads on %s%s%s",
+				      mode_s, w->driver->kind, a->name, reason_na[0] ? ": " : "", reason_na);
 	}
 	if (!driver_mode_supported(a, w->driver, mode, reason_na, sizeof(reason_na))) {
 		pthread_mutex_unlock(&a->lock);
@@ -652,6 +720,12 @@ int migrate_source_start(agent_t *a, json_t *body, json_t **ret, flyt_error_t *e
 	snprintf(m->ticket, sizeof(m->ticket), "%s", ticket);
 	m->bandwidth = (uint64_t)bw * 1024 * 1024;
 	m->precopy_rounds = (unsigned)rounds;
+	m->live = live;
+	m->max_downtime_ms = max_downtime;
+	m->multifd = (unsigned)multifd;
+	m->postcopy_after = (unsigned)postcopy_after;
+	m->auto_converge = auto_converge;
+	m->xbzrle = xbzrle;
 	if (mode == MODE_SHARED) {
 		snprintf(m->shared_dir, sizeof(m->shared_dir), "%s", shared);
 		snprintf(m->images_dir, sizeof(m->images_dir), "%s/flyt-%s", shared, id);
@@ -715,6 +789,29 @@ int migrate_cancel(agent_t *a, const char *id, flyt_error_t *err)
 				   "migration %s is past its switch-over and cannot be cancelled", id);
 	else {
 		atomic_store(&m->cancel, true);
+		migration_changed(m);
+	}
+	pthread_mutex_unlock(&a->lock);
+	return r;
+}
+
+int migrate_postcopy_now(agent_t *a, const char *id, flyt_error_t *err)
+{
+	pthread_mutex_lock(&a->lock);
+	migration_t *m = migration_find(a, id);
+	int r = 0;
+	if (!m || m->role != ROLE_SOURCE)
+		r = flyt_error_set(err, FLYT_E_NOT_FOUND, 0, "no migration %s leaves this host", id);
+	else if (migration_phase_terminal(m->phase))
+		r = flyt_error_set(err, FLYT_E_CONFLICT, 0, "migration %s has already ended (%s)", id,
+				   migration_phase_name(m->phase));
+	else if (m->mode != MODE_POSTCOPY)
+		r = flyt_error_set(err, FLYT_E_INVALID, 0, "migration %s is in mode %s, not postcopy", id,
+				   migration_mode_name(m->mode));
+	else if (m->postcopy_started)
+		r = flyt_error_set(err, FLYT_E_CONFLICT, 0, "migration %s has already switched to postcopy", id);
+	else {
+		atomic_store(&m->postcopy_now, true);
 		migration_changed(m);
 	}
 	pthread_mutex_unlock(&a->lock);

@@ -69,7 +69,8 @@ int migrate_target_prepare(agent_t *a, json_t *body, json_t **ret, flyt_error_t 
 	char reason[512];
 	if (mode == MODE_INVALID || mode == MODE_AUTO)
 		return flyt_error_set(err, FLYT_E_INVALID, 0, "bad mode %s", mode_s);
-	if (strcmp(kind, "fake") != 0 && !facts_mode_available(a, mode, reason, sizeof(reason)))
+	if (drv->receive ? mode != MODE_PRECOPY && mode != MODE_POSTCOPY
+			 : strcmp(kind, "fake") != 0 && !facts_mode_available(a, mode, reason, sizeof(reason)))
 		return flyt_error_set(err, FLYT_E_UNSUPPORTED, 0, "mode %s is not available on %s: %s", mode_s, a->name,
 				      reason);
 	if (!driver_mode_supported(a, drv, mode, reason, sizeof(reason)))
@@ -92,6 +93,7 @@ int migrate_target_prepare(agent_t *a, json_t *body, json_t **ret, flyt_error_t 
 	snprintf(m->workload, sizeof(m->workload), "%s", wname);
 	snprintf(m->kind, sizeof(m->kind), "%s", kind);
 	m->mode = mode;
+	m->live = drv->receive != NULL;
 	snprintf(m->peer_name, sizeof(m->peer_name), "%s", sname);
 	snprintf(m->peer_url, sizeof(m->peer_url), "%s", surl);
 	snprintf(m->images_dir, sizeof(m->images_dir), "%s/recv/images", m->dir);
@@ -262,7 +264,7 @@ static int target_begin(migration_t *m, flyt_stream_t *s, flyt_error_t *err)
 	if (!flyt_id_valid(wid) || !json_is_object(spec))
 		return flyt_error_set(err, FLYT_E_INVALID, 0, "bad workload record from the source");
 	const char *their = flyt_json_str(msg, "criu_version", "");
-	if (strcmp(kind, "fake") != 0 && their[0] && flyt_version_cmp(their, a->criu_version) > 0)
+	if (!m->live && strcmp(kind, "fake") != 0 && their[0] && flyt_version_cmp(their, a->criu_version) > 0)
 		return flyt_error_set(
 		    err, FLYT_E_UNSUPPORTED, 0,
 		    "the source's CRIU %s is newer than this host's %s: its images may not restore here", their,
@@ -291,7 +293,17 @@ static int target_begin(migration_t *m, flyt_stream_t *s, flyt_error_t *err)
 	_cleanup_json_ json_t *info = json_object();
 	if (drv->incoming && drv->incoming(m, info, err) < 0)
 		return -1;
-	return send_ctrl(s, json_pack("{s:s, s:O}", "type", "ready", "driver", info), err);
+	json_t *ready = json_pack("{s:s, s:O}", "type", "ready", "driver", info);
+	if (drv->receive) {
+		/* a live driver's receiver must run before the source starts sending */
+		int64_t multifd = flyt_json_int(msg, "multifd", 0);
+		m->multifd = multifd > 0 && multifd <= 64 ? (unsigned)multifd : 0;
+		if (drv->receive(m, ready, err) < 0) {
+			json_decref(ready);
+			return flyt_error_prefix(err, "starting the receiver");
+		}
+	}
+	return send_ctrl(s, ready, err);
 }
 
 /* Receives trees until "restore". Returns 1 on restore, 0 on abort (reason in err). */
@@ -477,8 +489,10 @@ static void target_run(migration_t *m, flyt_stream_t *s)
 		target_finish(m, PHASE_ROLLED_BACK, "restore failed here: %s", err.msg);
 		return;
 	}
-	if (send_ctrl(s, json_pack("{s:s, s:I}", "type", "restored", "restore_ms", (json_int_t)m->restore_ms), &err) <
-	    0)
+	json_t *restored = json_pack("{s:s, s:I}", "type", "restored", "restore_ms", (json_int_t)m->restore_ms);
+	if (m->downtime_final)
+		json_object_set_new(restored, "downtime_ms", json_integer(m->downtime_ms));
+	if (send_ctrl(s, restored, &err) < 0)
 		log_warn("migration %s: cannot report the restore: %s", m->id, err.msg);
 
 	set_phase(m, PHASE_SWITCHING);

@@ -155,6 +155,7 @@ int host_add(cli_t *cli, const cli_command_t *cmd, int argc, char **argv, flyt_e
 int host_rm(cli_t *cli, const cli_command_t *cmd, int argc, char **argv, flyt_error_t *err);
 
 int workload_create(cli_t *cli, const cli_command_t *cmd, int argc, char **argv, flyt_error_t *err);
+int workload_adopt(cli_t *cli, const cli_command_t *cmd, int argc, char **argv, flyt_error_t *err);
 int workload_ls(cli_t *cli, const cli_command_t *cmd, int argc, char **argv, flyt_error_t *err);
 int workload_show(cli_t *cli, const cli_command_t *cmd, int argc, char **argv, flyt_error_t *err);
 int workload_stop(cli_t *cli, const cli_command_t *cmd, int argc, char **argv, flyt_error_t *err);
@@ -170,6 +171,7 @@ int migration_ls(cli_t *cli, const cli_command_t *cmd, int argc, char **argv, fl
 int migration_show(cli_t *cli, const cli_command_t *cmd, int argc, char **argv, flyt_error_t *err);
 int migration_watch(cli_t *cli, const cli_command_t *cmd, int argc, char **argv, flyt_error_t *err);
 int migration_cancel(cli_t *cli, const cli_command_t *cmd, int argc, char **argv, flyt_error_t *err);
+int migration_postcopy(cli_t *cli, const cli_command_t *cmd, int argc, char **argv, flyt_error_t *err);
 
 int events_show(cli_t *cli, const cli_command_t *cmd, int argc, char **argv, flyt_error_t *err);
 

@@ -173,23 +173,38 @@ static int migration_finish(cli_t *cli, json_t *m, flyt_error_t *err)
 	printf("migration %.8s of %s %s -> %s: committed in %s, downtime %s, %s moved (mode %s%s%s)\n", id,
 	       flyt_json_str(m, "workload", "?"), flyt_json_str(m, "source", "?"), flyt_json_str(m, "target", "?"),
 	       total, downtime, bytes, flyt_json_str(m, "mode", "?"), reason[0] ? ": " : "", reason);
+	if (json_is_integer(json_object_get(m, "passes"))) {
+		char rate[OUTPUT_FIELD_MAX];
+		output_size_decimal((uint64_t)flyt_json_int(m, "dirty_rate", 0), rate, sizeof(rate));
+		printf("  %lld memory pass(es), guest dirtying %s/s at the end\n",
+		       (long long)flyt_json_int(m, "passes", 0), rate);
+	}
 	return 0;
 }
 
 int migration_start(cli_t *cli, const cli_command_t *cmd, int argc, char **argv, flyt_error_t *err)
 {
 	_cleanup_free_ char *to = NULL, *mode = NULL, *shared_dir = NULL;
-	int64_t bandwidth = -1, rounds = -1;
-	bool wait = false;
+	int64_t bandwidth = -1, rounds = -1, max_downtime = -1, multifd = -1, postcopy_after = -1;
+	bool wait = false, auto_converge = false, xbzrle = false;
 	const flyt_opt_t opts[] = {
 		{ "to", 0, FLYT_OPT_STRING, &to, "HOST", "the host to move it to (required)" },
-		{ "mode", 0, FLYT_OPT_STRING, &mode, "MODE", "auto (the default), stop-copy, lazy, precopy or shared" },
+		{ "mode", 0, FLYT_OPT_STRING, &mode, "MODE",
+		  "auto (the default), stop-copy, lazy, precopy, shared, or for VMs postcopy" },
 		{ "shared-dir", 0, FLYT_OPT_STRING, &shared_dir, "DIR",
 		  "for --mode shared: a directory both hosts share" },
 		{ "bandwidth", 0, FLYT_OPT_INT, &bandwidth, "MIBPS", "limit the transfer to this many MiB/s", 1,
 		  INT32_MAX },
 		{ "precopy-rounds", 0, FLYT_OPT_INT, &rounds, "N", "for --mode precopy: at most N copy rounds", 0,
 		  INT32_MAX },
+		{ "max-downtime", 0, FLYT_OPT_INT, &max_downtime, "MS",
+		  "VMs: the longest pause QEMU may take to switch", 1, 600000 },
+		{ "auto-converge", 0, FLYT_OPT_FLAG, &auto_converge, NULL,
+		  "VMs: slow the guest's CPUs down until precopy converges" },
+		{ "xbzrle", 0, FLYT_OPT_FLAG, &xbzrle, NULL, "VMs: send only the changed bytes of pages sent again" },
+		{ "multifd", 0, FLYT_OPT_INT, &multifd, "N", "VMs: send memory over N parallel connections", 1, 64 },
+		{ "postcopy-after", 0, FLYT_OPT_INT, &postcopy_after, "N",
+		  "VMs, --mode postcopy: switch after N precopy passes (default 0: at once)", 0, 1000 },
 		{ "wait", 0, FLYT_OPT_FLAG, &wait, NULL, "follow it to its end; exit status 0 only if it commits" },
 		{ NULL },
 	};
@@ -208,6 +223,16 @@ int migration_start(cli_t *cli, const cli_command_t *cmd, int argc, char **argv,
 		json_object_set_new(body, "bandwidth_mbps", json_integer(bandwidth));
 	if (rounds >= 0)
 		json_object_set_new(body, "precopy_rounds", json_integer(rounds));
+	if (max_downtime >= 0)
+		json_object_set_new(body, "max_downtime_ms", json_integer(max_downtime));
+	if (multifd >= 0)
+		json_object_set_new(body, "multifd", json_integer(multifd));
+	if (postcopy_after >= 0)
+		json_object_set_new(body, "postcopy_after", json_integer(postcopy_after));
+	if (auto_converge)
+		json_object_set_new(body, "auto_converge", json_true());
+	if (xbzrle)
+		json_object_set_new(body, "xbzrle", json_true());
 	_cleanup_json_ json_t *m = NULL;
 	if (client_call(cli, "POST", "/api/v1/migrations", body, &m, err) < 0)
 		return -1;
@@ -338,5 +363,24 @@ int migration_cancel(cli_t *cli, const cli_command_t *cmd, int argc, char **argv
 		output_json(ans);
 	else
 		printf("cancelling migration %s\n", id);
+	return 0;
+}
+
+int migration_postcopy(cli_t *cli, const cli_command_t *cmd, int argc, char **argv, flyt_error_t *err)
+{
+	int npos, r = commands_parse(cli, cmd, no_opts, argc, argv, 1, 1, &npos, err);
+	if (r != 0)
+		return r;
+	_cleanup_free_ char *id = NULL;
+	if (migration_resolve(cli, argv[0], &id, err) < 0)
+		return -1;
+	_cleanup_free_ char *path = client_path("migrations", id, "postcopy");
+	_cleanup_json_ json_t *ans = NULL;
+	if (client_call(cli, "POST", path, NULL, &ans, err) < 0)
+		return -1;
+	if (cli->json)
+		output_json(ans);
+	else
+		printf("migration %s switches to postcopy\n", id);
 	return 0;
 }

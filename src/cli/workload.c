@@ -94,15 +94,74 @@ static int workload_create_file(cli_t *cli, const cli_command_t *cmd, const char
 	return client_call(cli, "POST", path, body, ret, err);
 }
 
+/* The options of a VM (--kind qemu) on the command line. */
+typedef struct {
+	int64_t memory, cpus;
+	char *kernel, *initrd, *append, *machine, *cpu_model;
+	char **disks;
+} vm_opts_t;
+
+static bool vm_opts_given(const vm_opts_t *v)
+{
+	return v->memory >= 0 || v->cpus >= 0 || v->kernel || v->initrd || v->append || v->machine || v->cpu_model ||
+	       v->disks;
+}
+
+/* {"memory_mib", "cpus", "kernel", ..., "disks": [{"path", "format"}]} from the VM
+ * options; a disk is PATH or PATH:FORMAT (raw or qcow2, default: from its name). */
+static int vm_spec(const cli_command_t *cmd, const vm_opts_t *v, json_t **ret, flyt_error_t *err)
+{
+	if (v->memory < 0)
+		return commands_usage_error(cmd, err, "a VM needs --memory MIB");
+	if (!v->kernel && !v->disks)
+		return commands_usage_error(cmd, err, "a VM needs --kernel FILE or --disk FILE");
+	_cleanup_json_ json_t *spec = json_pack("{s:I}", "memory_mib", (json_int_t)v->memory);
+	if (v->cpus >= 0)
+		json_object_set_new(spec, "cpus", json_integer(v->cpus));
+	const char *keys[] = { "kernel", "initrd", "append", "machine", "cpu_model" };
+	const char *vals[] = { v->kernel, v->initrd, v->append, v->machine, v->cpu_model };
+	for (size_t i = 0; i < ELEMENTSOF(keys); i++)
+		if (vals[i])
+			json_object_set_new(spec, keys[i], json_string(vals[i]));
+	if (v->disks) {
+		json_t *a = json_array();
+		for (char **d = v->disks; *d; d++) {
+			_cleanup_free_ char *path = flyt_strdup(*d);
+			char *colon = strrchr(path, ':');
+			size_t n = strlen(path);
+			const char *format = n > 6 && strcmp(path + n - 6, ".qcow2") == 0 ? "qcow2" : "raw";
+			if (colon && (strcmp(colon + 1, "raw") == 0 || strcmp(colon + 1, "qcow2") == 0)) {
+				*colon = '\0';
+				format = colon + 1;
+			}
+			json_array_append_new(a, json_pack("{s:s, s:s}", "path", path, "format", format));
+		}
+		json_object_set_new(spec, "disks", a);
+	}
+	*ret = TAKE_PTR(spec);
+	return 0;
+}
+
+static void vm_opts_free(vm_opts_t *v)
+{
+	free(v->kernel);
+	free(v->initrd);
+	free(v->append);
+	free(v->machine);
+	free(v->cpu_model);
+	flyt_strv_free(v->disks);
+}
+
 int workload_create(cli_t *cli, const cli_command_t *cmd, int argc, char **argv, flyt_error_t *err)
 {
 	_cleanup_free_ char *kind = NULL, *host = NULL, *name = NULL, *cwd = NULL, *spec_json = NULL;
 	_cleanup_free_ char *file = NULL, *bundle = NULL, *rootfs = NULL;
 	_cleanup_strv_ char **env = NULL;
 	bool no_start = false;
+	__attribute__((cleanup(vm_opts_free))) vm_opts_t vm = { .memory = -1, .cpus = -1 };
 	const flyt_opt_t opts[] = {
 		{ "kind", 0, FLYT_OPT_STRING, &kind, "KIND",
-		  "what it is: process, runc, or fake for tests (required)" },
+		  "what it is: process, runc, qemu, or fake for tests (required)" },
 		{ "host", 0, FLYT_OPT_STRING, &host, "HOST", "the host to run it on (required)" },
 		{ "name", 0, FLYT_OPT_STRING, &name, "NAME", "its name, 1-63 of a-z 0-9 . _ - (required)" },
 		{ "env", 0, FLYT_OPT_LIST, &env, "K=V", "an environment variable of the process (repeatable)" },
@@ -114,6 +173,14 @@ int workload_create(cli_t *cli, const cli_command_t *cmd, int argc, char **argv,
 		{ "file", 'f', FLYT_OPT_STRING, &file, "FILE",
 		  "the whole workload from a JSON file: flyt's, or the old system's spec (with --host)" },
 		{ "no-start", 0, FLYT_OPT_FLAG, &no_start, NULL, "create it stopped" },
+		{ "memory", 0, FLYT_OPT_INT, &vm.memory, "MIB", "a VM's memory (required for qemu)", 16, 1024 * 1024 },
+		{ "cpus", 0, FLYT_OPT_INT, &vm.cpus, "N", "a VM's virtual CPUs (default 1)", 1, 256 },
+		{ "kernel", 0, FLYT_OPT_STRING, &vm.kernel, "FILE", "a VM's kernel (absolute path on the host)" },
+		{ "initrd", 0, FLYT_OPT_STRING, &vm.initrd, "FILE", "a VM's initramfs" },
+		{ "append", 0, FLYT_OPT_STRING, &vm.append, "CMDLINE", "a VM's kernel command line" },
+		{ "disk", 0, FLYT_OPT_LIST, &vm.disks, "FILE[:FORMAT]", "a VM's disk, raw or qcow2 (repeatable)" },
+		{ "machine", 0, FLYT_OPT_STRING, &vm.machine, "TYPE", "a VM's machine type (default q35)" },
+		{ "cpu-model", 0, FLYT_OPT_STRING, &vm.cpu_model, "MODEL", "a VM's CPU model (default qemu64)" },
 		{ NULL },
 	};
 	int npos, r = commands_parse(cli, cmd, opts, argc, argv, 0, -1, &npos, err);
@@ -121,7 +188,7 @@ int workload_create(cli_t *cli, const cli_command_t *cmd, int argc, char **argv,
 		return r;
 	_cleanup_json_ json_t *ans = NULL;
 	if (file) {
-		if (kind || name || env || cwd || bundle || rootfs || spec_json || npos > 0)
+		if (kind || name || env || cwd || bundle || rootfs || spec_json || npos > 0 || vm_opts_given(&vm))
 			return commands_usage_error(cmd, err,
 						    "-f FILE holds the whole workload; only --host goes with it");
 		r = workload_create_file(cli, cmd, file, host, no_start, &ans, err);
@@ -134,7 +201,15 @@ int workload_create(cli_t *cli, const cli_command_t *cmd, int argc, char **argv,
 						    : !host ? "host"
 							    : "name");
 		_cleanup_json_ json_t *spec = NULL;
-		if (bundle || rootfs) {
+		if (vm_opts_given(&vm) && (strcmp(kind, "qemu") != 0 || spec_json)) {
+			return commands_usage_error(
+			    cmd, err, "--memory, --kernel, --disk... describe a VM: --kind qemu, no --spec-json");
+		} else if (strcmp(kind, "qemu") == 0 && !spec_json) {
+			if (npos > 0)
+				return commands_usage_error(cmd, err, "a VM takes no command");
+			if (vm_spec(cmd, &vm, &spec, err) < 0)
+				return -1;
+		} else if (bundle || rootfs) {
 			if (strcmp(kind, "runc") != 0)
 				return commands_usage_error(cmd, err, "--bundle and --rootfs are for --kind runc");
 			if (!bundle == !rootfs)
@@ -192,9 +267,10 @@ int workload_adopt(cli_t *cli, const cli_command_t *cmd, int argc, char **argv, 
 {
 	_cleanup_free_ char *kind = NULL, *host = NULL, *name = NULL;
 	const flyt_opt_t opts[] = {
-		{ "kind", 0, FLYT_OPT_STRING, &kind, "KIND", "docker or podman (required)" },
-		{ "host", 0, FLYT_OPT_STRING, &host, "HOST", "the host the container runs on (required)" },
-		{ "name", 0, FLYT_OPT_STRING, &name, "NAME", "the workload's name (default: the container's)" },
+		{ "kind", 0, FLYT_OPT_STRING, &kind, "KIND", "docker, podman or libvirt (required)" },
+		{ "host", 0, FLYT_OPT_STRING, &host, "HOST", "the host the container or domain is on (required)" },
+		{ "name", 0, FLYT_OPT_STRING, &name, "NAME",
+		  "the workload's name (default: the container's or domain's)" },
 		{ NULL },
 	};
 	int npos, r = commands_parse(cli, cmd, opts, argc, argv, 1, 1, &npos, err);
@@ -202,20 +278,21 @@ int workload_adopt(cli_t *cli, const cli_command_t *cmd, int argc, char **argv, 
 		return r;
 	if (!kind || !host)
 		return commands_usage_error(cmd, err, "--%s is required", !kind ? "kind" : "host");
-	if (strcmp(kind, "docker") != 0 && strcmp(kind, "podman") != 0)
-		return commands_usage_error(cmd, err, "--kind must be docker or podman");
+	bool domain = strcmp(kind, "libvirt") == 0;
+	if (strcmp(kind, "docker") != 0 && strcmp(kind, "podman") != 0 && !domain)
+		return commands_usage_error(cmd, err, "--kind must be docker, podman or libvirt");
 	char derived[64];
 	name_from_container(argv[0], derived, sizeof(derived));
 	_cleanup_json_ json_t *body = json_pack("{s:s, s:s, s:s, s:{s:s}}", "name", name ? name : derived, "kind", kind,
-						"host", host, "spec", "container", argv[0]);
+						"host", host, "spec", domain ? "domain" : "container", argv[0]);
 	_cleanup_json_ json_t *ans = NULL;
 	if (client_call(cli, "POST", "/api/v1/workloads", body, &ans, err) < 0)
 		return -1;
 	if (cli->json)
 		output_json(ans);
 	else
-		printf("adopted %s container %s on %s as workload %s (%s)\n", kind, argv[0], host,
-		       flyt_json_str(ans, "name", "?"), flyt_json_str(ans, "state", "?"));
+		printf("adopted %s %s %s on %s as workload %s (%s)\n", kind, domain ? "domain" : "container", argv[0],
+		       host, flyt_json_str(ans, "name", "?"), flyt_json_str(ans, "state", "?"));
 	return 0;
 }
 

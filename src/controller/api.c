@@ -254,6 +254,16 @@ static int h_migration_cancel(flyt_http_request_t *req, flyt_http_response_t *re
 	return 0;
 }
 
+static int h_migration_postcopy(flyt_http_request_t *req, flyt_http_response_t *res, flyt_error_t *err)
+{
+	const char *id = NULL;
+	json_t *out = NULL;
+	if (flyt_http_param_id(req, "id", &id, err) < 0 || orch_postcopy(C(req), id, &out, err) < 0)
+		return -1;
+	flyt_http_reply_json(res, 202, out);
+	return 0;
+}
+
 /* ---- events ---- */
 
 static int h_events(flyt_http_request_t *req, flyt_http_response_t *res, flyt_error_t *err)
@@ -405,6 +415,8 @@ const flyt_route_t ctl_routes[] = {
 	{ "GET", "/api/v1/migrations/:id", h_migration_show, 0, "one migration with its journal; long-pollable" },
 	{ "POST", "/api/v1/migrations/:id/cancel", h_migration_cancel, FLYT_ROUTE_WRITE,
 	  "cancel before the switch-over" },
+	{ "POST", "/api/v1/migrations/:id/postcopy", h_migration_postcopy, FLYT_ROUTE_WRITE,
+	  "postcopy mode (VMs): switch to the target now" },
 	{ "GET", "/api/v1/events", h_events, 0, "server-sent events" },
 	{ "GET", "/api/v1/events/poll", h_events_poll, 0, "events as JSON, long-pollable" },
 	{ "POST", "/api/v1/import/guests", h_import_guests, FLYT_ROUTE_WRITE,

@@ -99,6 +99,7 @@ int legacy_guests_import(ctl_t *c, json_t *body, json_t **ret, flyt_error_t *err
 /* orchestrator.c */
 int orch_start(ctl_t *c, json_t *body, json_t **ret, flyt_error_t *err);
 int orch_cancel(ctl_t *c, const char *id, json_t **ret, flyt_error_t *err);
+int orch_postcopy(ctl_t *c, const char *id, json_t **ret, flyt_error_t *err);
 int orch_wait(ctl_t *c, const char *id, uint64_t since, unsigned wait_ms, json_t **ret, flyt_error_t *err);
 void orch_resume_unfinished(ctl_t *c);
 

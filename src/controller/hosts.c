@@ -109,7 +109,7 @@ int hosts_heartbeat(ctl_t *c, const char *name, json_t *body, flyt_error_t *err)
 			state = NULL;
 		_cleanup_json_ json_t *status = json_object();
 		static const char *const live[] = { "pid",	 "rss_bytes", "cpu_percent", "cpu_seconds",
-						    "processes", "error",     NULL };
+						    "processes", "error",     "serial_log",  NULL };
 		for (const char *const *k = live; *k; k++)
 			if (json_object_get(w, *k))
 				json_object_set(status, *k, json_object_get(w, *k));

@@ -90,6 +90,38 @@ static bool driver_can(json_t *drv, const char *mode)
 	return false;
 }
 
+/* True when the driver capabilities list mode among its "modes". */
+static bool driver_has_mode(json_t *drv, const char *mode)
+{
+	size_t i;
+	json_t *v;
+	json_array_foreach (json_object_get(drv, "modes"), i, v)
+		if (json_is_string(v) && strcmp(json_string_value(v), mode) == 0)
+			return true;
+	return false;
+}
+
+/* Kinds whose engine migrates them live (qemu): no CRIU involved; the modes are
+ * those both drivers offer, auto meaning precopy. */
+static int preflight_live(const char *kind, const char *requested, const char *sname, json_t *sf, const char *tname,
+			  json_t *tdrv, char *mode, size_t mode_size, char *reason, size_t reason_size,
+			  flyt_error_t *err)
+{
+	json_t *sdrv = json_object_get(json_object_get(sf, "drivers"), kind);
+	if (!json_is_true(json_object_get(sdrv, "available")))
+		return flyt_error_set(err, FLYT_E_UNSUPPORTED, 0, "%s cannot run %s workloads: %s", sname, kind,
+				      flyt_json_str(sdrv, "reason", "no such driver"));
+	bool automatic = strcmp(requested, "auto") == 0;
+	const char *want = automatic ? "precopy" : requested;
+	if (!driver_has_mode(sdrv, want) || !driver_has_mode(tdrv, want))
+		return flyt_error_set(err, FLYT_E_UNSUPPORTED, 0,
+				      "mode %s is not available for %s workloads between %s and %s", want, kind, sname,
+				      tname);
+	snprintf(mode, mode_size, "%s", want);
+	snprintf(reason, reason_size, "%s", automatic ? "auto: precopy, done by the VM's engine" : "requested");
+	return 0;
+}
+
 /* Checks that the two hosts can migrate this kind of workload and picks the mode.
  * Fills mode and reason. */
 static int preflight(const char *kind, const char *requested, const char *sname, json_t *sf, const char *tname,
@@ -104,6 +136,9 @@ static int preflight(const char *kind, const char *requested, const char *sname,
 		snprintf(reason, reason_size, "fake workloads move their state file");
 		return 0;
 	}
+	if (json_is_true(json_object_get(tdrv, "live")))
+		return preflight_live(kind, requested, sname, sf, tname, tdrv, mode, mode_size, reason, reason_size,
+				      err);
 	json_t *sc = json_object_get(sf, "criu"), *tc = json_object_get(tf, "criu");
 	if (!json_is_true(json_object_get(sc, "ok")))
 		return flyt_error_set(err, FLYT_E_UNSUPPORTED, 0, "%s: %s", sname,
@@ -208,8 +243,10 @@ static void conclude(ctl_t *c, json_t *m, const char *state, const char *error, 
 	const char *source = flyt_json_str(m, "source", ""), *target = flyt_json_str(m, "target", "");
 	int64_t now = flyt_wall_ms();
 	if (agent_view) {
-		static const char *const keys[] = { "total_ms",	   "downtime_ms", "bytes",    "images_bytes", "dump_ms",
-						    "transfer_ms", "restore_ms",  "pages_ms", "phase_ms",     NULL };
+		static const char *const keys[] = { "total_ms", "downtime_ms", "bytes",	     "images_bytes",
+						    "dump_ms",	"transfer_ms", "restore_ms", "pages_ms",
+						    "phase_ms", "passes",      "dirty_rate", "remaining_bytes",
+						    NULL };
 		_cleanup_json_ json_t *stats = json_object();
 		for (const char *const *k = keys; *k; k++)
 			if (json_object_get(agent_view, *k))
@@ -290,7 +327,9 @@ static int launch(ctl_t *c, json_t *m, flyt_error_t *err)
 	    "{s:s, s:s, s:s, s:s, s:{s:s, s:s, s:s, s:s}}", "id", id, "workload", flyt_json_str(m, "workload", ""),
 	    "mode", flyt_json_str(m, "mode", ""), "mode_reason", flyt_json_str(m, "mode_reason", ""), "target", "name",
 	    target, "url", turl, "data", data, "ticket", flyt_json_str(ticket, "ticket", ""));
-	static const char *const pass[] = { "shared_dir", "bandwidth_mbps", "precopy_rounds", NULL };
+	static const char *const pass[] = { "shared_dir",      "bandwidth_mbps", "precopy_rounds",
+					    "max_downtime_ms", "auto_converge",	 "xbzrle",
+					    "multifd",	       "postcopy_after", NULL };
 	for (const char *const *k = pass; *k; k++)
 		if (json_object_get(opts, *k))
 			json_object_set(start, *k, json_object_get(opts, *k));
@@ -411,9 +450,9 @@ static void *follow_thread(void *arg)
 		version = (uint64_t)flyt_json_int(view, "version", (json_int_t)version);
 		const char *phase = flyt_json_str(view, "phase", "");
 		/* progress: bytes and timings as they come */
-		static const char *const live[] = { "bytes",	"images_bytes", "downtime_ms",
-						    "dump_ms",	"transfer_ms",	"restore_ms",
-						    "pages_ms", "phase_ms",	NULL };
+		static const char *const live[] = { "bytes",	   "images_bytes", "downtime_ms",     "dump_ms",
+						    "transfer_ms", "restore_ms",   "pages_ms",	      "phase_ms",
+						    "passes",	   "dirty_rate",   "remaining_bytes", NULL };
 		_cleanup_json_ json_t *stats = json_object();
 		for (const char *const *k = live; *k; k++)
 			if (json_object_get(view, *k) && !json_is_null(json_object_get(view, *k)))
@@ -460,28 +499,37 @@ int orch_start(ctl_t *c, json_t *body, json_t **ret, flyt_error_t *err)
 
 int orch_start_from(ctl_t *c, json_t *body, json_t *origin, json_t **ret, flyt_error_t *err)
 {
-	static const char *const keys[] = { "workload",	      "target",		"mode", "shared_dir",
-					    "bandwidth_mbps", "precopy_rounds", NULL };
+	static const char *const keys[] = { "workload",	       "target",	 "mode",
+					    "shared_dir",      "bandwidth_mbps", "precopy_rounds",
+					    "max_downtime_ms", "auto_converge",	 "xbzrle",
+					    "multifd",	       "postcopy_after", NULL };
 	const char *wname = NULL, *target = NULL, *mode_req = "auto", *shared = NULL;
-	int64_t bw = -1, rounds = -1;
+	int64_t bw = -1, rounds = -1, max_downtime = -1, multifd = -1, postcopy_after = -1;
+	bool auto_converge = false, xbzrle = false;
 	if (flyt_json_check_keys(body, "migration", keys, err) < 0 ||
 	    flyt_json_get_string(body, "workload", true, 63, &wname, err) < 0 ||
 	    flyt_json_get_string(body, "target", true, 63, &target, err) < 0 ||
 	    flyt_json_get_string(body, "mode", false, 16, &mode_req, err) < 0 ||
 	    flyt_json_get_string(body, "shared_dir", false, 500, &shared, err) < 0 ||
 	    flyt_json_get_int(body, "bandwidth_mbps", false, 1, 1000000, &bw, err) < 0 ||
-	    flyt_json_get_int(body, "precopy_rounds", false, 1, 20, &rounds, err) < 0)
+	    flyt_json_get_int(body, "precopy_rounds", false, 1, 20, &rounds, err) < 0 ||
+	    flyt_json_get_int(body, "max_downtime_ms", false, 1, 600000, &max_downtime, err) < 0 ||
+	    flyt_json_get_int(body, "multifd", false, 0, 64, &multifd, err) < 0 ||
+	    flyt_json_get_int(body, "postcopy_after", false, 0, 1000, &postcopy_after, err) < 0 ||
+	    flyt_json_get_bool(body, "auto_converge", false, &auto_converge, err) < 0 ||
+	    flyt_json_get_bool(body, "xbzrle", false, &xbzrle, err) < 0)
 		return -1;
 	if (!flyt_name_valid(wname))
 		return flyt_error_set(err, FLYT_E_INVALID, 0, "\"%.63s\" is not a valid workload name", wname);
 	if (!flyt_name_valid(target))
 		return flyt_error_set(err, FLYT_E_INVALID, 0, "\"%.63s\" is not a valid host name", target);
-	static const char *const modes[] = { "auto", "stop-copy", "lazy", "precopy", "shared", NULL };
+	static const char *const modes[] = { "auto", "stop-copy", "lazy", "precopy", "shared", "postcopy", NULL };
 	bool known = false;
 	for (const char *const *k = modes; *k; k++)
 		known |= strcmp(*k, mode_req) == 0;
 	if (!known)
-		return flyt_error_set(err, FLYT_E_INVALID, 0, "mode must be auto, stop-copy, lazy, precopy or shared");
+		return flyt_error_set(err, FLYT_E_INVALID, 0,
+				      "mode must be auto, stop-copy, lazy, precopy, shared or postcopy");
 	if (strcmp(mode_req, "shared") == 0 && (!shared || shared[0] != '/'))
 		return flyt_error_set(err, FLYT_E_INVALID, 0,
 				      "mode shared needs shared_dir, an absolute path both hosts declare");
@@ -520,6 +568,16 @@ int orch_start_from(ctl_t *c, json_t *body, json_t *origin, json_t **ret, flyt_e
 		json_object_set_new(opts, "precopy_rounds", json_integer(rounds));
 	if (origin)
 		json_object_set(opts, "origin", origin);
+	if (max_downtime > 0)
+		json_object_set_new(opts, "max_downtime_ms", json_integer(max_downtime));
+	if (multifd > 0)
+		json_object_set_new(opts, "multifd", json_integer(multifd));
+	if (postcopy_after >= 0)
+		json_object_set_new(opts, "postcopy_after", json_integer(postcopy_after));
+	if (auto_converge)
+		json_object_set_new(opts, "auto_converge", json_true());
+	if (xbzrle)
+		json_object_set_new(opts, "xbzrle", json_true());
 	_cleanup_json_ json_t *m =
 	    json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:O}", "id", id, "workload", wname, "kind",
 		      flyt_json_str(w, "kind", ""), "source", source, "target", target, "mode_requested", mode_req,
@@ -589,4 +647,28 @@ void orch_resume_unfinished(ctl_t *c)
 			 json_string_value(id));
 		spawn_follower(c, json_string_value(id));
 	}
+}
+
+/* A postcopy migration (VMs) switches to its target now, without waiting for its
+ * precopy passes. */
+int orch_postcopy(ctl_t *c, const char *id, json_t **ret, flyt_error_t *err)
+{
+	_cleanup_json_ json_t *m = store_migration_get(c->store, id);
+	if (!m)
+		return flyt_error_set(err, FLYT_E_NOT_FOUND, 0, "no migration %s", id);
+	if (state_terminal(flyt_json_str(m, "state", "")))
+		return flyt_error_set(err, FLYT_E_CONFLICT, 0, "migration %s has already ended (%s)", id,
+				      flyt_json_str(m, "state", ""));
+	_cleanup_free_ char *surl = NULL;
+	if (hosts_online_url(c, flyt_json_str(m, "source", ""), &surl, err) < 0)
+		return -1;
+	flyt_http_client_t cl = ctl_agent_client(c, surl, 10000);
+	_cleanup_free_ char *path = flyt_asprintf("/v1/migrations/%s/postcopy", id);
+	if (flyt_http_call(&cl, "POST", path, NULL, NULL, NULL, err) < 0)
+		return -1;
+	store_migration_journal(c->store, id, flyt_json_str(m, "state", ""), "switch to postcopy requested",
+				flyt_wall_ms(), NULL);
+	ctl_changed(c);
+	*ret = store_migration_get(c->store, id);
+	return 0;
 }

@@ -520,8 +520,8 @@ static json_t *workload_row(sqlite3_stmt *s)
 	json_object_set_new(w, "spec", col_json(s, 4));
 	json_object_set_new(w, "state", col_text(s, 5));
 	json_t *status = col_json(s, 6);
-	static const char *const live[] = { "pid",	 "rss_bytes", "cpu_percent", "cpu_seconds",
-					    "processes", "error",     "copies",	     NULL };
+	static const char *const live[] = { "pid",   "rss_bytes", "cpu_percent", "cpu_seconds", "processes",
+					    "error", "copies",	  "serial_log",	 NULL };
 	for (const char *const *k = live; *k; k++) {
 		json_t *v = json_object_get(status, *k);
 		if (v)
@@ -772,8 +772,9 @@ static json_t *migration_row(sqlite3_stmt *s)
 	json_object_set_new(m, "error", col_text(s, 10));
 	json_object_set_new(m, "note", col_text(s, 11));
 	json_t *stats = col_json(s, 12);
-	static const char *const keys[] = { "total_ms",	   "downtime_ms", "bytes",    "images_bytes", "dump_ms",
-					    "transfer_ms", "restore_ms",  "pages_ms", "phase_ms",     NULL };
+	static const char *const keys[] = { "total_ms",	   "downtime_ms",     "bytes",	  "images_bytes", "dump_ms",
+					    "transfer_ms", "restore_ms",      "pages_ms", "phase_ms",	  "passes",
+					    "dirty_rate",  "remaining_bytes", NULL };
 	for (const char *const *k = keys; *k; k++) {
 		json_t *v = json_object_get(stats, *k);
 		json_object_set(m, *k, v ? v : json_null());

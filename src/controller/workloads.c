@@ -82,9 +82,9 @@ int workloads_show(ctl_t *c, const char *name, json_t **ret, flyt_error_t *err)
 		_cleanup_free_ char *path = flyt_asprintf("/v1/workloads/%s", esc);
 		_cleanup_json_ json_t *live = NULL;
 		if (flyt_http_call(&cl, "GET", path, NULL, &live, NULL, &herr) == 0) {
-			static const char *const keys[] = { "state",	   "pid",	  "rss_bytes",
-							    "cpu_percent", "cpu_seconds", "processes",
-							    "error",	   "files_dir",	  NULL };
+			static const char *const keys[] = { "state",	   "pid",	"rss_bytes", "cpu_percent",
+							    "cpu_seconds", "processes", "error",     "files_dir",
+							    "serial_log",  NULL };
 			/* a workload reconciliation marked failed (two copies) keeps the
 			 * inventory's state and reason; the host's view is its own */
 			bool keep = json_is_array(json_object_get(w, "copies"));

@@ -9,6 +9,8 @@ const driver_t *const agent_drivers[] = {
 	&driver_runc,
 	&driver_docker,
 	&driver_podman,
+	&driver_qemu,
+	&driver_libvirt,
 };
 /* clang-format on */
 const size_t agent_ndrivers = ELEMENTSOF(agent_drivers);

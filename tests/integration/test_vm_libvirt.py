@@ -1,0 +1,166 @@
+"""VMs under the libvirt driver: a domain of each host's own libvirtd, adopted by
+flyt and migrated by libvirt peer to peer.
+
+Two libvirtd instances run on this one machine, one in each namespace host, each
+in a private mount namespace over its own /run/libvirt, /var/lib/libvirt,
+/var/cache/libvirt, /var/log/libvirt and /etc/libvirt (see PLATFORM.md), with
+its own host UUID and its migration address on its host's namespace address.
+flytd reaches its host's daemon through the socket's path
+(qemu:///system?socket=...), and the other daemon reaches it the same way
+(qemu+unix://...), the migration stream itself going between the namespace
+addresses.
+
+The guest is the tests' tiny VM (scripts/build-guest.sh); its serial console is
+one file both hosts' QEMUs append to, so the counter must go on in that file
+without a second boot line."""
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import uuid
+
+import pytest
+
+import harness
+from harness import wait_for
+
+GUEST_DIR = os.environ.get("FLYT_GUEST_DIR", "/var/cache/flyt/guest")
+COUNT_RE = re.compile(r"FLYT-COUNT (\d+)")
+BOOT_RE = re.compile(r"FLYT-BOOT (\S+)")
+
+DOMAIN_XML = """<domain type='qemu'>
+  <name>{name}</name>
+  <memory unit='MiB'>128</memory>
+  <vcpu>1</vcpu>
+  <os><type arch='x86_64' machine='q35'>hvm</type>
+    <kernel>{kernel}</kernel><initrd>{initrd}</initrd>
+    <cmdline>console=ttyS0 quiet panic=-1</cmdline></os>
+  <cpu mode='custom' match='exact'><model fallback='forbid'>qemu64</model></cpu>
+  <devices>
+    <serial type='file'><source path='{serial}' append='on'/><target port='0'/></serial>
+  </devices>
+</domain>
+"""
+
+
+@pytest.fixture
+def lv(make_cluster):
+    """A cluster whose hosts each have a libvirtd; yields (cluster, uri_of)."""
+    for prog in ("libvirtd", "virsh", "qemu-system-x86_64"):
+        if not shutil.which(prog) and not os.path.exists("/usr/sbin/" + prog):
+            pytest.skip("%s is not installed (scripts/setup.sh installs it)" % prog)
+    subprocess.run([os.path.join(harness.SOURCE_ROOT, "scripts", "build-guest.sh"), GUEST_DIR], check=True,
+                   timeout=600)
+    base = tempfile.mkdtemp(prefix="flyt-lv-", dir="/tmp")
+    sock = lambda h: "%s/%s/run/libvirt-sock" % (base, h)  # noqa: E731
+    uri = lambda h: "qemu:///system?socket=%s" % sock(h)  # noqa: E731
+    host_args = {h: ["--libvirt-uri", uri(h), "--libvirt-migrate-uri", "qemu+unix:///system?socket=%s" % sock(h)]
+                 for h in ("h1", "h2")}
+    c = make_cluster(hosts=2, host_args=host_args)
+    daemons = []
+    try:
+        for h in ("h1", "h2"):
+            d = os.path.join(base, h)
+            for sub in ("run", "lib", "cache", "log"):
+                os.makedirs(os.path.join(d, sub))
+            shutil.copytree("/etc/libvirt", os.path.join(d, "etc"))
+            with open(os.path.join(d, "etc", "libvirtd.conf"), "w") as f:
+                f.write('host_uuid = "%s"\nlisten_tcp = 0\nlisten_tls = 0\nunix_sock_rw_perms = "0700"\n'
+                        % uuid.uuid4())
+            ip = c.hosts[h].ip
+            with open(os.path.join(d, "etc", "qemu.conf"), "w") as f:
+                f.write('user = "root"\ngroup = "root"\nsecurity_driver = "none"\nstdio_handler = "file"\n'
+                        'migration_address = "%s"\nmigration_host = "%s"\n' % (ip, ip))
+            binds = [(d + "/run", "/run/libvirt"), (d + "/lib", "/var/lib/libvirt"),
+                     (d + "/cache", "/var/cache/libvirt"), (d + "/log", "/var/log/libvirt"),
+                     (d + "/etc", "/etc/libvirt")]
+            for _, target in binds:
+                os.makedirs(target, exist_ok=True)
+            script = " && ".join("mount --bind %s %s" % b for b in binds) + " && exec libvirtd --pid-file %s/libvirtd.pid" % d
+            log = open(os.path.join(c.logs, "libvirtd-%s.log" % h), "w")
+            daemons.append(subprocess.Popen(
+                ["nsenter", "--net=/run/netns/%s" % c.hosts[h].ns, "unshare", "-m", "--propagation", "private",
+                 "sh", "-c", script], stdout=log, stderr=subprocess.STDOUT, env=c.env(), start_new_session=True))
+        for h in ("h1", "h2"):
+            wait_for(lambda: os.path.exists(sock(h)), 60, "libvirtd of %s to listen" % h)
+        yield c, uri, base
+    finally:
+        for p in daemons:
+            try:
+                os.killpg(p.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        for p in daemons:
+            try:
+                p.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def virsh(uri, *args, check=True):
+    r = subprocess.run(["virsh", "-c", uri] + list(args), capture_output=True, text=True, timeout=120)
+    if check and r.returncode != 0:
+        raise AssertionError("virsh %s: %s" % (" ".join(args), r.stderr))
+    return r.stdout
+
+
+def console(path):
+    try:
+        with open(path, errors="replace") as f:
+            text = f.read()
+    except FileNotFoundError:
+        return [], []
+    return BOOT_RE.findall(text), [int(n) for n in COUNT_RE.findall(text)]
+
+
+def test_adopt_migrate_and_cancel(lv):
+    c, uri, base = lv
+    serial = os.path.join(base, "lvvm-serial.log")
+    xml = os.path.join(base, "lvvm.xml")
+    with open(xml, "w") as f:
+        f.write(DOMAIN_XML.format(name="lvvm", kernel=os.path.join(GUEST_DIR, "vmlinuz"),
+                                  initrd=os.path.join(GUEST_DIR, "initrd.img"), serial=serial))
+    virsh(uri("h1"), "define", xml)
+    virsh(uri("h1"), "start", "lvvm")
+    wait_for(lambda: len(console(serial)[1]) >= 5, 180, "the domain to boot and count", interval=0.2)
+
+    # the old system's VMs become flyt workloads
+    r = c.cli("workload", "adopt", "--kind", "libvirt", "--host", "h1", "lvvm")
+    assert "adopted domain lvvm" in r.stdout, r.stdout
+    w = c.workload("lvvm")
+    assert w["kind"] == "libvirt" and w["state"] == "running", w
+    facts = c.host_facts("h2")["drivers"]["libvirt"]
+    assert facts["available"] and facts["live"], facts
+
+    # cancelled mid-way (1 MiB/s): libvirt aborts its job, the domain runs on h1
+    r = c.start_migration("lvvm", "h2", "precopy", bandwidth_mbps=1)
+    assert r.status == 202, r.text
+    mid = r.json["id"]
+    c.wait_migration(mid, 180, until=lambda m: m.get("state") == "transferring" and (m.get("bytes") or 0) > 0)
+    c.api("POST", "/api/v1/migrations/%s/cancel" % mid, expect=202)
+    m = c.wait_migration(mid, 180)
+    assert m["state"] == "rolled_back", m
+    assert "running" in virsh(uri("h1"), "domstate", "lvvm")
+    before = console(serial)[1][-1]
+    wait_for(lambda: console(serial)[1][-1] >= before + 5, 60, "the domain to count on after the cancel")
+    assert "lvvm" not in virsh(uri("h2"), "list", "--all", "--name")
+
+    # migrated for real
+    before = console(serial)[1][-1]
+    r = c.cli("migrate", "lvvm", "--to", "h2", "--mode", "precopy", "--wait", timeout=300)
+    assert "committed" in r.stdout, r.stdout
+    m = c.api("GET", "/api/v1/migrations?workload=lvvm&limit=1", expect=200).json["migrations"][0]
+    assert m["state"] == "committed" and m["passes"] >= 1 and m["bytes"] > 1024 * 1024, m
+    assert m["downtime_ms"] is not None and m["downtime_ms"] >= 0, m
+    assert "running" in virsh(uri("h2"), "domstate", "lvvm")
+    assert "lvvm" not in virsh(uri("h1"), "list", "--all", "--name"), "the source domain was not undefined"
+    wait_for(lambda: console(serial)[1][-1] >= before + 10, 60, "the domain to count on h2")
+    boots, counts = console(serial)
+    assert len(boots) == 1, "the domain booted again: %s" % boots
+    assert all(b == a + 1 for a, b in zip(counts, counts[1:])), "the counter skipped or repeated"
+    w = c.workload("lvvm")
+    assert w["host"] == "h2" and w["state"] == "running", w
+    assert c.unfinished_migrations() == []
