@@ -291,8 +291,9 @@ int workload_adopt(cli_t *cli, const cli_command_t *cmd, int argc, char **argv, 
 	if (cli->json)
 		output_json(ans);
 	else
-		printf("adopted %s %s %s on %s as workload %s (%s)\n", kind, domain ? "domain" : "container", argv[0],
-		       host, flyt_json_str(ans, "name", "?"), flyt_json_str(ans, "state", "?"));
+		printf("adopted %s%s %s on %s as workload %s (%s)\n", domain ? "" : kind,
+		       domain ? "domain" : " container", argv[0], host, flyt_json_str(ans, "name", "?"),
+		       flyt_json_str(ans, "state", "?"));
 	return 0;
 }
 
