@@ -71,3 +71,17 @@ json_t *store_migration_active_for(store_t *st, const char *workload);
 int store_event_add(store_t *st, int64_t seq, json_t *event, flyt_error_t *err);
 json_t *store_events_since(store_t *st, int64_t since, int64_t limit);
 int64_t store_events_last(store_t *st);
+
+/* ---- web UI sessions ---- */
+
+/* sess: {"id","csrf","peer","agent","created_ms","expires_ms"}. Removes expired
+ * sessions on the way. */
+int store_session_add(store_t *st, json_t *sess, flyt_error_t *err);
+/* The session with this id if it has not expired at now_ms, else NULL:
+ * {"id","csrf","peer","agent","created_ms","expires_ms","created","expires"}. */
+json_t *store_session_get(store_t *st, const char *id, int64_t now_ms);
+/* Sessions that have not expired, newest first. */
+json_t *store_sessions_list(store_t *st, int64_t now_ms);
+/* Deletes the session id, or every session when id is NULL; *ret_deleted (may be
+ * NULL) gets how many went. */
+int store_session_delete(store_t *st, const char *id, int64_t *ret_deleted, flyt_error_t *err);
