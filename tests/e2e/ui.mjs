@@ -387,7 +387,8 @@ scenarios.views = async (browser, problems) => {
     if (size === '1280x800') {
       // keyboard: the skip link comes first, then the brand and the navigation
       await go(page, '#/hosts', 'Hosts');
-      await page.locator('body').focus();
+      await page.reload();
+      await page.getByRole('heading', { level: 1, name: 'Hosts' }).waitFor();
       await page.keyboard.press('Tab');
       out.first = await page.evaluate(() => document.activeElement.textContent.trim());
       check(out.first === 'Skip to content', `the first Tab stop is "${out.first}"`);

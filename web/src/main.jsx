@@ -1,7 +1,7 @@
 // The flyt web UI: sign-in, then the views under one layout, kept live by the
 // controller's event stream.
 import { render } from 'preact';
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import 'uplot/dist/uPlot.min.css';
 import './style.css';
 import { onSignedOut, resumeSession, signOut } from './api.js';
@@ -81,9 +81,14 @@ function Shell({ session, onSignOut }) {
     const title = NAV.find(([p]) => route.path.startsWith(p));
     document.title = `${title ? title[1] : 'flyt'} · flyt`;
   }, [route.path]);
+  const first = useRef(true);
   useEffect(() => {
-    // move focus to the new view's heading, so keyboard and screen reader users
-    // land where the content changed
+    // after a navigation (not on the first load) focus moves to the new view's
+    // heading, so keyboard and screen reader users land where the content changed
+    if (first.current) {
+      first.current = false;
+      return;
+    }
     const h = document.querySelector('main h1');
     if (h) h.focus({ preventScroll: true });
   }, [route.path]);

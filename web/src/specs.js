@@ -51,6 +51,34 @@ export const FORMATS = [
   },
 ];
 
+function lineCol(text, pos) {
+  const before = text.slice(0, pos);
+  return [before.split('\n').length, pos - before.lastIndexOf('\n')];
+}
+
+// Where JSON.parse stopped: engines say it differently, or not at all (then the
+// longest prefix that is still a valid beginning tells).
+function errorPosition(text, message) {
+  let m = /line (\d+) column (\d+)/.exec(message);
+  if (m) return [Number(m[1]), Number(m[2])];
+  m = /position (\d+)/.exec(message);
+  if (m) return lineCol(text, Number(m[1]));
+  if (text.length > 20000) return null;
+  // a prefix that fails only at its very end is a valid beginning
+  const truncated = (e, n) => {
+    const p = /position (\d+)/.exec(e.message);
+    return /end of (JSON input|data)|Unterminated/i.test(e.message) || (p && Number(p[1]) >= n);
+  };
+  for (let n = 1; n <= text.length; n++) {
+    try {
+      JSON.parse(text.slice(0, n));
+    } catch (e) {
+      if (!truncated(e, n)) return lineCol(text, n - 1);
+    }
+  }
+  return null;
+}
+
 // Parses text as one JSON object; errors say where.
 export function parseJson(text) {
   if (!text.trim()) return { error: 'Paste a JSON object.' };
@@ -59,15 +87,8 @@ export function parseJson(text) {
     if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) return { error: 'The JSON must be an object ({…}).' };
     return { obj };
   } catch (e) {
-    const m = /position (\d+)/.exec(e.message);
-    if (m) {
-      const pos = Number(m[1]);
-      const before = text.slice(0, pos);
-      const line = before.split('\n').length;
-      const col = pos - before.lastIndexOf('\n');
-      return { error: `Not valid JSON at line ${line}, column ${col}: ${e.message}` };
-    }
-    return { error: `Not valid JSON: ${e.message}` };
+    const at = errorPosition(text, e.message);
+    return { error: at ? `Not valid JSON at line ${at[0]}, column ${at[1]}: ${e.message}` : `Not valid JSON: ${e.message}` };
   }
 }
 
