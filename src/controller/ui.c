@@ -64,7 +64,10 @@ int ui_serve(flyt_http_request_t *req, flyt_http_response_t *res, flyt_error_t *
 	flyt_http_add_header(res, "Content-Security-Policy: " UI_CSP);
 	flyt_http_add_header(res, "X-Frame-Options: DENY");
 	flyt_http_add_header(res, "Referrer-Policy: no-referrer");
-	flyt_http_add_header(res, "Cross-Origin-Opener-Policy: same-origin");
+	/* browsers ignore COOP, with a console error, on plain-HTTP origins other than
+	 * localhost: send it when the controller is told it is behind HTTPS */
+	if (((ctl_t *)req->user)->cookie_secure)
+		flyt_http_add_header(res, "Cross-Origin-Opener-Policy: same-origin");
 	flyt_http_add_header(res, "Cache-Control: %s", a->immutable ? "public, max-age=31536000, immutable" : "no-cache");
 	const unsigned char *data = a->data;
 	size_t size = a->size;
