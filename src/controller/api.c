@@ -313,13 +313,12 @@ static int h_workload_targets(flyt_http_request_t *req, flyt_http_response_t *re
 static int h_info(flyt_http_request_t *req, flyt_http_response_t *res, flyt_error_t *err)
 {
 	ctl_t *c = C(req);
-	flyt_http_reply_json(
-	    res, 200,
-	    json_pack("{s:s, s:i, s:s, s:s, s:s, s:I, s:I, s:b, s:I}", "version", FLYT_VERSION, "schema",
-		      store_schema_version(c->store), "listen", c->listen, "db", c->db_path, "token_file", c->token_file,
-		      "offline_after_ms", (json_int_t)c->offline_after_ms, "session_ttl_min",
-		      (json_int_t)c->session_ttl_min, "cookie_secure", c->cookie_secure, "events_last",
-		      (json_int_t)flyt_events_last(c->events)));
+	flyt_http_reply_json(res, 200,
+			     json_pack("{s:s, s:i, s:s, s:s, s:s, s:I, s:I, s:b, s:I}", "version", FLYT_VERSION,
+				       "schema", store_schema_version(c->store), "listen", c->listen, "db", c->db_path,
+				       "token_file", c->token_file, "offline_after_ms", (json_int_t)c->offline_after_ms,
+				       "session_ttl_min", (json_int_t)c->session_ttl_min, "cookie_secure",
+				       c->cookie_secure, "events_last", (json_int_t)flyt_events_last(c->events)));
 	return 0;
 }
 

@@ -354,10 +354,12 @@ static void *follow_thread(void *arg)
 		ctl_changed(c);
 		/* progress for live views (the UI's bars): bytes as the source counts them */
 		if (!state_terminal(phase) && phase[0]) {
-			json_t *ev = json_pack("{s:s, s:s, s:s}", "migration", id, "workload", workload, "phase", phase);
+			json_t *ev =
+			    json_pack("{s:s, s:s, s:s}", "migration", id, "workload", workload, "phase", phase);
 			static const char *const shown[] = { "bytes", "images_bytes", NULL };
 			for (const char *const *k = shown; *k; k++)
-				json_object_set(ev, *k, json_object_get(stats, *k) ? json_object_get(stats, *k) : json_null());
+				json_object_set(ev, *k,
+						json_object_get(stats, *k) ? json_object_get(stats, *k) : json_null());
 			ctl_publish(c, "migration.progress", ev);
 		}
 		/* a long poll can miss short phases: journal those the source went
@@ -540,9 +542,9 @@ int orch_targets(ctl_t *c, const char *name, json_t **ret, flyt_error_t *err)
 		if (strcmp(tname, source) == 0)
 			continue;
 		_cleanup_json_ json_t *th = store_host_get(c->store, tname);
-		json_t *t = json_pack("{s:s, s:s, s:b, s:n, s:n, s:n, s:{}}", "host", tname, "state",
-				      flyt_json_str(h, "state", ""), "compatible", 0, "reason", "mode", "mode_reason",
-				      "modes");
+		json_t *t =
+		    json_pack("{s:s, s:s, s:b, s:n, s:n, s:n, s:{}}", "host", tname, "state",
+			      flyt_json_str(h, "state", ""), "compatible", 0, "reason", "mode", "mode_reason", "modes");
 		json_array_append_new(targets, t);
 		const char *why = NULL;
 		if (!sh || strcmp(flyt_json_str(sh, "state", ""), "online") != 0)
@@ -567,9 +569,9 @@ int orch_targets(ctl_t *c, const char *name, json_t **ret, flyt_error_t *err)
 					json_object_set_new(t, "mode_reason", json_string(reason));
 				}
 			} else {
-				json_object_set_new(json_object_get(t, "modes"), *m,
-						    json_pack("{s:b, s:s}", "available", ok, "reason",
-							      ok ? reason : perr.msg));
+				json_object_set_new(
+				    json_object_get(t, "modes"), *m,
+				    json_pack("{s:b, s:s}", "available", ok, "reason", ok ? reason : perr.msg));
 			}
 		}
 	}

@@ -57,7 +57,8 @@ json_t *session_of_request(ctl_t *c, flyt_http_request_t *req)
 
 static bool changes_state(flyt_http_request_t *req, const flyt_route_t *route)
 {
-	return (route->flags & FLYT_ROUTE_WRITE) || (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0);
+	return (route->flags & FLYT_ROUTE_WRITE) ||
+	       (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0);
 }
 
 int session_auth(flyt_http_request_t *req, const flyt_route_t *route, flyt_error_t *err)
@@ -68,7 +69,8 @@ int session_auth(flyt_http_request_t *req, const flyt_route_t *route, flyt_error
 		/* a request that names a credential is judged by it alone */
 		const char *tok = flyt_bearer_token(authz);
 		if (!tok)
-			return flyt_error_set(err, FLYT_E_UNAUTHORIZED, 0, "the Authorization header is not a bearer token");
+			return flyt_error_set(err, FLYT_E_UNAUTHORIZED, 0,
+					      "the Authorization header is not a bearer token");
 		if (!flyt_token_equal(tok, c->token))
 			return flyt_error_set(err, FLYT_E_UNAUTHORIZED, 0, "bad token");
 		return 0;
@@ -76,8 +78,9 @@ int session_auth(flyt_http_request_t *req, const flyt_route_t *route, flyt_error
 	_cleanup_json_ json_t *sess = session_of_request(c, req);
 	if (!sess)
 		return flyt_error_set(err, FLYT_E_UNAUTHORIZED, 0,
-				      flyt_http_header(req, "Cookie") ? "not signed in: the session has expired or ended"
-								      : "missing bearer token");
+				      flyt_http_header(req, "Cookie")
+					  ? "not signed in: the session has expired or ended"
+					  : "missing bearer token");
 	if (changes_state(req, route)) {
 		const char *csrf = flyt_http_header(req, CSRF_HEADER);
 		if (!csrf || !flyt_token_equal(csrf, flyt_json_str(sess, "csrf", "")))
@@ -189,8 +192,9 @@ int session_list(ctl_t *c, flyt_http_request_t *req, flyt_http_response_t *res, 
 	json_t *s;
 	json_array_foreach (all, i, s) {
 		json_t *p = session_public(s, false);
-		json_object_set_new(p, "current", json_boolean(mine && json_equal(json_object_get(mine, "id"),
-										   json_object_get(s, "id"))));
+		json_object_set_new(
+		    p, "current",
+		    json_boolean(mine && json_equal(json_object_get(mine, "id"), json_object_get(s, "id"))));
 		json_array_append_new(out, p);
 	}
 	flyt_http_reply_json(res, 200, json_pack("{s:o}", "sessions", out));

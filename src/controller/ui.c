@@ -10,7 +10,7 @@
 #include "controller/ui_assets.h"
 #include "lib/util.h"
 
-#define UI_CSP                                                                                               \
+#define UI_CSP                                                                                                \
 	"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " \
 	"font-src 'self'; manifest-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
@@ -68,7 +68,8 @@ int ui_serve(flyt_http_request_t *req, flyt_http_response_t *res, flyt_error_t *
 	 * localhost: send it when the controller is told it is behind HTTPS */
 	if (((ctl_t *)req->user)->cookie_secure)
 		flyt_http_add_header(res, "Cross-Origin-Opener-Policy: same-origin");
-	flyt_http_add_header(res, "Cache-Control: %s", a->immutable ? "public, max-age=31536000, immutable" : "no-cache");
+	flyt_http_add_header(res, "Cache-Control: %s",
+			     a->immutable ? "public, max-age=31536000, immutable" : "no-cache");
 	const unsigned char *data = a->data;
 	size_t size = a->size;
 	const char *etag = a->etag;

@@ -13,9 +13,9 @@ typedef struct {
 	size_t size;
 	const unsigned char *gzip; /* the same bytes gzip-compressed, or NULL */
 	size_t gzip_size;
-	const char *etag;	   /* "\"sha256 prefix\"" */
-	const char *etag_gzip;	   /* the same with "-gz": the gzip bytes differ */
-	bool immutable;		   /* the name carries the content hash: cache forever */
+	const char *etag;      /* "\"sha256 prefix\"" */
+	const char *etag_gzip; /* the same with "-gz": the gzip bytes differ */
+	bool immutable;	       /* the name carries the content hash: cache forever */
 } ui_asset_t;
 
 extern const ui_asset_t ui_assets[];
