@@ -174,7 +174,6 @@ static int source_until_restored(migration_t *m, flyt_stream_t *s, bool *dumped,
 	s->progress = progress_cb;
 	s->progress_ctx = m;
 	s->rate_bps = m->bandwidth;
-	uint64_t t0 = flyt_now_ms();
 	for (unsigned round = 1; m->mode == MODE_PRECOPY && round <= m->precopy_rounds; round++) {
 		if (DRIVER_CALL(w->driver, predump, err, m, round, err) < 0)
 			return flyt_error_prefix(err, "pre-dump round %u", round);
@@ -195,6 +194,8 @@ static int source_until_restored(migration_t *m, flyt_stream_t *s, bool *dumped,
 	m->images_bytes = isize + fsize;
 	migration_changed(m);
 	pthread_mutex_unlock(&a->lock);
+	/* transfer_ms: sending what the dump wrote (and the files), not the dump */
+	uint64_t t0 = flyt_now_ms();
 	if (m->mode != MODE_SHARED && flyt_stream_send_tree(s, final_dir, "images/final", err) < 0)
 		return flyt_error_prefix(err, "sending the checkpoint to %s", m->peer_name);
 	if (flyt_stream_send_tree(s, w->files_dir, "files", err) < 0)

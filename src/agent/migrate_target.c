@@ -26,6 +26,7 @@
 #define GO_WAIT_MS 120000
 #define PAGES_WAIT_MS (60 * 60 * 1000)
 #define VERIFY_WINDOW_MS 100
+#define MAX_DATA_THREADS 128
 
 int migrate_target_prepare(agent_t *a, json_t *body, json_t **ret, flyt_error_t *err)
 {
@@ -609,6 +610,12 @@ static void conn_run(agent_t *a, int fd)
 
 void migrate_target_accept(agent_t *a, int fd)
 {
+	if (atomic_load(&a->busy_threads) >= MAX_DATA_THREADS) {
+		/* more connections than any real set of migrations needs: refuse */
+		log_warn("data connection refused: %d already open", MAX_DATA_THREADS);
+		close(fd);
+		return;
+	}
 	conn_t *c = flyt_malloc0(sizeof(*c));
 	c->a = a;
 	c->fd = fd;
