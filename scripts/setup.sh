@@ -47,6 +47,8 @@ test_pkgs=(
 	clang-format shellcheck
 	# the web UI's browser tests drive Debian's Chromium (tests/e2e)
 	chromium
+	# shrinks the browser tests' screenshots for the docs (scripts/doc-images.sh)
+	pngquant
 )
 # Packages only the benchmark against the alternatives needs (--bench): Podman
 # with runc (crun here cannot checkpoint) and conmon, and OpenBSD's netcat to
