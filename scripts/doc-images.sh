@@ -14,7 +14,7 @@ out=docs/img
 images=(
 	signin
 	view-hosts-1280x800
-	view-workloads-1280x800
+	workloads-paged
 	workload-migrating
 	add-form-errors
 	add-json-errors

@@ -1,7 +1,7 @@
 """The web UI in Debian's Chromium (playwright-core), against a real controller and
 real agents on harness hosts: sign in, add a workload through the form, migrate
 it and watch it reach committed, cancel a migration, see a failure reported,
-paste JSON, live updates, and every view at desktop and phone width. Each
+paste JSON, live updates, the workloads view's paging and filters, and every view at desktop and phone width. Each
 scenario is a function of ui.mjs; these tests start it and then check through the
 REST API that what the page showed really happened. Screenshots go to
 $FLYT_UI_ARTIFACTS (meson: BUILD/tests/e2e/artifacts)."""
@@ -130,6 +130,21 @@ def test_live_updates(ui_cluster):
     c = ui_cluster
     ui(c, "live", FLYT_WORKLOAD="live1", FLYT_SOURCE="h1")
     assert c.api("GET", "/api/v1/workloads/live1").status == 404
+
+
+def test_workloads_view_pages_and_filters_on_the_server(ui_cluster):
+    c = ui_cluster
+    count = 120
+    for i in range(count):
+        fake(c, "pg%03d" % i, host="h1" if i % 2 == 0 else "h2")
+    r = ui(c, "paging", FLYT_PREFIX="pg", FLYT_COUNT=count, FLYT_TARGET="h2")
+    assert r["pages"] == ["1\u201350 of 120 workloads", "51\u2013100 of 120 workloads",
+                          "101\u2013120 of 120 workloads"], r
+    assert "host=h2" in r["url"] and "limit=100" in r["url"], r["url"]
+    # what the view showed is what the controller holds
+    assert c.api("GET", "/api/v1/workloads?q=pg&host=h2&limit=1").json["total"] == count // 2
+    for i in range(count):
+        c.api("DELETE", "/api/v1/workloads/pg%03d" % i, expect=(200, 204))
 
 
 def test_every_view_at_desktop_and_phone_width(ui_cluster):

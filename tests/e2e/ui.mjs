@@ -357,6 +357,76 @@ scenarios.live = async (browser, problems) => {
   return { ok: true };
 };
 
+// The workloads view pages and filters on the server: search, next pages (one by
+// keyboard), the last short page, a host filter, a larger page size, and the
+// filters kept in the address across a reload. FLYT_PREFIX names FLYT_COUNT
+// workloads PREFIX000.., alternately on FLYT_SOURCE and FLYT_TARGET.
+scenarios.paging = async (browser, problems) => {
+  const prefix = env('FLYT_PREFIX');
+  const count = Number(env('FLYT_COUNT'));
+  const hostB = env('FLYT_TARGET');
+  const { page, context } = await newPage(browser, problems);
+  await signIn(page);
+  await go(page, '#/workloads', 'Workloads');
+  const pager = page.getByRole('navigation', { name: 'Pages of workloads' }).locator('span');
+  const names = () => page.locator('table.list tbody tr td:first-child a').allTextContents();
+  const hostsShown = () => page.locator('table.list tbody tr td:nth-child(3)').allTextContents();
+  const pagerSays = async (text) => {
+    await page.waitForFunction(
+      ([t]) => {
+        const el = document.querySelector('nav.pager span');
+        return el && el.textContent.trim() === t;
+      },
+      [text],
+    );
+  };
+  const name = (i) => prefix + String(i).padStart(3, '0');
+  const out = { pages: [] };
+  // search: the box applies after typing stops
+  await page.getByLabel('Search by name').fill(prefix);
+  await pagerSays(`1–50 of ${count} workloads`);
+  let shown = await names();
+  check(shown.length === 50 && shown[0] === name(0) && shown[49] === name(49), `first page: ${shown.join(' ')}`);
+  check(page.url().includes(`q=${prefix}`), `the search is not in the address: ${page.url()}`);
+  out.pages.push(await pager.textContent());
+  // the next page, with the keyboard
+  await page.getByRole('button', { name: 'Next →' }).focus();
+  await page.keyboard.press('Enter');
+  await pagerSays(`51–100 of ${count} workloads`);
+  shown = await names();
+  check(shown[0] === name(50) && shown.length === 50, `second page starts with ${shown[0]}`);
+  out.pages.push(await pager.textContent());
+  // the last, short page: Next is off
+  await page.getByRole('button', { name: 'Next →' }).click();
+  await pagerSays(`101–${count} of ${count} workloads`);
+  shown = await names();
+  check(shown.length === count - 100 && shown[shown.length - 1] === name(count - 1), `last page: ${shown.join(' ')}`);
+  check(await page.getByRole('button', { name: 'Next →' }).isDisabled(), 'Next is enabled on the last page');
+  out.pages.push(await pager.textContent());
+  await shot(page, 'workloads-paged');
+  // a host filter starts again at the first page
+  await page.getByLabel('Host', { exact: true }).selectOption(hostB);
+  await pagerSays(`1–50 of ${count / 2} workloads`);
+  const hosts = await hostsShown();
+  check(hosts.length === 50 && hosts.every((h) => h === hostB), `host filter shows hosts ${[...new Set(hosts)].join(', ')}`);
+  check((await names())[0] === name(1), 'the host filter did not start at the first page');
+  // a larger page holds them all
+  await page.getByLabel('Per page').selectOption('100');
+  await pagerSays(`1–${count / 2} of ${count / 2} workloads`);
+  check((await names()).length === count / 2, 'page size 100 does not show them all');
+  // the filters live in the address: a reload shows the same
+  await page.reload();
+  await pagerSays(`1–${count / 2} of ${count / 2} workloads`);
+  check((await page.getByLabel('Search by name').inputValue()) === prefix, 'the search box lost its text on reload');
+  check((await page.getByLabel('Host', { exact: true }).inputValue()) === hostB, 'the host filter was lost on reload');
+  // nothing matches: said so
+  await page.getByLabel('Search by name').fill(prefix + 'zzz');
+  await page.getByText('No workload matches these filters.').waitFor();
+  out.url = page.url();
+  await context.close();
+  return out;
+};
+
 // Every view at desktop and phone width: screenshots, labels, no sideways
 // scrolling, keyboard reachability of the navigation.
 scenarios.views = async (browser, problems) => {

@@ -30,7 +30,8 @@ export function Workloads({ params }) {
     inflight.current = ctl;
     api('GET', `/api/v1/workloads${query}`, undefined, { signal: ctl.signal })
       .then((r) => {
-        setData(r);
+        // the page it is, so that the pager never describes a page still loading
+        setData({ ...r, pageOffset: offset, pageLimit: limit });
         setError(null);
       })
       .catch((e) => e.name !== 'AbortError' && setError(e));
@@ -117,7 +118,7 @@ export function Workloads({ params }) {
           <div class="table-wrap">
             <table class="list" aria-describedby="wl-count">
               <caption id="wl-count" class="sr-only">
-                Workloads {offset + 1} to {Math.min(offset + limit, total)} of {total}
+                Workloads {data.pageOffset + 1} to {Math.min(data.pageOffset + data.pageLimit, total)} of {total}
               </caption>
               <thead>
                 <tr>
@@ -157,7 +158,7 @@ export function Workloads({ params }) {
               </tbody>
             </table>
           </div>
-          <Pager offset={offset} limit={limit} total={total} label="workloads" onPage={(o) => set({ offset: o })} />
+          <Pager offset={data.pageOffset} limit={data.pageLimit} total={total} label="workloads" onPage={(o) => set({ offset: o })} />
         </>
       )}
     </section>
