@@ -49,6 +49,8 @@ test_pkgs=(
 	chromium
 	# shrinks the browser tests' screenshots for the docs (scripts/doc-images.sh)
 	pngquant
+	# libFuzzer targets (tests/fuzz) build with clang
+	clang
 )
 # Packages only the benchmark against the alternatives needs (--bench): Podman
 # with runc (crun here cannot checkpoint) and conmon, and OpenBSD's netcat to

@@ -4,10 +4,12 @@
 #   2. a build with warnings as errors, unit, integration and web UI (e2e) tests,
 #   3. the same tests in an AddressSanitizer + UndefinedBehaviorSanitizer build
 #      (the browser tests too: Chromium is not instrumented, the controller and
-#      agents it talks to are).
-# Needs root (CRIU, namespaces). Build directories: build-test/, build-asan/.
+#      agents it talks to are),
+#   4. a short, reproducible run of each libFuzzer target (clang, sanitizers).
+# Needs root (CRIU, namespaces). Build directories: build-test/, build-asan/,
+# build-fuzz/.
 #
-# Usage: scripts/test.sh [--quick]   (--quick: skip the sanitizer build)
+# Usage: scripts/test.sh [--quick]   (--quick: skip the sanitizer and fuzz builds)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -47,5 +49,13 @@ if [ "$quick" = 0 ]; then
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1 \
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		meson test -C build-asan --print-errorlogs --no-rebuild --suite unit --suite integration --suite e2e
+	step "fuzz targets: a fixed number of inputs each, from a fixed seed"
+	if [ ! -f build-fuzz/build.ninja ]; then
+		CC=clang meson setup build-fuzz -Dfuzz=true -Dintegration=false -Dwerror=true -Dbuildtype=debug \
+			-Db_sanitize=address,undefined -Db_lundef=false >/dev/null
+	fi
+	ninja -C build-fuzz
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		meson test -C build-fuzz --print-errorlogs --no-rebuild --suite fuzz
 fi
 step "all tests passed"

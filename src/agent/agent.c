@@ -161,6 +161,10 @@ static void expire_incoming(agent_t *a)
 		    now - m->t_start < INCOMING_EXPIRY_MS)
 			continue;
 		snprintf(m->error, sizeof(m->error), "the source never connected");
+		if (m->pages_fd >= 0) {
+			close(m->pages_fd);
+			m->pages_fd = -1;
+		}
 		migration_set_phase(m, PHASE_ROLLED_BACK);
 		atomic_store(&m->done, true);
 	}
@@ -277,6 +281,7 @@ int agent_start(agent_t *a, flyt_error_t *err)
 		.auth = auth,
 		.user = a,
 		.max_body = 4 * 1024 * 1024,
+		.max_per_ip = 64,
 		.name = "agent",
 	};
 	if (flyt_http_server_start(&cfg, &a->http, err) < 0)

@@ -130,6 +130,7 @@ struct migration {
 	pthread_t thread;
 	bool thread_started;
 	atomic_bool done; /* no thread uses it any more: it may be pruned */
+	bool aborting;	  /* target: dropped before any data connection came */
 	flyt_child_t dump_child;
 	flyt_child_t lazy_child;
 	int hook_listen_fd, hook_fd;
@@ -142,6 +143,10 @@ struct migration {
 	bool tunnel_started;
 	workload_t *w; /* the workload (source: existing; target: arriving) */
 	pid_t restored_pid;
+	uint64_t restored_ticks; /* its start time, so a reused pid is never taken for it */
+	char copy[16];		 /* target: none, restored (stopped), running, discarded */
+	pid_t dump_pid;		 /* source, lazy: criu dump, which outlives a crashed flytd */
+	uint64_t dump_ticks;
 	agent_t *agent;
 };
 
@@ -202,7 +207,8 @@ struct agent {
 	uint16_t data_port;
 	pthread_t data_thread, heartbeat_thread, monitor_thread;
 	atomic_bool stopping;
-	atomic_int busy_threads; /* migration and data-connection threads running */
+	atomic_int busy_threads;    /* migration and data-connection threads running */
+	atomic_int unauthenticated; /* data connections that have not sent their HELLO yet */
 
 	pthread_mutex_t lock;	/* guards workloads, migrations and their fields */
 	pthread_cond_t changed; /* broadcast when a migration changes */
@@ -266,6 +272,12 @@ json_t *migration_json(migration_t *m);			       /* lock held */
 void migration_set_phase(migration_t *m, migration_phase_t p); /* lock held */
 void migration_changed(migration_t *m);			       /* lock held */
 int migration_save(migration_t *m, flyt_error_t *err);
+/* Records a decision durably before anyone acts on it: first the decision file
+ * (read by flyt-criu-hook when flytd is gone and by a restarted flytd), then the
+ * record. Lock held. */
+int migration_decide(migration_t *m, migration_decision_t d, flyt_error_t *err);
+/* Sets what became of the target's copy (lock held; saved). */
+void migration_set_copy(migration_t *m, const char *copy);
 migration_t *migration_new(agent_t *a, const char *id, migration_role_t role);
 void migration_free(migration_t *m);
 int migration_load_all(agent_t *a, flyt_error_t *err);

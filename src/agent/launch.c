@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,27 +35,56 @@ static void fail(int errfd, const char *what)
 	_exit(127);
 }
 
-/* Network-namespace bind mounts (ip netns) visible in the copied mount table would
- * make CRIU refuse the dump; the workload has no use for them. */
-static void detach_nsfs_mounts(int errfd)
+/* Mounts that belong to other software on this host and would not exist on a
+ * migration target: namespace handles (ip netns), container root filesystems
+ * (overlay, FUSE), everything below /tmp and /run (per-session and per-engine
+ * scratch space) and the container engines' storage. The workload's mount table
+ * keeps what every host of the cluster is expected to have (/, /proc, /sys,
+ * /dev, /home, /var, ...). CRIU would otherwise have to recreate them on the
+ * target, and refuses the dump outright for nsfs mounts. */
+static bool transient_mount(const char *mp, const char *fstype)
+{
+	static const char *const types[] = { "nsfs", "overlay", "fuse", "autofs" };
+	static const char *const under[] = { "/tmp/",
+					     "/run/",
+					     "/var/run/",
+					     "/var/tmp/",
+					     "/var/lib/docker/",
+					     "/var/lib/containers/",
+					     "/var/lib/libvirt/",
+					     "/mnt/" };
+	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
+		if (strcmp(fstype, types[i]) == 0 ||
+		    (strncmp(fstype, types[i], strlen(types[i])) == 0 && fstype[strlen(types[i])] == '.'))
+			return true;
+	for (size_t i = 0; i < sizeof(under) / sizeof(under[0]); i++)
+		if (strncmp(mp, under[i], strlen(under[i])) == 0)
+			return true;
+	return false;
+}
+
+static void detach_transient_mounts(int errfd)
 {
 	FILE *f = fopen("/proc/self/mountinfo", "re");
 	if (!f)
 		fail(errfd, "open /proc/self/mountinfo");
-	char line[4096];
-	char *paths[256];
+	char line[8192];
+	char *paths[1024];
 	int n = 0;
-	while (n < 256 && fgets(line, sizeof(line), f)) {
+	while (n < 1024 && fgets(line, sizeof(line), f)) {
+		char mp[4096], fstype[256];
 		char *sep = strstr(line, " - ");
-		if (!sep || strncmp(sep + 3, "nsfs ", 5) != 0)
+		if (!sep || sscanf(sep + 3, "%255s", fstype) != 1 || sscanf(line, "%*s %*s %*s %*s %4095s", mp) != 1)
 			continue;
-		char mp[4096];
-		if (sscanf(line, "%*s %*s %*s %*s %4095s", mp) == 1)
+		if (transient_mount(mp, fstype))
 			paths[n++] = strdup(mp);
 	}
 	fclose(f);
+	/* deepest first, in reverse mount order; a parent's detach takes its
+	 * children with it, so later failures (EINVAL) are expected */
 	while (n-- > 0) {
-		umount2(paths[n], MNT_DETACH);
+		if (paths[n])
+			umount2(paths[n], MNT_DETACH);
 		free(paths[n]);
 	}
 }
@@ -119,7 +149,7 @@ int main(int argc, char **argv)
 			fail(errfd, "setsid");
 		if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
 			fail(errfd, "make mounts private");
-		detach_nsfs_mounts(errfd);
+		detach_transient_mounts(errfd);
 		if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
 			fail(errfd, "mount /proc");
 		if (mount(files, WORKLOAD_MOUNT, NULL, MS_BIND, NULL) < 0)

@@ -29,6 +29,7 @@
  * stopped until "go". */
 #include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,6 +98,7 @@ migration_t *migration_new(agent_t *a, const char *id, migration_role_t role)
 	m->total_ms = -1;
 	m->dump_ms = m->restore_ms = m->transfer_ms = m->pages_ms = -1;
 	m->hook_listen_fd = m->hook_fd = m->data_fd = m->pages_fd = -1;
+	snprintf(m->copy, sizeof(m->copy), "none");
 	m->dump_child = (flyt_child_t){ .pidfd = -1, .out_fd = -1, .err_fd = -1 };
 	m->lazy_child = m->dump_child;
 	m->t_start = flyt_now_ms();
@@ -135,6 +137,8 @@ json_t *migration_json(migration_t *m)
 			      migration_phase_name(m->phase), "decision", decision_names[m->decision], "version",
 			      (json_int_t)m->version);
 	json_object_set_new(j, m->role == ROLE_SOURCE ? "target" : "source", json_string(m->peer_name));
+	if (m->role == ROLE_TARGET)
+		json_object_set_new(j, "copy", json_string(m->copy));
 	if (m->error[0])
 		json_object_set_new(j, "error", json_string(m->error));
 	if (m->note[0])
@@ -201,10 +205,49 @@ int migration_save(migration_t *m, flyt_error_t *err)
 	json_object_set_new(j, "ticket", json_string(m->ticket));
 	json_object_set_new(j, "images_dir", json_string(m->images_dir));
 	json_object_set_new(j, "restored_pid", json_integer(m->restored_pid));
+	json_object_set_new(j, "restored_ticks", json_integer((json_int_t)m->restored_ticks));
+	json_object_set_new(j, "pages_released", json_boolean(m->pages_released));
+	json_object_set_new(j, "dump_pid", json_integer(m->dump_pid));
+	json_object_set_new(j, "dump_ticks", json_integer((json_int_t)m->dump_ticks));
 	json_object_set_new(j, "started_wall_ms", json_integer(m->started_wall_ms));
 	_cleanup_free_ char *text = flyt_json_dumps(j);
 	_cleanup_free_ char *path = flyt_asprintf("%s/migration.json", m->dir);
 	return flyt_write_file_atomic(path, text, strlen(text), 0600, err);
+}
+
+int migration_decide(migration_t *m, migration_decision_t d, flyt_error_t *err)
+{
+	_cleanup_free_ char *path = flyt_asprintf("%s/decision", m->dir);
+	const char *text = d == DECISION_COMMIT ? "commit\n" : "resume\n";
+	if (flyt_write_file_atomic(path, text, strlen(text), 0600, err) < 0)
+		return flyt_error_prefix(err, "recording the decision");
+	m->decision = d;
+	migration_changed(m);
+	flyt_error_t serr = FLYT_ERROR_INIT;
+	if (migration_save(m, &serr) < 0)
+		log_warn("migration %s: %s (the decision file stands)", m->id, serr.msg);
+	return 0;
+}
+
+void migration_set_copy(migration_t *m, const char *copy)
+{
+	snprintf(m->copy, sizeof(m->copy), "%s", copy);
+	migration_changed(m);
+	flyt_error_t err = FLYT_ERROR_INIT;
+	if (migration_save(m, &err) < 0)
+		log_warn("migration %s: %s", m->id, err.msg);
+}
+
+/* The decision file, which is what counts after a crash. */
+static migration_decision_t read_decision(migration_t *m)
+{
+	_cleanup_free_ char *path = flyt_asprintf("%s/decision", m->dir);
+	_cleanup_free_ char *text = NULL;
+	if (flyt_read_file(path, 64, &text, NULL, NULL) < 0)
+		return DECISION_NONE;
+	if (flyt_startswith(text, "commit"))
+		return DECISION_COMMIT;
+	return DECISION_ROLLBACK;
 }
 
 int migration_wait(agent_t *a, const char *id, uint64_t since, unsigned wait_ms, json_t **ret, flyt_error_t *err)
@@ -235,66 +278,118 @@ int migration_wait(agent_t *a, const char *id, uint64_t since, unsigned wait_ms,
 	return 0;
 }
 
-/* A migration record found at start: settle what the previous flytd left. */
+/* A source record found at start: settle what the previous flytd left. */
+static void settle_source(agent_t *a, migration_t *m, json_t *j)
+{
+	workload_t *w = workload_find(a, m->workload);
+	bool alive = w && w->pid > 0 && proc_alive(w->pid, w->start_ticks);
+	if (m->pages_released) {
+		/* lazy: criu dump (its own session) may still serve pages, the tree
+		 * frozen; without its flytd nobody will finish the transfer */
+		if (m->dump_pid > 0 && proc_alive(m->dump_pid, m->dump_ticks))
+			kill(-m->dump_pid, SIGKILL);
+		if (m->decision != DECISION_COMMIT && alive) {
+			proc_tree_signal(w->pid, SIGCONT);
+			snprintf(
+			    m->error, sizeof(m->error),
+			    "flytd restarted while memory pages were being served; the target never ran the workload, which runs here again (its open connections are lost)");
+			w->state = WL_RUNNING;
+			workload_save(a, w, NULL);
+			migration_set_phase(m, PHASE_ROLLED_BACK);
+			return;
+		}
+	} else if (m->decision != DECISION_COMMIT) {
+		/* the hook saw flytd vanish and, without a commit decision, let CRIU
+		 * thaw the workload: it runs here still */
+		snprintf(m->error, sizeof(m->error), "flytd restarted during the migration; the workload stayed here");
+		if (w) {
+			w->state = alive ? WL_RUNNING : WL_EXITED;
+			workload_save(a, w, NULL);
+		}
+		flyt_rm_rf(m->images_dir, NULL);
+		migration_set_phase(m, PHASE_ROLLED_BACK);
+		return;
+	}
+	/* committed (or a lazy transfer cut short): only the target knows how it ended */
+	snprintf(m->error, sizeof(m->error),
+		 "flytd restarted after the switch-over: the workload should run on %s (ask its agent); %s",
+		 m->peer_name, alive ? "the source copy is kept frozen here" : "the source's checkpoint is kept");
+	if (w && !alive) {
+		flyt_rm_rf(w->dir, NULL);
+		workload_remove(a, w);
+	} else if (w) {
+		w->state = WL_FAILED;
+		snprintf(w->error, sizeof(w->error), "%s", m->error);
+		workload_save(a, w, NULL);
+	}
+	migration_set_phase(m, PHASE_FAILED);
+}
+
+/* A target record found at start. */
+static void settle_target(agent_t *a, migration_t *m, json_t *j)
+{
+	workload_t *w = workload_find(a, m->workload);
+	_cleanup_free_ char *recv = flyt_asprintf("%s/recv", m->dir);
+	flyt_rm_rf(recv, NULL);
+	bool restored = m->restored_pid > 0 && proc_alive(m->restored_pid, m->restored_ticks);
+	if (restored && m->decision == DECISION_COMMIT && w) {
+		if (m->mode == MODE_LAZY) {
+			/* its missing pages went with the tunnel: it cannot run on */
+			kill(m->restored_pid, SIGKILL);
+			snprintf(m->error, sizeof(m->error),
+				 "flytd restarted while memory pages were arriving; the copy here was discarded");
+			flyt_rm_rf(w->dir, NULL);
+			workload_remove(a, w);
+			migration_set_copy(m, "discarded");
+			migration_set_phase(m, PHASE_FAILED);
+			return;
+		}
+		/* it had been let run: it is the workload now */
+		proc_tree_signal(m->restored_pid, SIGCONT);
+		w->pid = m->restored_pid;
+		w->start_ticks = m->restored_ticks;
+		w->state = WL_RUNNING;
+		free(w->busy);
+		w->busy = NULL;
+		workload_save(a, w, NULL);
+		migration_set_copy(m, "running");
+		migration_set_phase(m, PHASE_COMMITTED);
+		return;
+	}
+	if (restored && w) {
+		/* restored but never told to run: only the source knows whether it
+		 * committed; keep the stopped copy and say so */
+		snprintf(
+		    m->error, sizeof(m->error),
+		    "flytd restarted while the restored copy (pid %d) waited for the source's decision; it is kept stopped",
+		    (int)m->restored_pid);
+		w->state = WL_FAILED;
+		w->pid = m->restored_pid;
+		w->start_ticks = m->restored_ticks;
+		snprintf(w->error, sizeof(w->error), "%s", m->error);
+		workload_save(a, w, NULL);
+		migration_set_copy(m, "restored");
+		migration_set_phase(m, PHASE_FAILED);
+		return;
+	}
+	if (w && (w->state == WL_INCOMING || w->busy)) {
+		flyt_rm_rf(w->dir, NULL);
+		workload_remove(a, w);
+	}
+	snprintf(m->error, sizeof(m->error), "flytd restarted before the workload ran here");
+	migration_set_copy(m, "discarded");
+	migration_set_phase(m, PHASE_ROLLED_BACK);
+}
+
 static void settle_loaded(agent_t *a, migration_t *m, json_t *j)
 {
 	if (migration_phase_terminal(m->phase))
 		return;
-	/* what was received for a migration that will not go on */
-	_cleanup_free_ char *recv = flyt_asprintf("%s/recv", m->dir);
-	if (m->role == ROLE_TARGET || m->decision != DECISION_COMMIT) {
-		flyt_rm_rf(recv, NULL);
-		if (m->role == ROLE_SOURCE)
-			flyt_rm_rf(m->images_dir, NULL);
-	}
-	workload_t *w = workload_find(a, m->workload);
-	if (m->role == ROLE_SOURCE) {
-		if (m->decision != DECISION_COMMIT) {
-			/* the hook saw flytd vanish and, without a commit decision, let CRIU
-			 * thaw the workload: it runs here still */
-			snprintf(m->error, sizeof(m->error),
-				 "flytd restarted during the migration; the workload stayed here");
-			if (w) {
-				w->state = w->pid > 0 && proc_alive(w->pid, w->start_ticks) ? WL_RUNNING : WL_EXITED;
-				workload_save(a, w, NULL);
-			}
-			migration_set_phase(m, PHASE_ROLLED_BACK);
-		} else {
-			snprintf(
-			    m->error, sizeof(m->error),
-			    "flytd restarted after committing: the workload is on %s unless its agent says otherwise; images kept in %s",
-			    m->peer_name, m->images_dir);
-			if (w && !(w->pid > 0 && proc_alive(w->pid, w->start_ticks))) {
-				flyt_rm_rf(w->dir, NULL);
-				workload_remove(a, w);
-			}
-			migration_set_phase(m, PHASE_FAILED);
-		}
-		return;
-	}
-	/* target */
-	pid_t restored = (pid_t)flyt_json_int(j, "restored_pid", 0);
-	if (w && w->state == WL_INCOMING) {
-		if (restored > 0 && proc_state(restored) != 0) {
-			/* restored but never told to run: only the source knows whether it
-			 * committed; keep the stopped copy and say so */
-			snprintf(
-			    m->error, sizeof(m->error),
-			    "flytd restarted while the restored copy (pid %d) waited for the source's decision; it is kept stopped",
-			    (int)restored);
-			w->state = WL_FAILED;
-			w->pid = restored;
-			w->start_ticks = proc_start_ticks(restored);
-			snprintf(w->error, sizeof(w->error), "%s", m->error);
-			workload_save(a, w, NULL);
-			migration_set_phase(m, PHASE_FAILED);
-			return;
-		}
-		flyt_rm_rf(w->dir, NULL);
-		workload_remove(a, w);
-	}
-	snprintf(m->error, sizeof(m->error), "flytd restarted before the workload was restored here");
-	migration_set_phase(m, PHASE_ROLLED_BACK);
+	m->decision = read_decision(m);
+	if (m->role == ROLE_SOURCE)
+		settle_source(a, m, j);
+	else
+		settle_target(a, m, j);
 }
 
 int migration_load_all(agent_t *a, flyt_error_t *err)
@@ -345,6 +440,12 @@ int migration_load_all(agent_t *a, flyt_error_t *err)
 		m->bytes = (uint64_t)flyt_json_int(j, "bytes", 0);
 		m->images_bytes = (uint64_t)flyt_json_int(j, "images_bytes", 0);
 		m->started_wall_ms = flyt_json_int(j, "started_wall_ms", 0);
+		m->restored_pid = (pid_t)flyt_json_int(j, "restored_pid", 0);
+		m->restored_ticks = (uint64_t)flyt_json_int(j, "restored_ticks", 0);
+		m->pages_released = json_is_true(json_object_get(j, "pages_released"));
+		m->dump_pid = (pid_t)flyt_json_int(j, "dump_pid", 0);
+		m->dump_ticks = (uint64_t)flyt_json_int(j, "dump_ticks", 0);
+		snprintf(m->copy, sizeof(m->copy), "%s", flyt_json_str(j, "copy", "none"));
 		m->t_start = 0;
 		json_t *phases = json_object_get(j, "phase_ms");
 		for (int p = 0; p < PHASE_MAX; p++)

@@ -3,6 +3,7 @@
  * decide, and either let the target run it or resume it here. Protocol: migrate.c. */
 #include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,7 @@
 #define RESTORE_WAIT_MS (15 * 60 * 1000)
 #define RUNNING_WAIT_MS 60000
 #define PAGES_WAIT_MS (60 * 60 * 1000)
+#define FRAME_REST_TIMEOUT_MS 30000 /* the rest of a frame once its first byte arrived */
 
 static void progress_cb(void *ctx, uint64_t bytes)
 {
@@ -81,7 +83,24 @@ static int send_ctrl(flyt_stream_t *s, json_t *msg, flyt_error_t *err)
 /* Receives a control message that must be of type `want` within timeout_ms. */
 static int expect_ctrl(flyt_stream_t *s, const char *want, unsigned timeout_ms, json_t **ret, flyt_error_t *err)
 {
-	flyt_socket_timeouts(s->fd, timeout_ms);
+	/* wait for the first byte watching for a cancel; a dead peer shows through
+	 * keepalive well before the timeout */
+	uint64_t deadline = flyt_now_ms() + timeout_ms;
+	for (;;) {
+		if (s->cancel && *s->cancel)
+			return flyt_error_set(err, FLYT_E_CANCELLED, 0, "cancelled");
+		uint64_t now = flyt_now_ms();
+		if (now >= deadline)
+			return flyt_error_set(err, FLYT_E_TIMEOUT, 0, "no \"%s\" from the target within %u s", want,
+					      timeout_ms / 1000);
+		struct pollfd p = { .fd = s->fd, .events = POLLIN };
+		int r = poll(&p, 1, (int)(deadline - now < 500 ? deadline - now : 500));
+		if (r > 0)
+			break;
+		if (r < 0 && errno != EINTR)
+			return flyt_error_set(err, FLYT_E_INTERNAL, errno, "poll");
+	}
+	flyt_socket_timeouts(s->fd, FRAME_REST_TIMEOUT_MS);
 	_cleanup_json_ json_t *msg = NULL;
 	int r = flyt_stream_recv_json(s, FLYT_FRAME_CTRL, &msg, err);
 	if (r < 0)
@@ -211,13 +230,23 @@ static int source_until_restored(migration_t *m, flyt_stream_t *s, bool *dumped,
 		return flyt_error_prefix(err, "restore on %s", m->peer_name);
 	if (m->mode == MODE_LAZY) {
 		/* a lazy restore needs the page server while it runs: let CRIU start
-		 * serving now. It thaws the source by itself if the pages cannot all
-		 * be delivered, so this is not yet the switch-over. */
-		if (DRIVER_CALL(w->driver, release, err, m, err) < 0)
-			return flyt_error_prefix(err, "starting the page server");
+		 * serving now. The source copy stays frozen (--leave-stopped) until
+		 * dump_finish, so this is not yet the switch-over. Recorded first: a
+		 * restarted flytd must know it has to thaw the copy itself. */
 		pthread_mutex_lock(&a->lock);
 		m->pages_released = true;
+		m->dump_pid = m->dump_child.pid;
+		m->dump_ticks = proc_start_ticks(m->dump_pid);
+		flyt_error_t serr = FLYT_ERROR_INIT;
+		int sr = migration_save(m, &serr);
 		pthread_mutex_unlock(&a->lock);
+		if (sr < 0) {
+			m->pages_released = false;
+			*err = serr;
+			return flyt_error_prefix(err, "before starting the page server");
+		}
+		if (DRIVER_CALL(w->driver, release, err, m, err) < 0)
+			return flyt_error_prefix(err, "starting the page server");
 	}
 	if (expect_ctrl(s, "restored", RESTORE_WAIT_MS, &restored, err) < 0)
 		return flyt_error_prefix(err, "restore on %s", m->peer_name);
@@ -227,6 +256,7 @@ static int source_until_restored(migration_t *m, flyt_stream_t *s, bool *dumped,
 
 static void finish(migration_t *m, migration_phase_t phase, const flyt_error_t *e, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+static void source_rollback(migration_t *m, flyt_stream_t *s, bool dumped, flyt_error_t *cause);
 
 /* Ends the migration in phase; the error message is fmt (may be NULL) followed by
  * e's message (may be NULL). Releases the workload. */
@@ -279,8 +309,9 @@ static void finish(migration_t *m, migration_phase_t phase, const flyt_error_t *
 }
 
 /* After the commit decision the target must report "running". If it does not,
- * ask its API for the outcome. Returns 1 running there, 0 discarded there, -1
- * unknown. */
+ * ask its API what became of its copy. Returns 1 when it runs the workload (in
+ * lazy mode: with every page), 0 when it discarded its copy or never had one, -1
+ * when that cannot be known. */
 static int target_outcome(migration_t *m)
 {
 	agent_t *a = m->agent;
@@ -291,10 +322,11 @@ static int target_outcome(migration_t *m)
 		_cleanup_json_ json_t *j = NULL;
 		flyt_error_t err = FLYT_ERROR_INIT;
 		if (flyt_http_call(&c, "GET", path, NULL, &j, NULL, &err) == 0) {
-			const char *phase = flyt_json_str(j, "phase", "");
-			if (strcmp(phase, "committed") == 0 || strcmp(phase, "verifying") == 0)
+			const char *phase = flyt_json_str(j, "phase", ""), *copy = flyt_json_str(j, "copy", "");
+			bool terminal = migration_phase_terminal(migration_phase_from_name(phase));
+			if (strcmp(copy, "running") == 0 && (m->mode != MODE_LAZY || strcmp(phase, "committed") == 0))
 				return 1;
-			if (strcmp(phase, "rolled_back") == 0 || strcmp(phase, "failed") == 0)
+			if (strcmp(copy, "discarded") == 0 || (strcmp(copy, "none") == 0 && terminal))
 				return 0;
 		} else if (err.code == FLYT_E_NOT_FOUND) {
 			return 0;
@@ -367,20 +399,29 @@ static void source_commit(migration_t *m, flyt_stream_t *s)
 	workload_t *w = m->w;
 	flyt_error_t err = FLYT_ERROR_INIT;
 
+	/* the point of no return, unless a cancel came first or it cannot be recorded */
 	pthread_mutex_lock(&a->lock);
-	m->decision = DECISION_COMMIT;
-	migration_set_phase(m, PHASE_SWITCHING); /* saves the decision first */
+	int r = atomic_load(&m->cancel) ? flyt_error_set(&err, FLYT_E_CANCELLED, 0, "cancelled")
+					: migration_decide(m, DECISION_COMMIT, &err);
+	if (r == 0)
+		migration_set_phase(m, PHASE_SWITCHING);
 	pthread_mutex_unlock(&a->lock);
+	if (r < 0) {
+		source_rollback(m, s, true, &err);
+		return;
+	}
+	s->cancel = NULL;
 
 	if (m->mode != MODE_LAZY && DRIVER_CALL(w->driver, dump_finish, &err, m, true, &err) < 0) {
-		if (w->pid > 0 && proc_alive(w->pid, w->start_ticks)) {
-			/* the source copy was not discarded: the target's must not run */
-			flyt_error_t ignored = FLYT_ERROR_INIT;
-			send_ctrl(s, json_pack("{s:s, s:s}", "type", "abort", "reason", err.msg), &ignored);
-			finish(m, PHASE_ROLLED_BACK, &err, "discarding the source copy failed");
-			return;
-		}
-		log_warn("migration %s: after commit: %s", m->id, err.msg);
+		/* the source copy could not be ended: the target's must not run */
+		pthread_mutex_lock(&a->lock);
+		flyt_error_t derr = FLYT_ERROR_INIT;
+		migration_decide(m, DECISION_ROLLBACK, &derr);
+		pthread_mutex_unlock(&a->lock);
+		flyt_error_t ignored = FLYT_ERROR_INIT;
+		send_ctrl(s, json_pack("{s:s, s:s}", "type", "abort", "reason", err.msg), &ignored);
+		finish(m, PHASE_FAILED, &err, "ending the source copy failed; the target's copy was discarded");
+		return;
 	}
 	uint64_t t_go = flyt_now_ms();
 	_cleanup_json_ json_t *running = NULL;
@@ -437,8 +478,12 @@ static void source_rollback(migration_t *m, flyt_stream_t *s, bool dumped, flyt_
 {
 	workload_t *w = m->w;
 	pthread_mutex_lock(&m->agent->lock);
-	m->decision = DECISION_ROLLBACK;
-	migration_changed(m);
+	flyt_error_t derr = FLYT_ERROR_INIT;
+	if (migration_decide(m, DECISION_ROLLBACK, &derr) < 0) {
+		/* without a decision file the hook resumes anyway */
+		m->decision = DECISION_ROLLBACK;
+		migration_changed(m);
+	}
 	pthread_mutex_unlock(&m->agent->lock);
 	if (s->fd >= 0) {
 		flyt_error_t ignored = FLYT_ERROR_INIT;
@@ -486,8 +531,8 @@ static void *source_thread(void *arg)
 		close(m->pages_fd);
 		m->pages_fd = -1;
 	}
-	if (m->dump_child.pid > 0)
-		flyt_child_wait(&m->dump_child, 30000, NULL, NULL);
+	if (m->dump_child.pid > 0 && flyt_child_wait(&m->dump_child, 30000, NULL, NULL) == 0)
+		flyt_child_reap(&m->dump_child);
 	atomic_store(&m->done, true);
 	atomic_fetch_sub(&a->busy_threads, 1);
 	return NULL;

@@ -27,6 +27,9 @@
 #define PAGES_WAIT_MS (60 * 60 * 1000)
 #define VERIFY_WINDOW_MS 100
 #define MAX_DATA_THREADS 128
+#define MAX_UNAUTHENTICATED 16
+#define HELLO_MAX 4096
+#define RECEIVE_TIMEOUT_MS (30 * 60 * 1000)
 
 int migrate_target_prepare(agent_t *a, json_t *body, json_t **ret, flyt_error_t *err)
 {
@@ -138,6 +141,8 @@ static void target_finish(migration_t *m, migration_phase_t phase, const char *f
 		vsnprintf(m->error, sizeof(m->error), fmt, ap);
 		va_end(ap);
 	}
+	if (phase != PHASE_COMMITTED)
+		migration_set_copy(m, strcmp(m->copy, "none") == 0 ? "none" : "discarded");
 	if (w) {
 		free(w->busy);
 		w->busy = NULL;
@@ -294,6 +299,9 @@ static int target_receive(migration_t *m, flyt_stream_t *s, flyt_error_t *err)
 		return flyt_error_set(err, FLYT_E_IO, errno, "open %s", recv);
 	flyt_tree_sink_t sink;
 	flyt_tree_sink_init(&sink, root);
+	/* the source sends nothing while it dumps (minutes for a large workload); a
+	 * dead or cut-off peer still shows through keepalive within seconds */
+	flyt_socket_timeouts(s->fd, RECEIVE_TIMEOUT_MS);
 	_cleanup_free_ char *buf = malloc(FLYT_FRAME_MAX);
 	int r = -1;
 	uint64_t last_report = 0;
@@ -362,7 +370,8 @@ static int target_restore(migration_t *m, flyt_error_t *err)
 	if (DRIVER_CALL(w->driver, restore, err, m, err) < 0)
 		return -1;
 	pthread_mutex_lock(&m->agent->lock);
-	migration_save(m, NULL);
+	m->restored_ticks = m->restored_pid > 0 ? proc_start_ticks(m->restored_pid) : 0;
+	migration_set_copy(m, "restored");
 	pthread_mutex_unlock(&m->agent->lock);
 	return 0;
 }
@@ -390,6 +399,12 @@ static int source_decision(migration_t *m)
 static int target_resume(migration_t *m, uint64_t t_go_us, int64_t *ret_resume_delay_us, flyt_error_t *err)
 {
 	workload_t *w = m->w;
+	/* recorded before the copy runs: a restarted flytd must know it was let run */
+	pthread_mutex_lock(&m->agent->lock);
+	flyt_error_t derr = FLYT_ERROR_INIT;
+	if (migration_decide(m, DECISION_COMMIT, &derr) < 0)
+		log_warn("migration %s: %s", m->id, derr.msg);
+	pthread_mutex_unlock(&m->agent->lock);
 	if (DRIVER_CALL(w->driver, resume, err, m, err) < 0)
 		return -1;
 	*ret_resume_delay_us = (int64_t)(flyt_now_us() - t_go_us);
@@ -403,6 +418,7 @@ static int target_resume(migration_t *m, uint64_t t_go_us, int64_t *ret_resume_d
 	pthread_mutex_lock(&m->agent->lock);
 	w->state = WL_RUNNING;
 	workload_save(m->agent, w, NULL);
+	migration_set_copy(m, "running");
 	pthread_mutex_unlock(&m->agent->lock);
 	return 0;
 }
@@ -416,6 +432,8 @@ static int target_wait_pages(migration_t *m, flyt_error_t *err)
 	flyt_spawn_result_t res;
 	int r = flyt_child_wait(&m->lazy_child, PAGES_WAIT_MS, &res, err);
 	m->pages_ms = (int64_t)(flyt_now_ms() - t0);
+	if (r == 0)
+		flyt_child_reap(&m->lazy_child); /* the tunnel ends with it */
 	if (m->tunnel_started) {
 		pthread_join(m->tunnel_thread, NULL);
 		m->tunnel_started = false;
@@ -545,6 +563,23 @@ static void *conn_thread(void *arg)
 	return NULL;
 }
 
+/* Reads the HELLO of a new connection: small, and within HELLO_TIMEOUT_MS however
+ * slowly the peer sends it. */
+static int read_hello(flyt_stream_t *s, json_t **ret, flyt_error_t *err)
+{
+	char buf[HELLO_MAX];
+	flyt_frame_type_t type;
+	uint32_t len;
+	s->deadline_ms = flyt_now_ms() + HELLO_TIMEOUT_MS;
+	int r = flyt_stream_recv(s, &type, buf, sizeof(buf), &len, err);
+	s->deadline_ms = 0;
+	if (r < 0)
+		return -1;
+	if (type != FLYT_FRAME_HELLO)
+		return flyt_error_set(err, FLYT_E_CORRUPT, 0, "expected HELLO");
+	return flyt_json_parse_object(buf, len, HELLO_MAX, ret, err);
+}
+
 static void conn_run(agent_t *a, int fd)
 {
 	flyt_stream_t s;
@@ -552,7 +587,9 @@ static void conn_run(agent_t *a, int fd)
 	flyt_tcp_tune(fd, HELLO_TIMEOUT_MS);
 	flyt_error_t err = FLYT_ERROR_INIT;
 	_cleanup_json_ json_t *hello = NULL;
-	if (flyt_stream_recv_json(&s, FLYT_FRAME_HELLO, &hello, &err) < 0) {
+	int hr = read_hello(&s, &hello, &err);
+	atomic_fetch_sub(&a->unauthenticated, 1);
+	if (hr < 0) {
 		log_warn("data connection: %s", err.msg);
 		close(fd);
 		return;
@@ -561,7 +598,7 @@ static void conn_run(agent_t *a, int fd)
 		   *channel = flyt_json_str(hello, "channel", "");
 	pthread_mutex_lock(&a->lock);
 	migration_t *m = flyt_id_valid(id) ? migration_find(a, id) : NULL;
-	bool ok = m && m->role == ROLE_TARGET && !migration_phase_terminal(m->phase) && m->ticket[0] &&
+	bool ok = m && m->role == ROLE_TARGET && !migration_phase_terminal(m->phase) && !m->aborting && m->ticket[0] &&
 		  flyt_token_equal(ticket, m->ticket);
 	bool main_ch = strcmp(channel, "main") == 0, pages_ch = strcmp(channel, "pages") == 0;
 	if (ok && main_ch && m->data_fd >= 0)
@@ -586,8 +623,18 @@ static void conn_run(agent_t *a, int fd)
 	flyt_tcp_tune(fd, (unsigned)a->io_timeout_ms);
 	if (flyt_stream_send_json(&s, FLYT_FRAME_HELLO, answer, &err) < 0) {
 		log_warn("data connection: %s", err.msg);
-		if (main_ch)
+		if (main_ch) {
 			target_finish(m, PHASE_ROLLED_BACK, "data connection failed: %s", err.msg);
+			pthread_mutex_lock(&a->lock);
+			m->data_fd = -1;
+			atomic_store(&m->done, true);
+			pthread_mutex_unlock(&a->lock);
+		} else {
+			pthread_mutex_lock(&a->lock);
+			m->pages_fd = -1;
+			pthread_mutex_unlock(&a->lock);
+		}
+		close(fd);
 		return;
 	}
 	if (pages_ch)
@@ -610,12 +657,15 @@ static void conn_run(agent_t *a, int fd)
 
 void migrate_target_accept(agent_t *a, int fd)
 {
-	if (atomic_load(&a->busy_threads) >= MAX_DATA_THREADS) {
-		/* more connections than any real set of migrations needs: refuse */
-		log_warn("data connection refused: %d already open", MAX_DATA_THREADS);
+	/* more connections than any real set of migrations needs, or than peers that
+	 * have not said who they are may hold: refuse */
+	if (atomic_load(&a->busy_threads) >= MAX_DATA_THREADS ||
+	    atomic_load(&a->unauthenticated) >= MAX_UNAUTHENTICATED) {
+		log_warn("data connection refused: too many open");
 		close(fd);
 		return;
 	}
+	atomic_fetch_add(&a->unauthenticated, 1);
 	conn_t *c = flyt_malloc0(sizeof(*c));
 	c->a = a;
 	c->fd = fd;
@@ -623,6 +673,7 @@ void migrate_target_accept(agent_t *a, int fd)
 	atomic_fetch_add(&a->busy_threads, 1);
 	if (pthread_create(&t, NULL, conn_thread, c) != 0) {
 		atomic_fetch_sub(&a->busy_threads, 1);
+		atomic_fetch_sub(&a->unauthenticated, 1);
 		close(fd);
 		free(c);
 		return;
@@ -638,7 +689,9 @@ int migrate_target_abort(agent_t *a, const char *id, flyt_error_t *err)
 		pthread_mutex_unlock(&a->lock);
 		return flyt_error_set(err, FLYT_E_NOT_FOUND, 0, "no incoming migration %s", id);
 	}
-	bool idle = m->phase == PHASE_PREPARING && m->data_fd < 0;
+	bool idle = m->phase == PHASE_PREPARING && m->data_fd < 0 && !m->aborting;
+	if (idle)
+		m->aborting = true; /* from here no data connection is accepted for it */
 	pthread_mutex_unlock(&a->lock);
 	if (!idle)
 		return flyt_error_set(err, FLYT_E_CONFLICT, 0, "migration %s is in progress; cancel it on its source",

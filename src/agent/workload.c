@@ -329,12 +329,16 @@ static workload_t *workload_claim(agent_t *a, const char *name, const char *why,
 	return w;
 }
 
-static void workload_release(agent_t *a, workload_t *w)
+/* Gives the workload back; when ret is not NULL, also its JSON, taken before
+ * anyone else can touch (or delete) it. */
+static void workload_release(agent_t *a, workload_t *w, json_t **ret)
 {
 	pthread_mutex_lock(&a->lock);
 	free(w->busy);
 	w->busy = NULL;
 	workload_save(a, w, NULL);
+	if (ret)
+		*ret = workload_json(a, w, true);
 	pthread_mutex_unlock(&a->lock);
 }
 
@@ -357,14 +361,13 @@ int workload_action(agent_t *a, const char *name, const char *action, json_t **r
 	}
 	if (r < 0 && strcmp(action, "start") == 0)
 		snprintf(w->error, sizeof(w->error), "%s", err->msg);
-	workload_release(a, w);
+	_cleanup_json_ json_t *out = NULL;
+	workload_release(a, w, r < 0 ? NULL : &out);
 	if (r < 0)
 		return -1;
-	pthread_mutex_lock(&a->lock);
-	*ret = workload_json(a, w, true);
-	pthread_mutex_unlock(&a->lock);
 	agent_publish(a, "workload.state",
-		      json_pack("{s:s, s:s}", "workload", name, "state", workload_state_name(w->state)));
+		      json_pack("{s:s, s:s}", "workload", name, "state", flyt_json_str(out, "state", "unknown")));
+	*ret = TAKE_PTR(out);
 	return 0;
 }
 
@@ -374,7 +377,7 @@ int workload_delete(agent_t *a, const char *name, flyt_error_t *err)
 	if (!w)
 		return -1;
 	if (w->driver->destroy(a, w, err) < 0) {
-		workload_release(a, w);
+		workload_release(a, w, NULL);
 		return -1;
 	}
 	pthread_mutex_lock(&a->lock);

@@ -16,6 +16,7 @@
 
 #define FOLLOW_WAIT_MS 10000
 #define PREFLIGHT_TIMEOUT_MS 15000
+#define LAUNCH_UNKNOWN (-2) /* the source did not answer whether it started */
 
 static bool state_terminal(const char *s)
 {
@@ -266,8 +267,12 @@ static int launch(ctl_t *c, json_t *m, flyt_error_t *err)
 		if (json_object_get(opts, *k))
 			json_object_set(start, *k, json_object_get(opts, *k));
 	flyt_http_client_t scl = ctl_agent_client(c, surl, 30000);
-	if (flyt_http_call(&scl, "POST", "/v1/migrations", start, NULL, NULL, err) < 0)
-		return flyt_error_prefix(err, "starting on %s", source);
+	long status = 0;
+	if (flyt_http_call(&scl, "POST", "/v1/migrations", start, NULL, &status, err) < 0) {
+		flyt_error_prefix(err, "starting on %s", source);
+		/* no answer is not a no: the source may have started it */
+		return status == 0 ? LAUNCH_UNKNOWN : -1;
+	}
 	return 0;
 }
 
@@ -292,7 +297,10 @@ static void *follow_thread(void *arg)
 	if (strcmp(state, "planned") == 0) {
 		journal(c, id, workload, "preparing", NULL);
 		snprintf(state, sizeof(state), "preparing");
-		if (launch(c, m, &err) < 0) {
+		int lr = launch(c, m, &err);
+		if (lr == LAUNCH_UNKNOWN) {
+			log_warn("migration %s: %s; following it on its source in case it started", id, err.msg);
+		} else if (lr < 0) {
 			conclude(c, m, "rolled_back", err.msg, NULL);
 			atomic_fetch_sub(&c->orchestrators, 1);
 			return NULL;

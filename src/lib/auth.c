@@ -15,7 +15,7 @@
 
 int flyt_token_load(const char *path, char out[FLYT_TOKEN_MAX], flyt_error_t *err)
 {
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
 	if (fd < 0)
 		return flyt_error_set(err, errno == ENOENT ? FLYT_E_NOT_FOUND : FLYT_E_IO, errno,
 				      "cannot read token file %s", path);
@@ -24,6 +24,9 @@ int flyt_token_load(const char *path, char out[FLYT_TOKEN_MAX], flyt_error_t *er
 		return flyt_error_set(err, FLYT_E_IO, errno, "stat %s", path);
 	if (!S_ISREG(st.st_mode))
 		return flyt_error_set(err, FLYT_E_INVALID, 0, "token file %s is not a regular file", path);
+	if (st.st_uid != geteuid())
+		return flyt_error_set(err, FLYT_E_FORBIDDEN, 0, "token file %s belongs to another user (uid %u)", path,
+				      (unsigned)st.st_uid);
 	if (st.st_mode & 077)
 		return flyt_error_set(err, FLYT_E_FORBIDDEN, 0,
 				      "token file %s is readable by others (mode %03o); run: chmod 600 %s", path,
@@ -63,13 +66,26 @@ int flyt_token_load_or_create(const char *path, char out[FLYT_TOKEN_MAX], bool *
 	char tok[65];
 	if (flyt_random_hex(tok, 32, err) < 0)
 		return -1;
-	_cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	/* written whole under a temporary name, then linked into place: a crash or a
+	 * full disk never leaves an empty token file behind, and an existing file
+	 * (a racing creator) is never replaced */
+	_cleanup_free_ char *tmp = flyt_asprintf("%s.tmp.%d", path, (int)getpid());
+	_cleanup_close_ int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
-		return flyt_error_set(err, FLYT_E_IO, errno, "create token file %s", path);
+		return flyt_error_set(err, FLYT_E_IO, errno, "create token file %s", tmp);
 	char line[80];
 	int n = snprintf(line, sizeof(line), "%s\n", tok);
-	if (write(fd, line, (size_t)n) != n || fsync(fd) < 0)
-		return flyt_error_set(err, FLYT_E_IO, errno, "write token file %s", path);
+	if (write(fd, line, (size_t)n) != n || fsync(fd) < 0) {
+		int saved = errno;
+		unlink(tmp);
+		return flyt_error_set(err, FLYT_E_IO, saved, "write token file %s", tmp);
+	}
+	if (link(tmp, path) < 0) {
+		int saved = errno;
+		unlink(tmp);
+		return flyt_error_set(err, FLYT_E_IO, saved, "create token file %s", path);
+	}
+	unlink(tmp);
 	memcpy(out, tok, sizeof(tok));
 	if (ret_created)
 		*ret_created = true;

@@ -29,6 +29,7 @@ typedef struct {
 	char *body;
 	size_t len, cap;
 	bool too_large;
+	bool refused; /* no route, or no credentials: the body is not kept */
 	uint64_t started_us;
 } request_ctx_t;
 
@@ -70,7 +71,7 @@ int flyt_parse_hostport(const char *s, char *host, size_t host_size, uint16_t *p
 	return 0;
 }
 
-static void log_mhd(void *cls, const char *fmt, va_list ap)
+__attribute__((format(printf, 2, 0))) static void log_mhd(void *cls, const char *fmt, va_list ap)
 {
 	char buf[512];
 	vsnprintf(buf, sizeof(buf), fmt, ap);
@@ -315,11 +316,16 @@ static void fill_peer(struct MHD_Connection *conn, char *out, size_t size)
 		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, out, (socklen_t)size);
 }
 
-static void dispatch(flyt_http_server_t *srv, flyt_http_request_t *req, flyt_http_response_t *res)
+/* Finds req's route and checks its credentials. Returns the route; or NULL with
+ * *ret_fallback set (a GET for the fallback handler); or NULL with res filled
+ * with the refusal (404, 405, 401, ...). */
+static const flyt_route_t *resolve(flyt_http_server_t *srv, flyt_http_request_t *req, flyt_http_response_t *res,
+				   bool *ret_fallback)
 {
 	flyt_error_t err = FLYT_ERROR_INIT;
 	const flyt_route_t *route = NULL;
 	bool path_known = false;
+	*ret_fallback = false;
 	for (size_t i = 0; i < srv->cfg.nroutes; i++) {
 		const flyt_route_t *r = &srv->cfg.routes[i];
 		if (!match_route(r->pattern, req->path, req)) {
@@ -335,9 +341,8 @@ static void dispatch(flyt_http_server_t *srv, flyt_http_request_t *req, flyt_htt
 	}
 	if (!route) {
 		if (!path_known && srv->cfg.fallback && strcmp(req->method, "GET") == 0) {
-			if (srv->cfg.fallback(req, res, &err) < 0)
-				reply_error(res, &err);
-			return;
+			*ret_fallback = true;
+			return NULL;
 		}
 		if (path_known) {
 			flyt_error_set(&err, FLYT_E_INVALID, 0, "method %s not allowed on %s", req->method, req->path);
@@ -347,15 +352,29 @@ static void dispatch(flyt_http_server_t *srv, flyt_http_request_t *req, flyt_htt
 			flyt_error_set(&err, FLYT_E_NOT_FOUND, 0, "no such endpoint: %s %s", req->method, req->path);
 			reply_error(res, &err);
 		}
-		return;
+		return NULL;
 	}
 	if (!(route->flags & FLYT_ROUTE_PUBLIC) && srv->cfg.auth && srv->cfg.auth(req, route, &err) < 0) {
 		reply_error(res, &err);
 		if (err.code == FLYT_E_UNAUTHORIZED)
 			flyt_http_add_header(res, "WWW-Authenticate: Bearer realm=\"flyt\"");
+		free_params(req);
+		return NULL;
+	}
+	return route;
+}
+
+static void dispatch(flyt_http_server_t *srv, flyt_http_request_t *req, flyt_http_response_t *res)
+{
+	flyt_error_t err = FLYT_ERROR_INIT;
+	bool fallback;
+	const flyt_route_t *route = resolve(srv, req, res, &fallback);
+	if (fallback) {
+		if (srv->cfg.fallback(req, res, &err) < 0)
+			reply_error(res, &err);
 		return;
 	}
-	if (route->handler(req, res, &err) < 0)
+	if (route && route->handler(req, res, &err) < 0)
 		reply_error(res, &err);
 }
 
@@ -372,6 +391,17 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
 		uint64_t clen;
 		if (cl && flyt_parse_u64(cl, UINT64_MAX, &clen) == 0 && clen > srv->cfg.max_body)
 			rc->too_large = true;
+		/* the headers are in: a request without a route or credentials gets its
+		 * answer once the body has passed, but nothing of the body is kept */
+		flyt_http_request_t pre = {
+			.method = method, .path = url, .conn = conn, .user = srv->cfg.user, .server = srv
+		};
+		flyt_http_response_t scratch = { 0 };
+		bool fallback;
+		if (!resolve(srv, &pre, &scratch, &fallback) && !fallback)
+			rc->refused = true;
+		free_params(&pre);
+		response_free(&scratch);
 		*con_cls = rc;
 		return MHD_YES;
 	}
@@ -379,7 +409,7 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
 		size_t n = *upload_data_size;
 		if (!rc->too_large && rc->len + n > srv->cfg.max_body)
 			rc->too_large = true;
-		if (!rc->too_large) {
+		if (!rc->too_large && !rc->refused) {
 			if (rc->len + n + 1 > rc->cap) {
 				size_t cap = rc->cap ? rc->cap : 4096;
 				while (cap < rc->len + n + 1)
@@ -409,7 +439,7 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
 	};
 	fill_peer(conn, req.peer, sizeof(req.peer));
 	flyt_http_response_t res = { 0 };
-	if (rc->too_large) {
+	if (rc->too_large && !rc->refused) {
 		flyt_error_t err = FLYT_ERROR_INIT;
 		flyt_error_set(&err, FLYT_E_TOO_LARGE, 0, "request body exceeds the limit of %zu bytes",
 			       srv->cfg.max_body);

@@ -283,10 +283,20 @@ int flyt_spawn_run(const flyt_spawn_opts_t *o, flyt_spawn_result_t *res, flyt_er
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r == 0) {
+			if (res->timed_out) {
+				/* killed, yet something (a descendant in another session)
+				 * keeps the pipes open: stop reading them */
+				for (int i = 0; i < 2; i++)
+					if (caps[i].fd >= 0) {
+						close(caps[i].fd);
+						caps[i].fd = -1;
+					}
+				continue;
+			}
 			/* deadline: kill the whole group, then collect what is left */
 			res->timed_out = true;
 			flyt_child_kill(&child, SIGKILL);
-			deadline = 0;
+			deadline = flyt_now_ms() + 2000;
 			continue;
 		}
 		for (int k = 0; k < np; k++) {

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -123,13 +124,43 @@ void flyt_stream_send_error(flyt_stream_t *s, const flyt_error_t *e)
 		flyt_stream_send_json(s, FLYT_FRAME_ERROR, j, &ignored);
 }
 
+/* Reads exactly len bytes, within s->deadline_ms when set. */
+static int read_full(flyt_stream_t *s, void *buf, size_t len, flyt_error_t *err)
+{
+	if (!s->deadline_ms)
+		return flyt_read_all(s->fd, buf, len, err);
+	char *p = buf;
+	while (len > 0) {
+		uint64_t now = flyt_now_ms();
+		if (now >= s->deadline_ms)
+			return flyt_error_set(err, FLYT_E_TIMEOUT, 0, "receive: deadline passed");
+		struct pollfd pfd = { .fd = s->fd, .events = POLLIN };
+		int r = poll(&pfd, 1, (int)(s->deadline_ms - now));
+		if (r < 0 && errno != EINTR)
+			return flyt_error_set(err, FLYT_E_INTERNAL, errno, "poll");
+		if (r <= 0)
+			continue;
+		ssize_t n = recv(s->fd, p, len, MSG_DONTWAIT);
+		if (n < 0) {
+			if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)
+				continue;
+			return flyt_error_set(err, FLYT_E_UNAVAILABLE, errno, "receive");
+		}
+		if (n == 0)
+			return flyt_error_set(err, FLYT_E_UNAVAILABLE, 0, "receive: connection closed by peer");
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
 int flyt_stream_recv(flyt_stream_t *s, flyt_frame_type_t *ret_type, void *buf, uint32_t cap, uint32_t *ret_len,
 		     flyt_error_t *err)
 {
 	unsigned char h[FLYT_FRAME_HEADER];
 	if (s->cancel && *s->cancel)
 		return flyt_error_set(err, FLYT_E_CANCELLED, 0, "cancelled");
-	if (flyt_read_all(s->fd, h, sizeof(h), err) < 0)
+	if (read_full(s, h, sizeof(h), err) < 0)
 		return flyt_error_prefix(err, "stream");
 	if (get32(h) != FLYT_FRAME_MAGIC || h[4] != FLYT_FRAME_VERSION)
 		return flyt_error_set(err, FLYT_E_CORRUPT, 0,
@@ -143,7 +174,7 @@ int flyt_stream_recv(flyt_stream_t *s, flyt_frame_type_t *ret_type, void *buf, u
 	if (seq != s->recv_seq)
 		return flyt_error_set(err, FLYT_E_CORRUPT, 0, "stream: frame %u arrived where %u was expected", seq,
 				      s->recv_seq);
-	if (len > 0 && flyt_read_all(s->fd, buf, len, err) < 0)
+	if (len > 0 && read_full(s, buf, len, err) < 0)
 		return flyt_error_prefix(err, "stream");
 	uint32_t c = flyt_crc32c(0, h, 16);
 	c = flyt_crc32c(c, buf, len);

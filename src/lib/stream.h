@@ -43,6 +43,9 @@ typedef struct {
 	uint64_t bytes_sent, bytes_received;
 	/* When set and true, long transfers stop with FLYT_E_CANCELLED. */
 	const volatile bool *cancel;
+	/* When not 0, receiving fails with FLYT_E_TIMEOUT at this monotonic time (ms),
+	 * however slowly the peer trickles bytes. */
+	uint64_t deadline_ms;
 	/* Sending rate limit in bytes per second (0: none), applied to every frame. */
 	uint64_t rate_bps;
 	uint64_t rate_started_us;

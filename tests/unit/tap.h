@@ -47,7 +47,8 @@ static inline __attribute__((format(printf, 1, 2))) void diag(const char *fmt, .
 	fflush(stdout);
 }
 
-static inline bool tap_result(const char *file, int line, bool pass, const char *fmt, va_list ap)
+__attribute__((format(printf, 4, 0))) static inline bool tap_result(const char *file, int line, bool pass,
+								    const char *fmt, va_list ap)
 {
 	tap_state.run++;
 	if (!pass)

@@ -307,6 +307,7 @@ static void test_cancel(void)
 	int a, b;
 	make_pair(&a, &b);
 	_cleanup_close_ int fd_a = a, fd_b = b;
+	(void)fd_b;
 	volatile bool cancel = true;
 	flyt_stream_t s;
 	flyt_stream_init(&s, fd_a);
@@ -602,6 +603,7 @@ static void test_sink_symlinks(const char *tmp)
 	/* a link that stays inside the root is not followed either, last component
 	 * of the parent or further up */
 	_cleanup_free_ char *inner_dir = flyt_asprintf("%s/real", rootdir);
+	(void)inner_dir;
 	_cleanup_free_ char *inner_sub = flyt_asprintf("%s/real/sub", rootdir);
 	_cleanup_free_ char *inner_link = flyt_asprintf("%s/inner", rootdir);
 	ok(flyt_mkdir_p(inner_sub, 0755, &err) == 0 && symlink("real", inner_link) == 0, "setup: root/inner -> real");

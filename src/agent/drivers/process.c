@@ -38,6 +38,7 @@
 #define STOP_TIMEOUT_MS 10000
 #define START_GRACE_MS 100
 #define RESTORE_TIMEOUT_MS (10 * 60 * 1000)
+#define DUMP_TIMEOUT_MS (30 * 60 * 1000)
 #define FILES_EXTERNAL_KEY "flytfiles"
 
 extern char **environ;
@@ -315,6 +316,20 @@ static int hook_listen(migration_t *m, flyt_error_t *err)
 	return 0;
 }
 
+/* Closes the hook's connection and listener (the hook, if still waiting, then
+ * reads the decision file). */
+static void close_hook(migration_t *m)
+{
+	if (m->hook_fd >= 0) {
+		close(m->hook_fd);
+		m->hook_fd = -1;
+	}
+	if (m->hook_listen_fd >= 0) {
+		close(m->hook_listen_fd);
+		m->hook_listen_fd = -1;
+	}
+}
+
 static void add_common_dump_args(char ***argv, migration_t *m, const char *images, const char *log)
 {
 	char pid[16];
@@ -402,7 +417,16 @@ static int process_dump(migration_t *m, flyt_error_t *err)
 
 	/* wait for the hook (dump complete, workload frozen) or for criu to end (dump
 	 * failed: CRIU has already thawed the workload) */
+	uint64_t deadline = flyt_now_ms() + DUMP_TIMEOUT_MS;
 	for (;;) {
+		if (flyt_now_ms() > deadline) {
+			/* a task stuck in the kernel (D state) can hold CRIU forever; when
+			 * CRIU dies its tracees are released and run on */
+			flyt_child_reap(&m->dump_child);
+			close_hook(m);
+			return flyt_error_set(err, FLYT_E_TIMEOUT, 0, "criu dump did not finish within %d minutes",
+					      DUMP_TIMEOUT_MS / 60000);
+		}
 		struct pollfd p[2] = {
 			{ .fd = m->hook_listen_fd, .events = POLLIN },
 			{ .fd = m->dump_child.pidfd, .events = POLLIN },
@@ -427,41 +451,12 @@ static int process_dump(migration_t *m, flyt_error_t *err)
 		}
 		if (r > 0 && (p[1].revents & POLLIN)) {
 			flyt_spawn_result_t res;
+			close_hook(m);
 			if (flyt_child_wait(&m->dump_child, 0, &res, err) < 0)
 				return -1;
 			return criu_failed("dump", &res, log_path, err);
 		}
-		if (atomic_load(&m->cancel)) {
-			/* CRIU is still collecting: let it finish and say resume then */
-			continue;
-		}
-	}
-}
-
-/* Records the decision durably before acting on it: if flytd dies between the two,
- * the hook reads this file instead of hanging or guessing. */
-static int write_decision(migration_t *m, bool commit, flyt_error_t *err)
-{
-	_cleanup_free_ char *path = flyt_asprintf("%s/decision", m->dir);
-	const char *text = commit ? "commit\n" : "resume\n";
-	return flyt_write_file_atomic(path, text, strlen(text), 0600, err);
-}
-
-/* In lazy mode CRIU serves pages after the post-dump hook even when the hook said
- * "resume", and thaws the workload only once its page server's client is gone:
- * play that client for a moment. */
-static void release_page_server(migration_t *m)
-{
-	uint64_t deadline = flyt_now_ms() + 30000;
-	while (flyt_now_ms() < deadline) {
-		flyt_error_t err = FLYT_ERROR_INIT;
-		int fd = flyt_tcp_connect("127.0.0.1", m->page_server_port, 1000, &err);
-		if (fd >= 0) {
-			close(fd);
-			return;
-		}
-		if (m->dump_child.pid <= 0 || flyt_child_wait(&m->dump_child, 5, NULL, NULL) != 0)
-			return;
+		/* a cancel waits for the dump to complete; the engine then says resume */
 	}
 }
 
@@ -481,29 +476,22 @@ static void reset_connections(migration_t *m)
 		log_info("migration %s: reset %u client connection(s) of the source copy", m->id, killed);
 }
 
-/* Gives the hook its verdict (the decision file was written first). */
+/* Gives the hook its verdict. The engine has recorded the migration's decision
+ * first (migration_decide), which the hook reads if flytd is gone before this. */
 static void tell_hook(migration_t *m, bool commit)
 {
 	if (m->hook_fd >= 0) {
 		const char *verdict = commit ? "commit\n" : "resume\n";
 		if (write(m->hook_fd, verdict, strlen(verdict)) < 0)
 			log_warn("migration %s: hook write: %s (the decision file decides)", m->id, strerror(errno));
-		close(m->hook_fd);
-		m->hook_fd = -1;
 	}
-	if (m->hook_listen_fd >= 0) {
-		close(m->hook_listen_fd);
-		m->hook_listen_fd = -1;
-	}
+	close_hook(m);
 }
 
 /* Lazy mode: lets CRIU serve the memory pages. The dump runs with --leave-stopped,
  * so the workload stays frozen until dump_finish kills or thaws it. */
 static int process_release(migration_t *m, flyt_error_t *err)
 {
-	if (write_decision(m, true, err) < 0)
-		return -1;
-	reset_connections(m);
 	tell_hook(m, true);
 	return 0;
 }
@@ -514,50 +502,100 @@ static bool tree_stopped(pid_t pid)
 	return st == 'T' || st == 't';
 }
 
+/* In lazy mode CRIU serves pages after the post-dump hook even when it said
+ * "resume", and ends only once its page server's client is gone: play that
+ * client for a moment. */
+static void release_page_server(migration_t *m)
+{
+	uint64_t deadline = flyt_now_ms() + 30000;
+	while (flyt_now_ms() < deadline) {
+		flyt_error_t err = FLYT_ERROR_INIT;
+		int fd = flyt_tcp_connect("127.0.0.1", m->page_server_port, 1000, &err);
+		if (fd >= 0) {
+			close(fd);
+			return;
+		}
+		if (m->dump_child.pid <= 0 || flyt_child_wait(&m->dump_child, 5, NULL, NULL) != 0)
+			return;
+	}
+}
+
+/* Kills the source copy (PID 1 of its namespace takes the rest with it). */
+static int kill_copy(migration_t *m, flyt_error_t *err)
+{
+	if (m->w->pid <= 0 || !proc_alive(m->w->pid, m->w->start_ticks))
+		return 0;
+	kill(m->w->pid, SIGKILL);
+	uint64_t deadline = flyt_now_ms() + 10000;
+	while (proc_alive(m->w->pid, m->w->start_ticks)) {
+		if (flyt_now_ms() > deadline)
+			return flyt_error_set(err, FLYT_E_TIMEOUT, 0, "the source copy (pid %d) does not die",
+					      (int)m->w->pid);
+		flyt_sleep_ms(5);
+	}
+	return 0;
+}
+
+/* Waits for criu dump to end; kills it after timeout_ms. Returns its exit code,
+ * -1 when it had to be killed. */
+static int wait_dump(migration_t *m, unsigned timeout_ms)
+{
+	if (m->dump_child.pid <= 0)
+		return 0;
+	flyt_spawn_result_t res;
+	int r = flyt_child_wait(&m->dump_child, timeout_ms, &res, NULL);
+	if (r == 1)
+		return res.exit_code;
+	flyt_child_reap(&m->dump_child);
+	return -1;
+}
+
+/* commit: the source copy must end. Once the hook has been told "commit" there is
+ * no way back, so whatever CRIU does, the copy is killed here; an error means it
+ * is still alive. !commit: the copy must run again, connections and all where
+ * CRIU can give them back. */
 static int process_dump_finish(migration_t *m, bool commit, flyt_error_t *err)
 {
-	_cleanup_free_ char *log_path = flyt_asprintf("%s/dump.log", m->dir);
-	if (!m->pages_released) {
-		if (write_decision(m, commit, err) < 0)
-			return -1;
-		if (commit)
+	if (commit) {
+		if (m->pages_released) {
+			/* every page has arrived; CRIU ends when its client hangs up */
 			reset_connections(m);
-		tell_hook(m, commit);
-	} else if (!commit && m->dump_child.pid > 0) {
-		release_page_server(m);
-	}
-	if (m->dump_child.pid > 0) {
-		flyt_spawn_result_t res;
-		int r = flyt_child_wait(&m->dump_child, 60000, &res, err);
-		if (r < 0)
-			return -1;
-		if (r == 0)
-			return flyt_error_set(err, FLYT_E_TIMEOUT, 0, "criu dump did not finish after the %s verdict",
-					      commit ? "commit" : "resume");
-		if (commit && res.exit_code != 0)
-			return criu_failed("dump", &res, log_path, err);
+			if (kill_copy(m, err) < 0)
+				return -1;
+			if (wait_dump(m, 60000) != 0)
+				log_warn("migration %s: criu dump did not end cleanly after the pages", m->id);
+			return 0;
+		}
+		reset_connections(m);
+		tell_hook(m, true);
+		if (wait_dump(m, 60000) != 0)
+			log_warn("migration %s: criu dump failed after the commit; killing the source copy", m->id);
+		return kill_copy(m, err);
 	}
 	if (m->pages_released) {
-		/* CRIU left the tree stopped (or, when serving failed, thawed it) */
-		if (commit) {
-			kill(m->w->pid, SIGKILL);
-			uint64_t deadline = flyt_now_ms() + 10000;
-			while (proc_alive(m->w->pid, m->w->start_ticks) && flyt_now_ms() < deadline)
-				flyt_sleep_ms(5);
-		} else if (tree_stopped(m->w->pid)) {
+		/* CRIU ends when its page-server client is gone, leaving the tree
+		 * stopped with its connections in repair mode: reset those (clients
+		 * reconnect) and thaw it */
+		if (m->dump_child.pid > 0)
+			release_page_server(m);
+		wait_dump(m, 60000);
+		reset_connections(m);
+		if (tree_stopped(m->w->pid)) {
 			proc_tree_signal(m->w->pid, SIGCONT);
 			uint64_t deadline = flyt_now_ms() + 5000;
 			while (tree_stopped(m->w->pid) && flyt_now_ms() < deadline)
 				flyt_sleep_ms(2);
 		}
+	} else {
+		tell_hook(m, false);
+		if (wait_dump(m, 60000) < 0)
+			log_warn("migration %s: criu dump had to be killed after the resume verdict", m->id);
 	}
-	if (!commit) {
-		/* make sure the workload really runs again */
-		char st = proc_state(m->w->pid);
-		if (!proc_alive(m->w->pid, m->w->start_ticks) || st == 'T' || st == 't')
-			return flyt_error_set(err, FLYT_E_INTERNAL, 0,
-					      "the workload did not resume on the source (state %c)", st ? st : '-');
-	}
+	/* make sure the workload really runs again */
+	char st = proc_state(m->w->pid);
+	if (!proc_alive(m->w->pid, m->w->start_ticks) || st == 'T' || st == 't')
+		return flyt_error_set(err, FLYT_E_INTERNAL, 0, "the workload did not resume on the source (state %c)",
+				      st ? st : '-');
 	return 0;
 }
 
@@ -645,8 +683,11 @@ static int process_restore(migration_t *m, flyt_error_t *err)
 	_cleanup_free_ char *text = NULL;
 	uint64_t pid = 0;
 	if (flyt_read_file(pidfile, 64, &text, NULL, err) < 0 ||
-	    flyt_parse_u64(strtok(text, "\n") ? text : "", INT32_MAX, &pid) < 0 || pid == 0)
+	    flyt_parse_u64(strtok(text, "\n") ? text : "", INT32_MAX, &pid) < 0 || pid == 0) {
+		if (m->lazy_child.pid > 0)
+			flyt_child_reap(&m->lazy_child);
 		return flyt_error_set(err, FLYT_E_INTERNAL, 0, "criu restore wrote no usable pid file");
+	}
 	m->restored_pid = (pid_t)pid;
 	return 0;
 }
