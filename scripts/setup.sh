@@ -54,9 +54,9 @@ test_pkgs=(
 )
 # Packages only the benchmark against the alternatives needs (--bench): Podman
 # with runc (crun here cannot checkpoint) and conmon, and OpenBSD's netcat to
-# copy checkpoint images between hosts by hand.
+# copy checkpoint images between hosts by hand; wrk for the API load benchmark.
 bench_pkgs=(
-	podman runc conmon netcat-openbsd python3
+	podman runc conmon netcat-openbsd python3 wrk
 )
 
 # The web UI is built with Node.js (>= 18): Debian's when the machine has none.

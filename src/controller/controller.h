@@ -57,6 +57,15 @@ int hosts_add(ctl_t *c, json_t *body, json_t **ret, flyt_error_t *err);
 int hosts_remove(ctl_t *c, const char *name, flyt_error_t *err);
 /* The host's URL if it exists and is online; errors otherwise. Caller frees. */
 int hosts_online_url(ctl_t *c, const char *name, char **ret_url, flyt_error_t *err);
+
+/* reconcile.c: the inventory against heartbeats (see there). For a workload
+ * host reports that the inventory places elsewhere: */
+void reconcile_foreign(ctl_t *c, const char *host, json_t *reported, json_t *known);
+/* For one the inventory places on host: false while it must stay as recorded
+ * (two copies, the other still there). */
+bool reconcile_own(ctl_t *c, const char *host, json_t *reported, json_t *known);
+/* Workloads the inventory places on host that its heartbeat did not list. */
+void reconcile_missing(ctl_t *c, const char *host, json_t *reported);
 void *hosts_monitor(void *arg);
 
 /* workloads.c */

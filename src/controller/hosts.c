@@ -94,9 +94,14 @@ int hosts_heartbeat(ctl_t *c, const char *name, json_t *body, flyt_error_t *err)
 		if (!wname || !state || !flyt_name_valid(wname))
 			continue;
 		_cleanup_json_ json_t *known = store_workload_get(c->store, wname);
-		if (!known || strcmp(flyt_json_str(known, "host", ""), name) != 0)
-			continue; /* arriving, or somebody else's: migrations settle those */
-		if (strcmp(state, "incoming") == 0)
+		if (!known)
+			continue; /* not in the inventory: not flyt's (or not yet) */
+		if (strcmp(flyt_json_str(known, "host", ""), name) != 0) {
+			/* arriving (a migration settles it), or the inventory is wrong */
+			reconcile_foreign(c, name, w, known);
+			continue;
+		}
+		if (strcmp(state, "incoming") == 0 || !reconcile_own(c, name, w, known))
 			continue;
 		const char *old = flyt_json_str(known, "state", "");
 		/* a migrating workload is the orchestrator's to update */
@@ -113,6 +118,8 @@ int hosts_heartbeat(ctl_t *c, const char *name, json_t *body, flyt_error_t *err)
 			ctl_publish(c, "workload.state",
 				    json_pack("{s:s, s:s, s:s}", "workload", wname, "host", name, "state", state));
 	}
+	if (workloads)
+		reconcile_missing(c, name, workloads);
 	return 0;
 }
 

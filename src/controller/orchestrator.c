@@ -15,6 +15,8 @@
 #include "lib/util.h"
 
 #define FOLLOW_WAIT_MS 10000
+/* how long the source may not answer before the target is asked, and how often */
+#define ASK_TARGET_AFTER_MS 10000
 #define PREFLIGHT_TIMEOUT_MS 15000
 #define LAUNCH_UNKNOWN (-2) /* the source did not answer whether it started */
 
@@ -147,8 +149,9 @@ static void journal(ctl_t *c, const char *id, const char *workload, const char *
 	_cleanup_json_ json_t *upd = json_pack("{s:s}", "state", state);
 	if (note && note[0] && (strcmp(state, "rolled_back") == 0 || strcmp(state, "failed") == 0))
 		json_object_set_new(upd, "error", json_string(note));
-	store_migration_update(c->store, id, upd, now, NULL);
+	/* the journal entry first: whoever sees the new state finds its entry */
 	store_migration_journal(c->store, id, state, note, now, NULL);
+	store_migration_update(c->store, id, upd, now, NULL);
 	ctl_changed(c);
 	ctl_publish(c, "migration.phase",
 		    json_pack("{s:s, s:s, s:s}", "migration", id, "workload", workload, "state", state));
@@ -276,7 +279,22 @@ static int launch(ctl_t *c, json_t *m, flyt_error_t *err)
 	return 0;
 }
 
-/* Follows the source's record of the migration until it ends. */
+/* The target's record of the migration, or NULL when it cannot be had. */
+static json_t *target_view(ctl_t *c, json_t *m)
+{
+	_cleanup_free_ char *turl = NULL;
+	if (hosts_online_url(c, flyt_json_str(m, "target", ""), &turl, NULL) < 0)
+		return NULL;
+	flyt_http_client_t cl = ctl_agent_client(c, turl, 5000);
+	_cleanup_free_ char *path = flyt_asprintf("/v1/incoming/%s", flyt_json_str(m, "id", ""));
+	json_t *view = NULL;
+	if (flyt_http_call(&cl, "GET", path, NULL, &view, NULL, NULL) < 0)
+		return NULL;
+	return view;
+}
+
+/* Follows the source's record of the migration until it ends; when the source
+ * stops answering, asks the target now and then whether it committed. */
 static void *follow_thread(void *arg)
 {
 	follow_t *f = arg;
@@ -308,7 +326,7 @@ static void *follow_thread(void *arg)
 	}
 
 	uint64_t version = 0;
-	uint64_t unreachable_since = 0;
+	uint64_t unreachable_since = 0, asked_target_ms = 0;
 	bool warned = false;
 	while (!atomic_load(&c->stopping)) {
 		_cleanup_free_ char *surl = NULL;
@@ -335,6 +353,24 @@ static void *follow_thread(void *arg)
 			}
 			if (!unreachable_since)
 				unreachable_since = flyt_now_ms();
+			/* the source may be gone for good: a target that runs the workload
+			 * settles it (it only runs it after the source decided to commit) */
+			if (flyt_now_ms() - unreachable_since > ASK_TARGET_AFTER_MS &&
+			    flyt_now_ms() - asked_target_ms > ASK_TARGET_AFTER_MS) {
+				asked_target_ms = flyt_now_ms();
+				_cleanup_json_ json_t *tview = target_view(c, m);
+				if (tview && strcmp(flyt_json_str(tview, "phase", ""), "committed") == 0 &&
+				    strcmp(flyt_json_str(tview, "copy", "running"), "running") == 0) {
+					log_warn("migration %s: the source does not answer (%s); the target runs the "
+						 "workload and committed: concluding from the target",
+						 id, ferr.msg);
+					json_object_set_new(tview, "note",
+							    json_string("concluded from the target: the source agent "
+									"did not answer"));
+					conclude(c, m, "committed", NULL, tview);
+					break;
+				}
+			}
 			if (!warned && flyt_now_ms() - unreachable_since > 5000) {
 				log_warn("migration %s: cannot follow it on its source: %s (will keep trying)", id,
 					 ferr.msg);

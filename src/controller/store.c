@@ -453,9 +453,8 @@ static json_t *workload_row(sqlite3_stmt *s)
 	json_object_set_new(w, "spec", col_json(s, 4));
 	json_object_set_new(w, "state", col_text(s, 5));
 	json_t *status = col_json(s, 6);
-	static const char *const live[] = {
-		"pid", "rss_bytes", "cpu_percent", "cpu_seconds", "processes", "error", NULL
-	};
+	static const char *const live[] = { "pid",	 "rss_bytes", "cpu_percent", "cpu_seconds",
+					    "processes", "error",     "copies",	     NULL };
 	for (const char *const *k = live; *k; k++) {
 		json_t *v = json_object_get(status, *k);
 		if (v)
@@ -466,6 +465,23 @@ static json_t *workload_row(sqlite3_stmt *s)
 	json_object_set_new(w, "created", col_time(s, 8));
 	json_object_set_new(w, "updated", col_time(s, 9));
 	return w;
+}
+
+int64_t store_workload_placed_ms(store_t *st, const char *name)
+{
+	pthread_mutex_lock(&st->lock);
+	int64_t t = 0;
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	if (prepare(st,
+		    "SELECT max(w.created_ms, coalesce((SELECT max(coalesce(m.finished_ms, m.created_ms))"
+		    " FROM migrations m WHERE m.workload = w.name), 0)) FROM workloads w WHERE w.name = ?",
+		    &s, NULL) == 0) {
+		bind_text(s, 1, name);
+		if (sqlite3_step(s) == SQLITE_ROW)
+			t = sqlite3_column_int64(s, 0);
+	}
+	pthread_mutex_unlock(&st->lock);
+	return t;
 }
 
 json_t *store_workload_get(store_t *st, const char *name)

@@ -42,6 +42,9 @@ int store_host_delete(store_t *st, const char *name, flyt_error_t *err);
 /* w: {"id","name","kind","host","spec","state"}; FLYT_E_CONFLICT on a taken name. */
 int store_workload_insert(store_t *st, json_t *w, int64_t now_ms, flyt_error_t *err);
 json_t *store_workload_get(store_t *st, const char *name);
+/* When the workload was last placed on a host: created, or its last migration
+ * started or ended (0: no such workload). */
+int64_t store_workload_placed_ms(store_t *st, const char *name);
 json_t *store_workloads_list(store_t *st, const char *host, const char *kind, const char *state, const char *q,
 			     int64_t limit, int64_t offset, int64_t *ret_total);
 /* Updates the given fields (NULL: unchanged). status is the last live status. */

@@ -85,8 +85,12 @@ int workloads_show(ctl_t *c, const char *name, json_t **ret, flyt_error_t *err)
 			static const char *const keys[] = { "state",	   "pid",	  "rss_bytes",
 							    "cpu_percent", "cpu_seconds", "processes",
 							    "error",	   "files_dir",	  NULL };
+			/* a workload reconciliation marked failed (two copies) keeps the
+			 * inventory's state and reason; the host's view is its own */
+			bool keep = json_is_array(json_object_get(w, "copies"));
 			for (const char *const *k = keys; *k; k++)
-				if (json_object_get(live, *k))
+				if (json_object_get(live, *k) &&
+				    !(keep && (!strcmp(*k, "state") || !strcmp(*k, "error"))))
 					json_object_set(w, *k, json_object_get(live, *k));
 		} else if (herr.code == FLYT_E_NOT_FOUND && !json_is_string(json_object_get(w, "migration"))) {
 			json_object_set_new(w, "note",
