@@ -1,7 +1,7 @@
 """The web UI in Debian's Chromium (playwright-core), against a real controller and
 real agents on harness hosts: sign in, add a workload through the form, migrate
 it and watch it reach committed, cancel a migration, see a failure reported,
-paste JSON, live updates, the workloads view's paging and filters, and every view at desktop and phone width. Each
+paste JSON, live updates, reconciliation shown live, the workloads view's paging and filters, and every view at desktop and phone width. Each
 scenario is a function of ui.mjs; these tests start it and then check through the
 REST API that what the page showed really happened. Screenshots go to
 $FLYT_UI_ARTIFACTS (meson: BUILD/tests/e2e/artifacts)."""
@@ -130,6 +130,18 @@ def test_live_updates(ui_cluster):
     c = ui_cluster
     ui(c, "live", FLYT_WORKLOAD="live1", FLYT_SOURCE="h1")
     assert c.api("GET", "/api/v1/workloads/live1").status == 404
+
+
+def test_reconciliation_shows_without_reload(ui_cluster):
+    c = ui_cluster
+    fake(c, "twin", host="h1")
+    r = ui(c, "reconcile", FLYT_WORKLOAD="twin", FLYT_SOURCE="h1", FLYT_TARGET="h2",
+           FLYT_TARGET_URL=c.hosts["h2"].url)
+    assert "two copies" in r["error"], r
+    w = c.workload("twin")
+    assert (w["host"], w["state"]) == ("h1", "running") and not w.get("copies"), w
+    assert "twin" in c.agent_workloads("h1") and "twin" not in c.agent_workloads("h2")
+    c.api("DELETE", "/api/v1/workloads/twin", expect=(200, 204))
 
 
 def test_workloads_view_pages_and_filters_on_the_server(ui_cluster):

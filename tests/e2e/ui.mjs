@@ -357,6 +357,43 @@ scenarios.live = async (browser, problems) => {
   return { ok: true };
 };
 
+// Reconciliation, live: a second copy of a workload appears on another host
+// behind the controller's back (made through that agent's API); the open
+// workload page turns failed, names both copies and the reason, without a
+// reload; once the stray copy is deleted it is running again.
+scenarios.reconcile = async (browser, problems) => {
+  const name = env('FLYT_WORKLOAD');
+  const source = env('FLYT_SOURCE');
+  const other = env('FLYT_TARGET');
+  const otherUrl = env('FLYT_TARGET_URL');
+  const agent = async (method, path, body) => {
+    const res = await fetch(otherUrl + path, {
+      method,
+      headers: { Authorization: `Bearer ${TOKEN}`, 'Content-Type': 'application/json' },
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    if (!res.ok) throw new Error(`agent ${other}: ${method} ${path}: HTTP ${res.status}: ${await res.text()}`);
+  };
+  const { page, context } = await newPage(browser, problems);
+  await signIn(page);
+  await go(page, `#/workloads/${name}`, name);
+  const props = page.locator('.card', { hasText: 'Properties' });
+  await props.locator('.badge', { hasText: /^running$/ }).waitFor();
+  await agent('POST', '/v1/workloads', { name, kind: 'fake', spec: { payload: 'stray copy' } });
+  await props.locator('.badge', { hasText: /^failed$/ }).waitFor();
+  const copies = props.locator('dt', { hasText: 'Copies on' }).locator('xpath=following-sibling::dd[1]');
+  await copies.waitFor();
+  const copiesText = await copies.textContent();
+  check(copiesText.includes(source) && copiesText.includes(other), `the copies shown are "${copiesText}"`);
+  const error = await props.locator('.error-text').textContent();
+  await shot(page, 'workload-two-copies');
+  await agent('DELETE', `/v1/workloads/${name}`);
+  await props.locator('.badge', { hasText: /^running$/ }).waitFor();
+  await props.locator('dt', { hasText: 'Copies on' }).waitFor({ state: 'detached' });
+  await context.close();
+  return { copies: copiesText, error };
+};
+
 // The workloads view pages and filters on the server: search, next pages (one by
 // keyboard), the last short page, a host filter, a larger page size, and the
 // filters kept in the address across a reload. FLYT_PREFIX names FLYT_COUNT

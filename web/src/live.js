@@ -7,6 +7,7 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 export const EVENT_TYPES = [
   'host.registered', 'host.online', 'host.offline', 'host.removed',
   'workload.created', 'workload.state', 'workload.deleted', 'workload.moved',
+  'workload.reconciled', 'workload.conflict', 'workload.failed',
   'migration.created', 'migration.phase', 'migration.progress', 'migration.finished',
   'sessions.revoked',
 ];

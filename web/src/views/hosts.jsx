@@ -7,7 +7,7 @@ import { useLiveReload } from '../live.js';
 import { href } from '../router.js';
 
 const HOST_EVENTS = ['host.registered', 'host.online', 'host.offline', 'host.removed', 'workload.created',
-  'workload.deleted', 'workload.moved'];
+  'workload.deleted', 'workload.moved', 'workload.reconciled'];
 
 function available(obj) {
   return Object.entries(obj || {}).filter(([, v]) => v && v.available).map(([k]) => k);

@@ -292,7 +292,8 @@ export function Workload({ name }) {
   useEffect(load, [load]);
   useLiveReload(
     load,
-    ['workload.state', 'workload.moved', 'workload.deleted', 'migration.created', 'migration.finished'],
+    ['workload.state', 'workload.moved', 'workload.deleted', 'workload.reconciled', 'workload.conflict', 'workload.failed',
+      'migration.created', 'migration.finished'],
   );
   async function act(action) {
     setBusy(true);
@@ -360,6 +361,12 @@ export function Workload({ name }) {
               <Badge state={w.state} />
               {w.error && <div class="small error-text">{w.error}</div>}
             </dd>
+            {w.copies && w.copies.length > 0 && (
+              <>
+                <dt>Copies on</dt>
+                <dd>{w.copies.join(', ')}</dd>
+              </>
+            )}
             <dt>PID</dt>
             <dd>{w.pid || '–'}</dd>
             <dt>Memory</dt>

@@ -10,7 +10,8 @@ import { href, navigate } from '../router.js';
 const PAGE_SIZES = [25, 50, 100, 200];
 const STATES = ['running', 'stopped', 'migrating', 'failed', 'creating', 'unknown'];
 const KINDS = ['process', 'runc', 'docker', 'podman', 'qemu', 'libvirt', 'fake'];
-const EVENTS = ['workload.created', 'workload.state', 'workload.deleted', 'workload.moved', 'migration.finished',
+const EVENTS = ['workload.created', 'workload.state', 'workload.deleted', 'workload.moved', 'workload.reconciled',
+  'workload.conflict', 'workload.failed', 'migration.finished',
   'migration.created'];
 
 export function Workloads({ params }) {
