@@ -38,6 +38,14 @@ def browser_ready():
     os.makedirs(ARTIFACTS, exist_ok=True)
 
 
+# The browser runs in the network namespace of h3 (whose agent the fixture
+# stopped): Chromium aborts every request in flight with ERR_NETWORK_CHANGED when
+# the addresses of its namespace change, which other tests on this machine do to
+# the root namespace all the time (their bridges and veths). From h3 it reaches
+# the controller and the agents over the cluster's bridge, like a client would.
+BROWSER_NS_HOST = "h3"
+
+
 def ui(cluster, scenario, timeout=300, **env):
     """Runs one scenario of ui.mjs; returns its RESULT object."""
     e = cluster.env({
@@ -49,7 +57,9 @@ def ui(cluster, scenario, timeout=300, **env):
     })
     e.pop("FLYT_TEST_ID", None)  # the browser is not a workload: the harness must not kill it as one
     e.update({k: str(v) for k, v in env.items()})
-    r = subprocess.run([NODE, os.path.join(HERE, "ui.mjs"), scenario], stdin=subprocess.DEVNULL,
+    argv = ["nsenter", "--net=/run/netns/%s" % cluster.hosts[BROWSER_NS_HOST].ns, "--", NODE,
+            os.path.join(HERE, "ui.mjs"), scenario]
+    r = subprocess.run(argv, stdin=subprocess.DEVNULL,
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=e, timeout=timeout)
     results = [line[len("RESULT "):] for line in r.stdout.splitlines() if line.startswith("RESULT ")]
     assert r.returncode == 0 and len(results) == 1, "scenario %s failed (exit %d):\n%s\n%s" % (
