@@ -49,8 +49,8 @@ test_pkgs=(
 	chromium
 	# shrinks the browser tests' screenshots for the docs (scripts/doc-images.sh)
 	pngquant
-	# libFuzzer targets (tests/fuzz) build with clang
-	clang
+	# libFuzzer targets (tests/fuzz) build with clang; the controller runs under valgrind
+	clang valgrind
 )
 # Packages only the benchmark against the alternatives needs (--bench): Podman
 # with runc (crun here cannot checkpoint) and conmon, and OpenBSD's netcat to

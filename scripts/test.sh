@@ -5,11 +5,12 @@
 #   3. the same tests in an AddressSanitizer + UndefinedBehaviorSanitizer build
 #      (the browser tests too: Chromium is not instrumented, the controller and
 #      agents it talks to are),
-#   4. a short, reproducible run of each libFuzzer target (clang, sanitizers).
+#   4. the controller under valgrind through the API, CLI and reconciliation tests,
+#   5. a short, reproducible run of each libFuzzer target (clang, sanitizers).
 # Needs root (CRIU, namespaces). Build directories: build-test/, build-asan/,
 # build-fuzz/.
 #
-# Usage: scripts/test.sh [--quick]   (--quick: skip the sanitizer and fuzz builds)
+# Usage: scripts/test.sh [--quick]   (--quick: skip the sanitizer, valgrind and fuzz runs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -49,6 +50,9 @@ if [ "$quick" = 0 ]; then
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1 \
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		meson test -C build-asan --print-errorlogs --no-rebuild --suite unit --suite integration --suite e2e
+	step "the controller under valgrind (memory errors, definite leaks)"
+	FLYT_VALGRIND=controller meson test -C build-test --print-errorlogs --no-rebuild \
+		integration-cli integration-cli-errors integration-reconcile
 	step "fuzz targets: a fixed number of inputs each, from a fixed seed"
 	if [ ! -f build-fuzz/build.ninja ]; then
 		CC=clang meson setup build-fuzz -Dfuzz=true -Dintegration=false -Dwerror=true -Dbuildtype=debug \

@@ -235,6 +235,7 @@ int agent_start(agent_t *a, flyt_error_t *err)
 	pthread_condattr_destroy(&ca);
 	a->events = flyt_events_new(2048);
 	a->data_listen_fd = -1;
+	fault_init(a);
 
 	if (!flyt_name_valid(a->name))
 		return flyt_error_set(
@@ -286,6 +287,7 @@ int agent_start(agent_t *a, flyt_error_t *err)
 	};
 	if (flyt_http_server_start(&cfg, &a->http, err) < 0)
 		return -1;
+	migrations_resolve_in_doubt(a);
 	if (!a->advertise_url) {
 		char addr[64];
 		const char *h = host;

@@ -131,6 +131,7 @@ struct migration {
 	bool thread_started;
 	atomic_bool done; /* no thread uses it any more: it may be pruned */
 	bool aborting;	  /* target: dropped before any data connection came */
+	bool in_doubt;	  /* found after a restart past the switch-over: the peer decides (resolve_in_doubt) */
 	flyt_child_t dump_child;
 	flyt_child_t lazy_child;
 	int hook_listen_fd, hook_fd;
@@ -198,6 +199,10 @@ struct agent {
 	char *area;
 	int64_t heartbeat_ms;
 	int64_t io_timeout_ms;
+	/* fault injection for tests (fault.c; FLYT_FAULT) */
+	char fault_pause_role[8];
+	char fault_pause_phase[24];
+	uint32_t fault_corrupt_frame;
 	char token[FLYT_TOKEN_MAX];
 
 	/* runtime */
@@ -265,6 +270,20 @@ void workloads_monitor(agent_t *a);
 const char *migration_mode_name(migration_mode_t m);
 migration_mode_t migration_mode_from_name(const char *s);
 const char *migration_phase_name(migration_phase_t p);
+
+/* After migration_load_all, with the API up: settles in the background each
+ * migration a restart left in doubt past the switch-over, by asking its peer. */
+void migrations_resolve_in_doubt(agent_t *a);
+/* migrate_source.c, for that: what became of the target's copy (1 it runs, 0 it
+ * is gone, -1 unknown; polls up to 5 minutes), and restoring the source's own
+ * checkpoint here. */
+int source_target_outcome(migration_t *m);
+int source_restore_locally(migration_t *m, flyt_error_t *err);
+
+/* fault.c: fault injection for the reliability tests, off unless FLYT_FAULT is set */
+void fault_init(agent_t *a);
+/* Called by the migration thread after entering a phase; may block (pause). */
+void fault_phase(migration_t *m, migration_phase_t phase);
 migration_phase_t migration_phase_from_name(const char *s);
 bool migration_phase_terminal(migration_phase_t p);
 migration_t *migration_find(agent_t *a, const char *id);       /* lock held */

@@ -310,19 +310,178 @@ static void settle_source(agent_t *a, migration_t *m, json_t *j)
 		migration_set_phase(m, PHASE_ROLLED_BACK);
 		return;
 	}
-	/* committed (or a lazy transfer cut short): only the target knows how it ended */
-	snprintf(m->error, sizeof(m->error),
-		 "flytd restarted after the switch-over: the workload should run on %s (ask its agent); %s",
-		 m->peer_name, alive ? "the source copy is kept frozen here" : "the source's checkpoint is kept");
-	if (w && !alive) {
+	/* committed (or a lazy transfer cut short): only the target knows how it
+	 * ended; resolve_in_doubt asks it once the API runs */
+	snprintf(m->note, sizeof(m->note), "flytd restarted after the switch-over: asking %s how it ended",
+		 m->peer_name);
+	m->w = w;
+	m->in_doubt = true;
+	atomic_store(&m->done, false);
+}
+
+/* The source side of a migration in doubt: the target's copy decides. */
+static void resolve_source(migration_t *m)
+{
+	agent_t *a = m->agent;
+	int outcome = source_target_outcome(m);
+	pthread_mutex_lock(&a->lock);
+	workload_t *w = workload_find(a, m->workload);
+	bool alive = w && w->pid > 0 && proc_alive(w->pid, w->start_ticks);
+	pthread_mutex_unlock(&a->lock);
+	flyt_error_t err = FLYT_ERROR_INIT;
+	migration_phase_t phase = PHASE_FAILED;
+	if (outcome == 1) {
+		/* it runs there: whatever is left here goes */
+		if (alive)
+			proc_tree_signal(w->pid, SIGKILL);
+		phase = PHASE_COMMITTED;
+	} else if (outcome == 0 && alive) {
+		proc_tree_signal(w->pid, SIGCONT);
+		snprintf(
+		    m->error, sizeof(m->error),
+		    "flytd restarted after the switch-over and %s had discarded its copy; the workload runs here again",
+		    m->peer_name);
+		phase = PHASE_ROLLED_BACK;
+	} else if (outcome == 0 && w && source_restore_locally(m, &err) == 0) {
+		snprintf(
+		    m->error, sizeof(m->error),
+		    "flytd restarted after the switch-over and %s had discarded its copy; restored here from the checkpoint",
+		    m->peer_name);
+		phase = PHASE_ROLLED_BACK;
+	} else {
+		snprintf(m->error, sizeof(m->error), "flytd restarted after the switch-over and %s %s; %s",
+			 m->peer_name, outcome == 0 ? "discarded its copy" : "does not say how it ended",
+			 outcome == 0 && err.msg[0] ? err.msg : "the source's checkpoint is kept");
+	}
+	pthread_mutex_lock(&a->lock);
+	w = workload_find(a, m->workload);
+	if (w && phase == PHASE_COMMITTED) {
 		flyt_rm_rf(w->dir, NULL);
 		workload_remove(a, w);
+		flyt_rm_rf(m->images_dir, NULL);
+	} else if (w && phase == PHASE_ROLLED_BACK) {
+		free(w->busy);
+		w->busy = NULL;
+		w->state = WL_RUNNING;
+		workload_save(a, w, NULL);
+		flyt_rm_rf(m->images_dir, NULL);
 	} else if (w) {
 		w->state = WL_FAILED;
 		snprintf(w->error, sizeof(w->error), "%s", m->error);
 		workload_save(a, w, NULL);
 	}
-	migration_set_phase(m, PHASE_FAILED);
+	m->w = NULL;
+	m->note[0] = '\0';
+	migration_set_phase(m, phase);
+	pthread_mutex_unlock(&a->lock);
+	if (phase != PHASE_COMMITTED)
+		agent_publish(a, "workload.state",
+			      json_pack("{s:s, s:s}", "workload", m->workload, "state",
+					phase == PHASE_ROLLED_BACK ? "running" : "failed"));
+}
+
+/* What the source says of the migration: 1 it decided to commit, 0 it did not
+ * (and never will), -1 it does not answer (polls up to 10 minutes). */
+static int source_decision(migration_t *m)
+{
+	agent_t *a = m->agent;
+	flyt_http_client_t c = { .base_url = m->peer_url, .token = a->token, .timeout_ms = 5000 };
+	_cleanup_free_ char *path = flyt_asprintf("/v1/migrations/%s", m->id);
+	uint64_t deadline = flyt_now_ms() + 10 * 60 * 1000;
+	while (flyt_now_ms() < deadline && !atomic_load(&a->stopping)) {
+		_cleanup_json_ json_t *j = NULL;
+		flyt_error_t err = FLYT_ERROR_INIT;
+		if (flyt_http_call(&c, "GET", path, NULL, &j, NULL, &err) == 0) {
+			const char *d = flyt_json_str(j, "decision", "none");
+			if (strcmp(d, "commit") == 0)
+				return 1;
+			if (strcmp(d, "rollback") == 0 ||
+			    migration_phase_terminal(migration_phase_from_name(flyt_json_str(j, "phase", ""))))
+				return 0;
+		} else if (err.code == FLYT_E_NOT_FOUND) {
+			return 0;
+		}
+		flyt_sleep_ms(1000);
+	}
+	return -1;
+}
+
+/* The target side of a migration in doubt: a restored, stopped copy that was
+ * never told to run. It runs if the source decided to commit. */
+static void resolve_target(migration_t *m)
+{
+	agent_t *a = m->agent;
+	int d = source_decision(m);
+	pthread_mutex_lock(&a->lock);
+	workload_t *w = workload_find(a, m->workload);
+	bool restored = w && m->restored_pid > 0 && proc_alive(m->restored_pid, m->restored_ticks);
+	flyt_error_t err = FLYT_ERROR_INIT;
+	if (d == 1 && restored && migration_decide(m, DECISION_COMMIT, &err) == 0) {
+		proc_tree_signal(m->restored_pid, SIGCONT);
+		w->pid = m->restored_pid;
+		w->start_ticks = m->restored_ticks;
+		w->state = WL_RUNNING;
+		w->error[0] = '\0';
+		free(w->busy);
+		w->busy = NULL;
+		workload_save(a, w, NULL);
+		migration_set_copy(m, "running");
+		m->note[0] = '\0';
+		migration_set_phase(m, PHASE_COMMITTED);
+	} else if (d == 0 || !restored) {
+		if (restored)
+			proc_tree_signal(m->restored_pid, SIGKILL);
+		if (w) {
+			flyt_rm_rf(w->dir, NULL);
+			workload_remove(a, w);
+		}
+		snprintf(m->error, sizeof(m->error), "flytd restarted before the workload ran here; %s",
+			 d == 0 ? "the source did not commit: the copy here was discarded" : "the copy here was lost");
+		migration_set_copy(m, "discarded");
+		migration_set_phase(m, PHASE_ROLLED_BACK);
+	} else {
+		snprintf(
+		    m->error, sizeof(m->error),
+		    "flytd restarted while the restored copy (pid %d) waited for the source's decision, and %s does not answer%s%s; the copy is kept stopped",
+		    (int)m->restored_pid, m->peer_name, err.msg[0] ? ": " : "", err.msg);
+		w->state = WL_FAILED;
+		snprintf(w->error, sizeof(w->error), "%s", m->error);
+		workload_save(a, w, NULL);
+		migration_set_phase(m, PHASE_FAILED);
+	}
+	pthread_mutex_unlock(&a->lock);
+}
+
+static void *resolve_thread(void *arg)
+{
+	migration_t *m = arg;
+	log_info("migration %s (%s): in doubt after a restart; asking %s", m->id,
+		 m->role == ROLE_SOURCE ? "source" : "target", m->peer_name);
+	if (m->role == ROLE_SOURCE)
+		resolve_source(m);
+	else
+		resolve_target(m);
+	pthread_mutex_lock(&m->agent->lock);
+	m->in_doubt = false;
+	pthread_mutex_unlock(&m->agent->lock);
+	atomic_store(&m->done, true);
+	return NULL;
+}
+
+void migrations_resolve_in_doubt(agent_t *a)
+{
+	pthread_mutex_lock(&a->lock);
+	for (size_t i = 0; i < a->nmigrations; i++) {
+		migration_t *m = a->migrations[i];
+		if (!m->in_doubt)
+			continue;
+		pthread_t t;
+		if (pthread_create(&t, NULL, resolve_thread, m) == 0)
+			pthread_detach(t);
+		else
+			m->in_doubt = false;
+	}
+	pthread_mutex_unlock(&a->lock);
 }
 
 /* A target record found at start. */
@@ -356,22 +515,23 @@ static void settle_target(agent_t *a, migration_t *m, json_t *j)
 		migration_set_phase(m, PHASE_COMMITTED);
 		return;
 	}
-	if (restored && w) {
+	if (restored && w && m->mode != MODE_LAZY) {
 		/* restored but never told to run: only the source knows whether it
-		 * committed; keep the stopped copy and say so */
-		snprintf(
-		    m->error, sizeof(m->error),
-		    "flytd restarted while the restored copy (pid %d) waited for the source's decision; it is kept stopped",
-		    (int)m->restored_pid);
-		w->state = WL_FAILED;
+		 * committed; resolve_in_doubt asks it once the API runs, the copy
+		 * kept stopped meanwhile */
+		snprintf(m->note, sizeof(m->note),
+			 "flytd restarted while the restored copy (pid %d) waited for the source's decision: asking %s",
+			 (int)m->restored_pid, m->peer_name);
 		w->pid = m->restored_pid;
 		w->start_ticks = m->restored_ticks;
-		snprintf(w->error, sizeof(w->error), "%s", m->error);
 		workload_save(a, w, NULL);
 		migration_set_copy(m, "restored");
-		migration_set_phase(m, PHASE_FAILED);
+		m->in_doubt = true;
+		atomic_store(&m->done, false);
 		return;
 	}
+	if (restored)
+		kill(m->restored_pid, SIGKILL); /* lazy: its pages went with the tunnel */
 	if (w && (w->state == WL_INCOMING || w->busy)) {
 		flyt_rm_rf(w->dir, NULL);
 		workload_remove(a, w);

@@ -46,6 +46,24 @@ static void set_phase(migration_t *m, migration_phase_t p)
 	pthread_mutex_lock(&m->agent->lock);
 	migration_set_phase(m, p);
 	pthread_mutex_unlock(&m->agent->lock);
+	fault_phase(m, p);
+}
+
+/* A send failed: the target may have said why before it closed the connection
+ * (an ERROR frame: no space left, a damaged frame), which says more than "reset
+ * by peer". Puts its reason into err when there is one; returns err. */
+static flyt_error_t *peer_reason(flyt_stream_t *s, flyt_error_t *err)
+{
+	if (s->fd < 0)
+		return err;
+	uint64_t saved = s->deadline_ms;
+	s->deadline_ms = flyt_now_ms() + 1000;
+	flyt_error_t perr = FLYT_ERROR_INIT;
+	_cleanup_json_ json_t *j = NULL;
+	if (flyt_stream_recv_json(s, FLYT_FRAME_CTRL, &j, &perr) < 0 && flyt_startswith(perr.msg, "peer: "))
+		*err = perr;
+	s->deadline_ms = saved;
+	return err;
 }
 
 /* Connects a data channel to the target and authenticates it with the ticket. */
@@ -61,6 +79,8 @@ static int open_channel(migration_t *m, const char *channel, flyt_stream_t *s, f
 	flyt_tcp_tune(fd, (unsigned)m->agent->io_timeout_ms);
 	flyt_stream_init(s, fd);
 	s->cancel = (const volatile bool *)&m->cancel;
+	if (strcmp(channel, "main") == 0)
+		s->corrupt_frame = m->agent->fault_corrupt_frame;
 	_cleanup_json_ json_t *hello = json_pack("{s:s, s:s, s:s, s:s}", "migration", m->id, "ticket", m->ticket,
 						 "channel", channel, "version", FLYT_VERSION);
 	_cleanup_json_ json_t *answer = NULL;
@@ -216,9 +236,9 @@ static int source_until_restored(migration_t *m, flyt_stream_t *s, bool *dumped,
 	/* transfer_ms: sending what the dump wrote (and the files), not the dump */
 	uint64_t t0 = flyt_now_ms();
 	if (m->mode != MODE_SHARED && flyt_stream_send_tree(s, final_dir, "images/final", err) < 0)
-		return flyt_error_prefix(err, "sending the checkpoint to %s", m->peer_name);
+		return flyt_error_prefix(peer_reason(s, err), "sending the checkpoint to %s", m->peer_name);
 	if (flyt_stream_send_tree(s, w->files_dir, "files", err) < 0)
-		return flyt_error_prefix(err, "sending the workload's files to %s", m->peer_name);
+		return flyt_error_prefix(peer_reason(s, err), "sending the workload's files to %s", m->peer_name);
 	m->transfer_ms = (int64_t)(flyt_now_ms() - t0);
 	pthread_mutex_lock(&a->lock);
 	m->bytes = s->bytes_sent + (m->mode == MODE_SHARED ? isize : 0);
@@ -312,7 +332,7 @@ static void finish(migration_t *m, migration_phase_t phase, const flyt_error_t *
  * ask its API what became of its copy. Returns 1 when it runs the workload (in
  * lazy mode: with every page), 0 when it discarded its copy or never had one, -1
  * when that cannot be known. */
-static int target_outcome(migration_t *m)
+int source_target_outcome(migration_t *m)
 {
 	agent_t *a = m->agent;
 	flyt_http_client_t c = { .base_url = m->peer_url, .token = a->token, .timeout_ms = 5000 };
@@ -338,7 +358,7 @@ static int target_outcome(migration_t *m)
 
 /* The target could not run the workload after the source copy was discarded:
  * restore the source's own checkpoint here. */
-static int restore_locally(migration_t *m, flyt_error_t *err)
+int source_restore_locally(migration_t *m, flyt_error_t *err)
 {
 	if (m->mode == MODE_LAZY)
 		return flyt_error_set(err, FLYT_E_UNSUPPORTED, 0,
@@ -365,7 +385,7 @@ static void source_finish_lazy(migration_t *m, flyt_stream_t *s, bool running)
 	m->pages_ms = (int64_t)(flyt_now_ms() - t_pages);
 	if (outcome < 0) {
 		log_warn("migration %s: lazy transfer did not complete (%s); asking %s", m->id, perr.msg, m->peer_name);
-		outcome = target_outcome(m);
+		outcome = source_target_outcome(m);
 	}
 	flyt_error_t ferr = FLYT_ERROR_INIT;
 	if (outcome == 1) {
@@ -446,14 +466,14 @@ static void source_commit(migration_t *m, flyt_stream_t *s)
 	if (!running) {
 		/* no answer: the target's API tells whether it runs the workload */
 		log_warn("migration %s: no confirmation from %s (%s); asking its API", m->id, m->peer_name, err.msg);
-		int outcome = target_outcome(m);
+		int outcome = source_target_outcome(m);
 		if (outcome == 1) {
 			finish(m, PHASE_COMMITTED, NULL, "confirmation arrived through the API after: %s", err.msg);
 			return;
 		}
 		if (outcome == 0) {
 			flyt_error_t lerr = FLYT_ERROR_INIT;
-			if (restore_locally(m, &lerr) == 0) {
+			if (source_restore_locally(m, &lerr) == 0) {
 				finish(m, PHASE_ROLLED_BACK, &err,
 				       "the target could not run the workload; restored here from the checkpoint");
 				return;

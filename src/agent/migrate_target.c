@@ -118,6 +118,7 @@ static void set_phase(migration_t *m, migration_phase_t p)
 	pthread_mutex_lock(&m->agent->lock);
 	migration_set_phase(m, p);
 	pthread_mutex_unlock(&m->agent->lock);
+	fault_phase(m, p);
 }
 
 /* Ends the target side. On anything but commit, the arriving copy is discarded

@@ -16,6 +16,7 @@
  * Nothing is stopped or removed here, and nothing is decided while a migration
  * of the workload is unfinished or within a grace period after the workload was
  * created or moved (a heartbeat may have been taken just before). */
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -27,6 +28,10 @@
 
 #define RECONCILE_GRACE_MS 10000
 #define ASK_TIMEOUT_MS 3000
+
+/* One reconciliation at a time: heartbeats of several hosts arrive on their own
+ * threads and may concern the same workload. */
+static pthread_mutex_t reconcile_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static bool migration_unfinished(ctl_t *c, const char *wname)
 {
@@ -89,7 +94,19 @@ static void mark_failed(ctl_t *c, const char *wname, json_t *status, const char 
 	ctl_publish(c, "workload.failed", json_pack("{s:s, s:s}", "workload", wname, "reason", reason));
 }
 
-void reconcile_foreign(ctl_t *c, const char *host, json_t *reported, json_t *known)
+static void foreign_locked(ctl_t *c, const char *host, json_t *reported, json_t *known);
+
+void reconcile_foreign(ctl_t *c, const char *host, json_t *reported, json_t *stale)
+{
+	pthread_mutex_lock(&reconcile_lock);
+	/* what the inventory says now, not when the heartbeat was read */
+	_cleanup_json_ json_t *known = store_workload_get(c->store, flyt_json_str(stale, "name", ""));
+	if (known && strcmp(flyt_json_str(known, "host", ""), host) != 0)
+		foreign_locked(c, host, reported, known);
+	pthread_mutex_unlock(&reconcile_lock);
+}
+
+static void foreign_locked(ctl_t *c, const char *host, json_t *reported, json_t *known)
 {
 	const char *wname = flyt_json_str(known, "name", "");
 	const char *state = flyt_json_str(reported, "state", "");
@@ -119,8 +136,23 @@ void reconcile_foreign(ctl_t *c, const char *host, json_t *reported, json_t *kno
 	ctl_publish(c, "workload.conflict", json_pack("{s:s, s:[s,s]}", "workload", wname, "hosts", owner, host));
 }
 
+static bool own_locked(ctl_t *c, const char *host, json_t *reported);
+
 bool reconcile_own(ctl_t *c, const char *host, json_t *reported, json_t *known)
 {
+	if (!conflict_other(known, host))
+		return true;
+	pthread_mutex_lock(&reconcile_lock);
+	bool r = own_locked(c, host, reported);
+	pthread_mutex_unlock(&reconcile_lock);
+	return r;
+}
+
+static bool own_locked(ctl_t *c, const char *host, json_t *reported)
+{
+	_cleanup_json_ json_t *known = store_workload_get(c->store, flyt_json_str(reported, "name", ""));
+	if (!known || strcmp(flyt_json_str(known, "host", ""), host) != 0)
+		return false; /* moved meanwhile: the next heartbeat tells */
 	const char *other = conflict_other(known, host);
 	if (!other)
 		return true;
@@ -158,7 +190,16 @@ static bool find_elsewhere(ctl_t *c, const char *host, const char *wname, char w
 	return found == 1;
 }
 
+static void missing_locked(ctl_t *c, const char *host, json_t *reported);
+
 void reconcile_missing(ctl_t *c, const char *host, json_t *reported)
+{
+	pthread_mutex_lock(&reconcile_lock);
+	missing_locked(c, host, reported);
+	pthread_mutex_unlock(&reconcile_lock);
+}
+
+static void missing_locked(ctl_t *c, const char *host, json_t *reported)
 {
 	_cleanup_json_ json_t *mine = store_workloads_list(c->store, host, NULL, NULL, NULL, 100000, 0, NULL);
 	json_t *list = json_is_array(mine) ? mine : json_object_get(mine, "workloads");

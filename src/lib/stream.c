@@ -76,6 +76,13 @@ int flyt_stream_send(flyt_stream_t *s, flyt_frame_type_t type, const void *paylo
 	crc = flyt_crc32c(crc, payload, len);
 	put32(h + 16, crc);
 
+	_cleanup_free_ unsigned char *damaged = NULL;
+	if (s->corrupt_frame && s->send_seq == s->corrupt_frame && len > 0) {
+		damaged = flyt_malloc0(len);
+		memcpy(damaged, payload, len);
+		damaged[len / 2] ^= 0x10;
+		payload = damaged;
+	}
 	struct iovec iov[2] = { { h, sizeof(h) }, { (void *)payload, len } };
 	int niov = len ? 2 : 1;
 	size_t total = sizeof(h) + len;

@@ -52,6 +52,9 @@ typedef struct {
 	/* Called after each data frame sent/received with the running byte count. */
 	void (*progress)(void *ctx, uint64_t bytes);
 	void *progress_ctx;
+	/* Fault injection (tests): when not 0, the frame with this sequence number
+	 * goes out with one payload bit flipped after its checksum was computed. */
+	uint32_t corrupt_frame;
 } flyt_stream_t;
 
 void flyt_stream_init(flyt_stream_t *s, int fd);

@@ -525,7 +525,20 @@ class Cluster:
 
     # ---- processes -----------------------------------------------------------
 
-    def _spawn(self, argv, log, ns=None):
+    def _daemon_argv(self, argv, name):
+        """argv, under valgrind when FLYT_VALGRIND names the daemon ("controller",
+        "flytd", or both, comma-separated): memory errors and definite leaks of
+        the daemon, not of the programs it starts. The reports go to
+        logs/valgrind-NAME-PID.log, which teardown reads."""
+        wanted = [x.strip() for x in os.environ.get("FLYT_VALGRIND", "").split(",")]
+        if name.split("-")[0] not in wanted:
+            return list(argv)
+        return ["valgrind", "--quiet", "--error-exitcode=99", "--trace-children=no", "--leak-check=full",
+                "--show-leak-kinds=definite", "--errors-for-leak-kinds=definite", "--num-callers=30",
+                "--suppressions=%s" % os.path.join(os.path.dirname(os.path.abspath(__file__)), "valgrind.supp"),
+                "--log-file=%s" % os.path.join(self.logs, "valgrind-%s-%%p.log" % name)] + list(argv)
+
+    def _spawn(self, argv, log, ns=None, env=None):
         if ns:
             argv = ["nsenter", "--net=/run/netns/%s" % ns, "--"] + list(argv)
         f = open(log, "ab")
@@ -533,7 +546,7 @@ class Cluster:
         f.flush()
         try:
             return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=f, stderr=subprocess.STDOUT,
-                                    env=self.env(), start_new_session=True, close_fds=True)
+                                    env=self.env(env), start_new_session=True, close_fds=True)
         finally:
             f.close()
 
@@ -553,7 +566,7 @@ class Cluster:
             raise HarnessError("the controller is running already")
         argv = [FLYT_CONTROLLER, "--listen", "%s:%d" % (self.bridge_ip, self.controller_port), "--db", self.db,
                 "--token-file", self.token_file] + self.controller_args
-        self.controller = self._spawn(argv, self.controller_log)
+        self.controller = self._spawn(self._daemon_argv(argv, "controller"), self.controller_log)
         if wait:
             wait_for(self.controller_healthy, 30, "the controller to answer /api/v1/health")
 
@@ -576,7 +589,8 @@ class Cluster:
         r = self.api("GET", "/api/v1/health", token=None, timeout=2)
         return r.status == 200 and r.json.get("status") == "ok"
 
-    def start_agent(self, host, extra_args=(), wait=True):
+    def start_agent(self, host, extra_args=(), wait=True, env=None):
+        """env: extra environment variables for this start (e.g. FLYT_FAULT)."""
         h = self.hosts[host]
         if h.proc and h.proc.poll() is None:
             raise HarnessError("the agent of %s is running already" % host)
@@ -586,7 +600,7 @@ class Cluster:
             before = r.json.get("last_seen") if r.status == 200 else None
         argv = [FLYTD, "--name", h.name, "--listen", "%s:%d" % (h.ip, h.port), "--state-dir", h.state_dir,
                 "--token-file", self.token_file, "--controller", self.controller_url] + h.extra_args + list(extra_args)
-        h.proc = self._spawn(argv, h.log, ns=h.ns)
+        h.proc = self._spawn(self._daemon_argv(argv, "flytd-" + host), h.log, ns=h.ns, env=env)
         if wait:
             def registered():
                 if h.proc.poll() is not None:
@@ -857,7 +871,10 @@ class Cluster:
     # ---- teardown --------------------------------------------------------------
 
     SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
-                         "ERROR: UndefinedBehaviorSanitizer", "WARNING: ThreadSanitizer")
+                         "ERROR: UndefinedBehaviorSanitizer", "WARNING: ThreadSanitizer",
+                         # valgrind (FLYT_VALGRIND=1) with --quiet writes only what it found
+                         "== Invalid ", "== Conditional jump", "== Use of uninitialised",
+                         "== Syscall param", "definitely lost in", "== Mismatched free")
 
     def sanitizer_reports(self):
         """Reports of AddressSanitizer, LeakSanitizer, UBSan or TSan in the daemons'
