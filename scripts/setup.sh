@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything flyt needs on a Debian 12 (bookworm) machine, idempotently:
-# the build toolchain and libraries, the programs the tests drive, and CRIU >= 4.2,
-# which bookworm does not ship (see docs/install.md for why and how).
+# the build toolchain and libraries, the programs the tests drive, CRIU >= 4.2,
+# which bookworm does not ship (see docs/install.md for why and how), and the web
+# UI's npm packages (web/node_modules, from web/package-lock.json).
 #
 # Usage: scripts/setup.sh [--no-test-deps] [--bench]
 #   --bench also installs what bench/bench_migrate.py and bench/bench_containers.py
@@ -47,6 +48,10 @@ build_pkgs=(
 test_pkgs=(
 	python3 python3-pytest python3-yaml redis-server redis-tools
 	clang-format shellcheck
+	# the web UI's browser tests drive Debian's Chromium (tests/e2e)
+	chromium
+	# shrinks the browser tests' screenshots for the docs (scripts/doc-images.sh)
+	pngquant
 	# libFuzzer targets (tests/fuzz) build with clang; the controller runs under valgrind
 	clang valgrind
 	# the container drivers' tests: real runc, dockerd and Podman, busybox images
@@ -62,6 +67,9 @@ test_pkgs=(
 bench_pkgs=(
 	podman runc conmon netcat-openbsd python3 wrk
 )
+
+# The web UI is built with Node.js (>= 18): Debian's when the machine has none.
+command -v node >/dev/null 2>&1 || build_pkgs+=(nodejs npm)
 
 pkgs=("${build_pkgs[@]}")
 [ "$want_test_deps" = 1 ] && pkgs+=("${test_pkgs[@]}")
@@ -93,6 +101,20 @@ else
 fi
 
 "$(dirname "$0")/provision-criu.sh"
+
+# The web UI's packages, exactly as web/package-lock.json says (the only step that
+# needs the npm registry; builds are offline afterwards). Done again only when
+# the lock file changed.
+web_dir="$(cd "$(dirname "$0")/.." && pwd)/web"
+lock_sum=$(sha256sum "$web_dir/package-lock.json" | cut -d' ' -f1)
+stamp="$web_dir/node_modules/.flyt-lock-sha256"
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$lock_sum" ]; then
+	say "installing the web UI's npm packages (npm ci in web/)"
+	(cd "$web_dir" && npm ci --no-audit --no-fund --loglevel=error)
+	echo "$lock_sum" >"$stamp"
+else
+	say "web UI npm packages: up to date"
+fi
 
 # Lazy (post-copy) migration moves pages through pipes of up to 4 MiB; with the
 # default limit of 1 MiB CRIU's lazy-pages daemon fails with "splice: Bad file

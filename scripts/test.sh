@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds flyt and runs the whole test suite:
 #   1. formatting (clang-format) and shell scripts (shellcheck),
-#   2. a build with warnings as errors, unit and integration tests,
-#   3. the same tests in an AddressSanitizer + UndefinedBehaviorSanitizer build,
+#   2. a build with warnings as errors, unit, integration and web UI (e2e) tests,
+#   3. the same tests in an AddressSanitizer + UndefinedBehaviorSanitizer build
+#      (the browser tests too: Chromium is not instrumented, the controller and
+#      agents it talks to are),
 #   4. the controller under valgrind through the API, CLI and reconciliation tests,
 #   5. a short, reproducible run of each libFuzzer target (clang, sanitizers).
 # Needs root (CRIU, namespaces). Build directories: build-test/, build-asan/,
@@ -34,20 +36,20 @@ configure() {
 }
 
 step "build (warnings are errors)"
-configure build-test -Dwerror=true -Dbuildtype=debugoptimized -Db_sanitize=none
+configure build-test -Dwerror=true -Dbuildtype=debugoptimized -Db_sanitize=none -Dui=enabled
 ninja -C build-test
 
-step "unit and integration tests"
-meson test -C build-test --print-errorlogs --no-rebuild --suite unit --suite integration
+step "unit, integration and web UI tests"
+meson test -C build-test --print-errorlogs --no-rebuild --suite unit --suite integration --suite e2e
 
 if [ "$quick" = 0 ]; then
 	step "build with AddressSanitizer and UndefinedBehaviorSanitizer"
-	configure build-asan -Dwerror=true -Dbuildtype=debug -Db_sanitize=address,undefined -Db_lundef=false
+	configure build-asan -Dwerror=true -Dbuildtype=debug -Db_sanitize=address,undefined -Db_lundef=false -Dui=enabled
 	ninja -C build-asan
-	step "unit and integration tests under the sanitizers"
+	step "unit, integration and web UI tests under the sanitizers"
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1 \
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-		meson test -C build-asan --print-errorlogs --no-rebuild --suite unit --suite integration
+		meson test -C build-asan --print-errorlogs --no-rebuild --suite unit --suite integration --suite e2e
 	step "the controller under valgrind (memory errors, definite leaks)"
 	FLYT_VALGRIND=controller meson test -C build-test --print-errorlogs --no-rebuild \
 		integration-cli integration-cli-errors integration-reconcile

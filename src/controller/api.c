@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "controller/controller.h"
+#include "flyt-config.h"
 #include "lib/cleanup.h"
 #include "lib/json.h"
 #include "lib/util.h"
@@ -314,6 +315,46 @@ static int h_host_set(flyt_http_request_t *req, flyt_http_response_t *res, flyt_
 	return 0;
 }
 
+/* ---- browser sessions and what the web UI needs beyond the rest ---- */
+
+static int h_session_open(flyt_http_request_t *req, flyt_http_response_t *res, flyt_error_t *err)
+{
+	_cleanup_json_ json_t *body = NULL;
+	if (with_body(req, &body, err) < 0)
+		return -1;
+	return session_open(C(req), req, body, res, err);
+}
+
+static int h_session_show(flyt_http_request_t *req, flyt_http_response_t *res, flyt_error_t *err)
+{
+	return session_show(C(req), req, res, err);
+}
+
+static int h_session_close(flyt_http_request_t *req, flyt_http_response_t *res, flyt_error_t *err)
+{
+	return session_close(C(req), req, res, err);
+}
+
+static int h_sessions(flyt_http_request_t *req, flyt_http_response_t *res, flyt_error_t *err)
+{
+	return session_list(C(req), req, res, err);
+}
+
+static int h_sessions_revoke(flyt_http_request_t *req, flyt_http_response_t *res, flyt_error_t *err)
+{
+	return session_revoke_all(C(req), req, res, err);
+}
+
+static int h_workload_targets(flyt_http_request_t *req, flyt_http_response_t *res, flyt_error_t *err)
+{
+	const char *name = NULL;
+	json_t *out = NULL;
+	if (flyt_http_param_name(req, "name", &name, err) < 0 || orch_targets(C(req), name, &out, err) < 0)
+		return -1;
+	flyt_http_reply_json(res, 200, out);
+	return 0;
+}
+
 static int h_workload_set(flyt_http_request_t *req, flyt_http_response_t *res, flyt_error_t *err)
 {
 	const char *name = NULL;
@@ -394,6 +435,18 @@ static int h_energy(flyt_http_request_t *req, flyt_http_response_t *res, flyt_er
 	return 0;
 }
 
+static int h_info(flyt_http_request_t *req, flyt_http_response_t *res, flyt_error_t *err)
+{
+	ctl_t *c = C(req);
+	flyt_http_reply_json(res, 200,
+			     json_pack("{s:s, s:i, s:s, s:s, s:s, s:I, s:I, s:b, s:I}", "version", FLYT_VERSION,
+				       "schema", store_schema_version(c->store), "listen", c->listen, "db", c->db_path,
+				       "token_file", c->token_file, "offline_after_ms", (json_int_t)c->offline_after_ms,
+				       "session_ttl_min", (json_int_t)c->session_ttl_min, "cookie_secure",
+				       c->cookie_secure, "events_last", (json_int_t)flyt_events_last(c->events)));
+	return 0;
+}
+
 const flyt_route_t ctl_routes[] = {
 	{ "GET", "/api/v1/health", h_health, FLYT_ROUTE_PUBLIC, "liveness (no authentication)" },
 	{ "GET", "/api/v1/hosts", h_hosts, 0, "list hosts" },
@@ -430,5 +483,15 @@ const flyt_route_t ctl_routes[] = {
 	{ "GET", "/api/v1/decisions/:id", h_decision_show, 0, "one decision with its inputs and alternatives" },
 	{ "GET", "/api/v1/signals", h_signals, 0, "energy signal sources and each area's values now" },
 	{ "GET", "/api/v1/energy", h_energy, 0, "energy, CO2 and cost totals per host and workload, power now" },
+	{ "POST", "/api/v1/session", h_session_open, FLYT_ROUTE_PUBLIC | FLYT_ROUTE_WRITE,
+	  "sign in with the cluster token: a browser session cookie" },
+	{ "GET", "/api/v1/session", h_session_show, FLYT_ROUTE_PUBLIC,
+	  "whether the caller is signed in; its session's CSRF token" },
+	{ "DELETE", "/api/v1/session", h_session_close, FLYT_ROUTE_WRITE, "sign out: end the caller's session" },
+	{ "GET", "/api/v1/sessions", h_sessions, 0, "browser sessions that have not expired" },
+	{ "DELETE", "/api/v1/sessions", h_sessions_revoke, FLYT_ROUTE_WRITE, "end every browser session" },
+	{ "GET", "/api/v1/workloads/:name/targets", h_workload_targets, 0,
+	  "hosts a workload could migrate to, and why not" },
+	{ "GET", "/api/v1/info", h_info, 0, "the controller's version and settings" },
 };
 const size_t ctl_nroutes = ELEMENTSOF(ctl_routes);

@@ -25,6 +25,8 @@ typedef struct {
 	char *web_dir;
 	int64_t offline_after_ms;
 	int64_t agent_timeout_ms;
+	int64_t session_ttl_min; /* lifetime of a browser session */
+	bool cookie_secure;	 /* mark the session cookie Secure (TLS in front) */
 	char token[FLYT_TOKEN_MAX];
 
 	/* runtime */
@@ -102,6 +104,10 @@ int orch_cancel(ctl_t *c, const char *id, json_t **ret, flyt_error_t *err);
 int orch_postcopy(ctl_t *c, const char *id, json_t **ret, flyt_error_t *err);
 int orch_wait(ctl_t *c, const char *id, uint64_t since, unsigned wait_ms, json_t **ret, flyt_error_t *err);
 void orch_resume_unfinished(ctl_t *c);
+/* The migration targets of a workload: every other host with whether it can take
+ * the workload and why not, from the facts the hosts last reported:
+ * {"workload","source","targets":[{"host","state","compatible","reason","mode","mode_reason"}]}. */
+int orch_targets(ctl_t *c, const char *name, json_t **ret, flyt_error_t *err);
 
 /* orchestrator.c: orch_start with an origin ({"policy", "decision", "reason"}) kept
  * in the migration's options, so that a policy migration says why it happened */
@@ -150,3 +156,21 @@ int signals_samples(ctl_t *c, const char *area, const char *kind, int64_t from_m
 /* api.c */
 extern const flyt_route_t ctl_routes[];
 extern const size_t ctl_nroutes;
+
+/* session.c: bearer tokens and browser sessions */
+#define SESSION_COOKIE "flyt_session"
+#define CSRF_HEADER "X-CSRF-Token"
+/* The server's auth callback: a bearer token, or a session cookie (with the CSRF
+ * header on requests that change state). */
+int session_auth(flyt_http_request_t *req, const flyt_route_t *route, flyt_error_t *err);
+/* The unexpired session of the request's cookie (new reference), or NULL. */
+json_t *session_of_request(ctl_t *c, flyt_http_request_t *req);
+/* Handlers of /api/v1/session and /api/v1/sessions. */
+int session_open(ctl_t *c, flyt_http_request_t *req, json_t *body, flyt_http_response_t *res, flyt_error_t *err);
+int session_show(ctl_t *c, flyt_http_request_t *req, flyt_http_response_t *res, flyt_error_t *err);
+int session_close(ctl_t *c, flyt_http_request_t *req, flyt_http_response_t *res, flyt_error_t *err);
+int session_list(ctl_t *c, flyt_http_request_t *req, flyt_http_response_t *res, flyt_error_t *err);
+int session_revoke_all(ctl_t *c, flyt_http_request_t *req, flyt_http_response_t *res, flyt_error_t *err);
+
+/* ui.c: the web UI's files, embedded at build time (GET fallback of the server) */
+int ui_serve(flyt_http_request_t *req, flyt_http_response_t *res, flyt_error_t *err);

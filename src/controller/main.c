@@ -75,34 +75,6 @@ void ctl_wait_change(ctl_t *c, uint64_t *seen, uint64_t deadline_ms)
 	pthread_mutex_unlock(&c->change_lock);
 }
 
-static int auth(flyt_http_request_t *req, const flyt_route_t *route, flyt_error_t *err)
-{
-	ctl_t *c = req->user;
-	const char *tok = flyt_bearer_token(flyt_http_header(req, "Authorization"));
-	if (!tok)
-		return flyt_error_set(err, FLYT_E_UNAUTHORIZED, 0, "missing bearer token");
-	if (!flyt_token_equal(tok, c->token))
-		return flyt_error_set(err, FLYT_E_UNAUTHORIZED, 0, "bad token");
-	return 0;
-}
-
-static const char index_html[] =
-    "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>flyt</title></head>"
-    "<body><h1>flyt controller</h1><p>The REST API is under <code>/api/v1/</code> "
-    "(see docs/api.md); use the <code>flyt</code> command-line client.</p></body></html>\n";
-
-static int fallback(flyt_http_request_t *req, flyt_http_response_t *res, flyt_error_t *err)
-{
-	if (strcmp(req->path, "/") != 0)
-		return flyt_error_set(err, FLYT_E_NOT_FOUND, 0, "no such page: %s", req->path);
-	res->status = 200;
-	res->body = flyt_strdup(index_html);
-	res->body_len = strlen(index_html);
-	res->content_type = "text/html; charset=utf-8";
-	flyt_http_add_header(res, "Content-Security-Policy: default-src 'self'");
-	return 0;
-}
-
 int main(int argc, char **argv)
 {
 	ctl_t c = { 0 };
@@ -113,6 +85,7 @@ int main(int argc, char **argv)
 	c.agent_timeout_ms = 30000;
 	c.signals_interval_ms = 300000;
 	c.policy_interval_ms = 10000;
+	c.session_ttl_min = 720;
 	const flyt_opt_t opts[] = {
 		{ "listen", 'l', FLYT_OPT_STRING, &c.listen, "ADDR:PORT",
 		  "API and UI address (default 127.0.0.1:7700)" },
@@ -136,6 +109,10 @@ int main(int argc, char **argv)
 		  "run the policy clock from this UTC time (replaying recorded signals)" },
 		{ "clock-speed", 0, FLYT_OPT_STRING, &c.clock_speed, "X",
 		  "and this many times faster than the wall clock (default 1)" },
+		{ "session-ttl", 0, FLYT_OPT_INT, &c.session_ttl_min, "MINUTES",
+		  "lifetime of a web UI session (default 720)", 5, 43200 },
+		{ "cookie-secure", 0, FLYT_OPT_FLAG, &c.cookie_secure, NULL,
+		  "mark the session cookie Secure (when browsers reach the controller over HTTPS)" },
 		{ NULL },
 	};
 	flyt_daemon_t d = {
@@ -193,12 +170,12 @@ int main(int argc, char **argv)
 		.listen = c.listen,
 		.routes = ctl_routes,
 		.nroutes = ctl_nroutes,
-		.auth = auth,
+		.auth = session_auth,
 		.user = &c,
 		.max_body = 1024 * 1024,
 		.max_per_ip = 64,
 		.name = "controller",
-		.fallback = fallback,
+		.fallback = ui_serve,
 	};
 	if (flyt_http_server_start(&cfg, &c.http, &err) < 0) {
 		log_error("%s", err.msg);

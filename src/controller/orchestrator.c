@@ -460,6 +460,16 @@ static void *follow_thread(void *arg)
 		_cleanup_json_ json_t *upd = json_pack("{s:O}", "stats", stats);
 		store_migration_update(c->store, id, upd, flyt_wall_ms(), NULL);
 		ctl_changed(c);
+		/* progress for live views (the UI's bars): bytes as the source counts them */
+		if (!state_terminal(phase) && phase[0]) {
+			json_t *ev =
+			    json_pack("{s:s, s:s, s:s}", "migration", id, "workload", workload, "phase", phase);
+			static const char *const shown[] = { "bytes", "images_bytes", NULL };
+			for (const char *const *k = shown; *k; k++)
+				json_object_set(ev, *k,
+						json_object_get(stats, *k) ? json_object_get(stats, *k) : json_null());
+			ctl_publish(c, "migration.progress", ev);
+		}
 		/* a long poll can miss short phases: journal those the source went
 		 * through (it keeps their durations) in their order */
 		backfill(c, id, workload, state, phase, json_object_get(view, "phase_ms"));
@@ -670,5 +680,59 @@ int orch_postcopy(ctl_t *c, const char *id, json_t **ret, flyt_error_t *err)
 				flyt_wall_ms(), NULL);
 	ctl_changed(c);
 	*ret = store_migration_get(c->store, id);
+	return 0;
+}
+
+int orch_targets(ctl_t *c, const char *name, json_t **ret, flyt_error_t *err)
+{
+	_cleanup_json_ json_t *w = store_workload_get(c->store, name);
+	if (!w)
+		return flyt_error_set(err, FLYT_E_NOT_FOUND, 0, "no workload %s", name);
+	const char *kind = flyt_json_str(w, "kind", ""), *source = flyt_json_str(w, "host", "");
+	_cleanup_json_ json_t *sh = store_host_get(c->store, source);
+	_cleanup_json_ json_t *hosts = store_hosts_list(c->store);
+	json_t *targets = json_array();
+	static const char *const modes[] = { "auto", "stop-copy", "lazy", "precopy", NULL };
+	size_t i;
+	json_t *h;
+	json_array_foreach (hosts, i, h) {
+		const char *tname = flyt_json_str(h, "name", "");
+		if (strcmp(tname, source) == 0)
+			continue;
+		_cleanup_json_ json_t *th = store_host_get(c->store, tname);
+		json_t *t =
+		    json_pack("{s:s, s:s, s:b, s:n, s:n, s:n, s:{}}", "host", tname, "state",
+			      flyt_json_str(h, "state", ""), "compatible", 0, "reason", "mode", "mode_reason", "modes");
+		json_array_append_new(targets, t);
+		const char *why = NULL;
+		if (!sh || strcmp(flyt_json_str(sh, "state", ""), "online") != 0)
+			why = "the workload's host is offline";
+		else if (!th || strcmp(flyt_json_str(th, "state", ""), "online") != 0)
+			why = "offline";
+		if (why) {
+			json_object_set_new(t, "reason", json_string(why));
+			continue;
+		}
+		json_t *sf = json_object_get(sh, "facts"), *tf = json_object_get(th, "facts");
+		for (const char *const *m = modes; *m; m++) {
+			char mode[16], reason[512];
+			flyt_error_t perr = FLYT_ERROR_INIT;
+			bool ok = preflight(kind, *m, source, sf, tname, tf, mode, sizeof(mode), reason, sizeof(reason),
+					    &perr) == 0;
+			if (strcmp(*m, "auto") == 0) {
+				json_object_set_new(t, "compatible", json_boolean(ok));
+				json_object_set_new(t, "reason", ok ? json_null() : json_string(perr.msg));
+				if (ok) {
+					json_object_set_new(t, "mode", json_string(mode));
+					json_object_set_new(t, "mode_reason", json_string(reason));
+				}
+			} else {
+				json_object_set_new(
+				    json_object_get(t, "modes"), *m,
+				    json_pack("{s:b, s:s}", "available", ok, "reason", ok ? reason : perr.msg));
+			}
+		}
+	}
+	*ret = json_pack("{s:s, s:s, s:s, s:o}", "workload", name, "kind", kind, "source", source, "targets", targets);
 	return 0;
 }

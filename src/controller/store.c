@@ -127,6 +127,15 @@ static const char *const schema_steps[] = {
 	"  cost_wh REAL NOT NULL DEFAULT 0,"
 	"  since_ms INTEGER NOT NULL,"
 	"  PRIMARY KEY (scope, name));",
+	/* web UI sessions (src/controller/session.c) */
+	"CREATE TABLE sessions ("
+	"  id TEXT PRIMARY KEY,"
+	"  csrf TEXT NOT NULL,"
+	"  peer TEXT NOT NULL DEFAULT '',"
+	"  agent TEXT NOT NULL DEFAULT '',"
+	"  created_ms INTEGER NOT NULL,"
+	"  expires_ms INTEGER NOT NULL);"
+	"CREATE INDEX sessions_expires ON sessions(expires_ms);",
 };
 
 #define SCHEMA_VERSION ((int)ELEMENTSOF(schema_steps))
@@ -1387,4 +1396,96 @@ json_t *store_energy_totals(store_t *st)
 		}
 	pthread_mutex_unlock(&st->lock);
 	return out;
+}
+
+/* ---- sessions ---- */
+
+int store_session_add(store_t *st, json_t *sess, flyt_error_t *err)
+{
+	pthread_mutex_lock(&st->lock);
+	int r = -1;
+	_cleanup_stmt_ sqlite3_stmt *s = NULL, *purge = NULL;
+	/* expired sessions go when new ones come, so the table stays small */
+	if (prepare(st, "DELETE FROM sessions WHERE expires_ms <= ?", &purge, err) < 0)
+		goto out;
+	sqlite3_bind_int64(purge, 1, flyt_json_int(sess, "created_ms", 0));
+	sqlite3_step(purge);
+	if (prepare(st,
+		    "INSERT INTO sessions (id, csrf, peer, agent, created_ms, expires_ms) VALUES (?, ?, ?, ?, ?, ?)",
+		    &s, err) < 0)
+		goto out;
+	bind_text(s, 1, flyt_json_str(sess, "id", NULL));
+	bind_text(s, 2, flyt_json_str(sess, "csrf", NULL));
+	bind_text(s, 3, flyt_json_str(sess, "peer", ""));
+	bind_text(s, 4, flyt_json_str(sess, "agent", ""));
+	sqlite3_bind_int64(s, 5, flyt_json_int(sess, "created_ms", 0));
+	sqlite3_bind_int64(s, 6, flyt_json_int(sess, "expires_ms", 0));
+	if (sqlite3_step(s) != SQLITE_DONE) {
+		sql_fail(st, err, "save session");
+		goto out;
+	}
+	r = 0;
+out:
+	pthread_mutex_unlock(&st->lock);
+	return r;
+}
+
+#define SESSION_COLUMNS "id, csrf, peer, agent, created_ms, expires_ms"
+
+static json_t *session_row(sqlite3_stmt *s)
+{
+	return json_pack("{s:o, s:o, s:o, s:o, s:I, s:I, s:o, s:o}", "id", col_text(s, 0), "csrf", col_text(s, 1),
+			 "peer", col_text(s, 2), "agent", col_text(s, 3), "created_ms",
+			 (json_int_t)sqlite3_column_int64(s, 4), "expires_ms", (json_int_t)sqlite3_column_int64(s, 5),
+			 "created", col_time(s, 4), "expires", col_time(s, 5));
+}
+
+json_t *store_session_get(store_t *st, const char *id, int64_t now_ms)
+{
+	pthread_mutex_lock(&st->lock);
+	json_t *sess = NULL;
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	if (prepare(st, "SELECT " SESSION_COLUMNS " FROM sessions WHERE id = ? AND expires_ms > ?", &s, NULL) == 0) {
+		bind_text(s, 1, id);
+		sqlite3_bind_int64(s, 2, now_ms);
+		if (sqlite3_step(s) == SQLITE_ROW)
+			sess = session_row(s);
+	}
+	pthread_mutex_unlock(&st->lock);
+	return sess;
+}
+
+json_t *store_sessions_list(store_t *st, int64_t now_ms)
+{
+	pthread_mutex_lock(&st->lock);
+	json_t *arr = json_array();
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	if (prepare(st, "SELECT " SESSION_COLUMNS " FROM sessions WHERE expires_ms > ? ORDER BY created_ms DESC", &s,
+		    NULL) == 0) {
+		sqlite3_bind_int64(s, 1, now_ms);
+		while (sqlite3_step(s) == SQLITE_ROW)
+			json_array_append_new(arr, session_row(s));
+	}
+	pthread_mutex_unlock(&st->lock);
+	return arr;
+}
+
+int store_session_delete(store_t *st, const char *id, int64_t *ret_deleted, flyt_error_t *err)
+{
+	pthread_mutex_lock(&st->lock);
+	int r = -1;
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	if (prepare(st, "DELETE FROM sessions WHERE ?1 IS NULL OR id = ?1", &s, err) < 0)
+		goto out;
+	bind_text(s, 1, id);
+	if (sqlite3_step(s) != SQLITE_DONE) {
+		sql_fail(st, err, "delete session");
+		goto out;
+	}
+	if (ret_deleted)
+		*ret_deleted = sqlite3_changes(st->db);
+	r = 0;
+out:
+	pthread_mutex_unlock(&st->lock);
+	return r;
 }

@@ -127,3 +127,16 @@ int store_energy_add(store_t *st, json_t *items, int64_t now_ms, flyt_error_t *e
 /* {"host": {NAME: totals}, "workload": {NAME: totals}} with totals
  * {"energy_wh","co2_g","cost","co2_wh","cost_wh","since"}. */
 json_t *store_energy_totals(store_t *st);
+/* ---- web UI sessions ---- */
+
+/* sess: {"id","csrf","peer","agent","created_ms","expires_ms"}. Removes expired
+ * sessions on the way. */
+int store_session_add(store_t *st, json_t *sess, flyt_error_t *err);
+/* The session with this id if it has not expired at now_ms, else NULL:
+ * {"id","csrf","peer","agent","created_ms","expires_ms","created","expires"}. */
+json_t *store_session_get(store_t *st, const char *id, int64_t now_ms);
+/* Sessions that have not expired, newest first. */
+json_t *store_sessions_list(store_t *st, int64_t now_ms);
+/* Deletes the session id, or every session when id is NULL; *ret_deleted (may be
+ * NULL) gets how many went. */
+int store_session_delete(store_t *st, const char *id, int64_t *ret_deleted, flyt_error_t *err);

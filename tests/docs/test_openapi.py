@@ -143,8 +143,9 @@ def check(doc, served):
             s = schemes.get(name)
             if not s:
                 problems.append(f"global security names an undefined scheme {name!r}")
-            elif not (s.get("type") == "http" and str(s.get("scheme", "")).lower() == "bearer"):
-                problems.append(f"security scheme {name!r} is not an HTTP bearer scheme")
+            elif not (s.get("type") == "http" and str(s.get("scheme", "")).lower() == "bearer") and not (
+                    s.get("type") == "apiKey" and s.get("in") == "cookie"):
+                problems.append(f"security scheme {name!r} is neither an HTTP bearer scheme nor a session cookie")
 
     paths = doc.get("paths") or {}
     documented = {}

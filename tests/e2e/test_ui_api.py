@@ -1,0 +1,336 @@
+"""The controller's API as the web UI uses it: sign-in and sessions, the CSRF
+check on every state-changing request made with the session cookie, every
+endpoint the UI calls (with the cookie, as the browser does), the live events,
+and how the UI's files are served (headers, caching, compression)."""
+import gzip
+import http.client
+import json
+import re
+import sqlite3
+import time
+import urllib.parse
+
+import pytest
+
+import harness
+
+
+class Answer:
+    def __init__(self, resp, raw):
+        self.status = resp.status
+        self.headers = resp.headers
+        self.raw = raw
+        try:
+            self.json = json.loads(raw) if raw else None
+        except ValueError:
+            self.json = None
+
+    def __repr__(self):
+        return "<HTTP %d %r>" % (self.status, self.raw[:300])
+
+
+def call(c, method, path, body=None, cookie=None, csrf=None, token=None, headers=None, timeout=30):
+    u = urllib.parse.urlsplit(c.controller_url)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=timeout)
+    h = dict(headers or {})
+    if cookie:
+        h["Cookie"] = cookie
+    if csrf:
+        h["X-CSRF-Token"] = csrf
+    if token:
+        h["Authorization"] = "Bearer " + token
+    data = None
+    if body is not None:
+        data = json.dumps(body).encode()
+        h["Content-Type"] = "application/json"
+    try:
+        conn.request(method, path, body=data, headers=h)
+        resp = conn.getresponse()
+        return Answer(resp, resp.read())
+    finally:
+        conn.close()
+
+
+class Session:
+    """A browser's view: the cookie and the CSRF token from signing in."""
+
+    def __init__(self, c):
+        r = call(c, "POST", "/api/v1/session", {"token": c.token}, headers={"User-Agent": "pytest <ua>"})
+        assert r.status == 201, r
+        m = re.fullmatch(r"flyt_session=([0-9a-f]{64}); Path=/; Max-Age=(\d+); HttpOnly; SameSite=Strict",
+                         r.headers["Set-Cookie"])
+        assert m, r.headers["Set-Cookie"]
+        self.id = m.group(1)
+        self.max_age = int(m.group(2))
+        self.cookie = "other=1; flyt_session=%s; x=y" % self.id
+        self.csrf = r.json["csrf"]
+        self.body = r.json
+        self.c = c
+
+    def get(self, path, **kw):
+        return call(self.c, "GET", path, cookie=self.cookie, **kw)
+
+    def write(self, method, path, body=None, **kw):
+        return call(self.c, method, path, body, cookie=self.cookie, csrf=self.csrf, **kw)
+
+
+def fake(c, name, host="h1", **spec):
+    return c.api("POST", "/api/v1/workloads", {"name": name, "kind": "fake", "host": host, "spec": spec},
+                 expect=201).json
+
+
+def test_sign_in_and_session(ui_cluster):
+    c = ui_cluster
+    assert call(c, "POST", "/api/v1/session", {"token": "0" * 64}).status == 401
+    assert call(c, "POST", "/api/v1/session", {}).status == 400
+    assert call(c, "POST", "/api/v1/session", {"token": c.token, "remember": True}).status == 400
+    s = Session(c)
+    assert s.max_age == 720 * 60
+    assert set(s.body) == {"csrf", "created", "expires", "peer", "agent"}, s.body  # never the session id
+    assert re.fullmatch(r"[0-9a-f]{64}", s.csrf) and s.csrf != s.id
+    assert s.body["agent"] == "pytest <ua>" and s.body["peer"] == c.bridge_ip
+
+    # who am I: nobody, the session (with its CSRF token again, for a reloaded page), the token
+    r = call(c, "GET", "/api/v1/session")
+    assert r.status == 200 and r.json == {"signed_in": False}, r
+    r = s.get("/api/v1/session")
+    assert r.status == 200 and r.json["signed_in"] and r.json["via"] == "session" and r.json["csrf"] == s.csrf, r
+    r = call(c, "GET", "/api/v1/session", token=c.token)
+    assert r.json == {"signed_in": True, "via": "token"}, r
+    assert call(c, "GET", "/api/v1/session", token="f" * 64).status == 401
+
+    # sessions list: no ids or CSRF tokens, the caller's marked
+    r = s.get("/api/v1/sessions")
+    assert r.status == 200
+    mine = [x for x in r.json["sessions"] if x["current"]]
+    assert len(mine) == 1 and "csrf" not in mine[0] and "id" not in mine[0], r.json
+    assert s.id not in r.raw.decode() and s.csrf not in r.raw.decode()
+
+    # a made-up or malformed session id is nobody
+    for cookie in ("flyt_session=" + "a" * 64, "flyt_session=" + s.id[:-1], "flyt_session=" + s.id.upper(),
+                   "flyt_session=%s;" % ("../" * 21 + "x")):
+        r = call(c, "GET", "/api/v1/hosts", cookie=cookie)
+        assert r.status == 401, (cookie, r)
+
+    # sign out: the cookie is cleared and no longer works
+    r = s.write("DELETE", "/api/v1/session")
+    assert r.status == 200 and "Max-Age=0" in r.headers["Set-Cookie"], r
+    assert s.get("/api/v1/hosts").status == 401
+    assert s.get("/api/v1/session").json == {"signed_in": False}
+    assert call(c, "DELETE", "/api/v1/session", token=c.token).status == 400
+
+
+def test_csrf_on_every_state_changing_request(ui_cluster):
+    c = ui_cluster
+    s = Session(c)
+    other = Session(c)
+    fake(c, "csrf1")
+    writes = [
+        ("POST", "/api/v1/workloads", {"name": "csrf2", "kind": "fake", "host": "h1", "spec": {}}),
+        ("POST", "/api/v1/workloads/csrf1/stop", None),
+        ("POST", "/api/v1/workloads/csrf1/start", None),
+        ("POST", "/api/v1/migrations", {"workload": "csrf1", "target": "h2"}),
+        ("POST", "/api/v1/migrations/%s/cancel" % ("0" * 32), None),
+        ("DELETE", "/api/v1/workloads/csrf1", None),
+        ("POST", "/api/v1/hosts", {"url": "http://198.18.0.1:1"}),
+        ("DELETE", "/api/v1/hosts/h3", None),
+        ("DELETE", "/api/v1/session", None),
+        ("DELETE", "/api/v1/sessions", None),
+    ]
+    for method, path, body in writes:
+        for csrf in (None, "", "0" * 64, other.csrf, s.csrf[:-1], s.csrf + "0"):
+            r = call(c, method, path, body, cookie=s.cookie, csrf=csrf)
+            assert r.status == 403 and r.json["error"]["code"] == "forbidden", (method, path, csrf, r)
+            assert "X-CSRF-Token" in r.json["error"]["message"]
+    # nothing happened
+    assert c.api("GET", "/api/v1/workloads/csrf2").status == 404
+    assert c.workload("csrf1")["state"] == "running"
+    assert c.api("GET", "/api/v1/migrations?workload=csrf1", expect=200).json["migrations"] == []
+    assert s.get("/api/v1/session").json["signed_in"]
+    # with the token of its own session each goes through to the handler
+    r = s.write("POST", "/api/v1/workloads/csrf1/stop")
+    assert r.status == 200 and r.json["state"] == "stopped", r
+    r = s.write("POST", "/api/v1/workloads/csrf1/start")
+    assert r.status == 200 and r.json["state"] == "running", r
+    r = s.write("DELETE", "/api/v1/workloads/csrf1")
+    assert r.status == 200, r
+    # a bearer token needs no CSRF token (no browser sends it by itself)
+    r = call(c, "POST", "/api/v1/workloads", {"name": "csrf3", "kind": "fake", "host": "h1", "spec": {}},
+             token=c.token)
+    assert r.status == 201, r
+    # a wrong bearer token is not rescued by a good cookie
+    r = call(c, "GET", "/api/v1/hosts", cookie=s.cookie, token="f" * 64)
+    assert r.status == 401
+    # reads need no CSRF token
+    assert s.get("/api/v1/hosts").status == 200
+
+
+def test_every_endpoint_the_ui_reads(ui_cluster):
+    c = ui_cluster
+    s = Session(c)
+    for i in range(7):
+        fake(c, "page%02d" % i, host="h1" if i % 2 else "h2", payload="p%d" % i)
+    r = s.get("/api/v1/hosts")
+    hosts = {h["name"]: h for h in r.json["hosts"]}
+    assert r.status == 200 and hosts["h1"]["state"] == "online" and hosts["h3"]["state"] == "offline", r
+    assert hosts["h1"]["drivers"]["fake"]["available"] is True
+    assert s.get("/api/v1/hosts/h2").json["name"] == "h2"
+    assert s.get("/api/v1/hosts/nope").status == 404
+
+    # the workloads list filters and pages on the server
+    r = s.get("/api/v1/workloads?q=page&limit=3&offset=0")
+    assert r.json["total"] == 7 and [w["name"] for w in r.json["workloads"]] == ["page00", "page01", "page02"], r
+    r = s.get("/api/v1/workloads?q=page&limit=3&offset=6")
+    assert [w["name"] for w in r.json["workloads"]] == ["page06"] and r.json["total"] == 7
+    r = s.get("/api/v1/workloads?q=page&host=h1&kind=fake&state=running")
+    assert [w["name"] for w in r.json["workloads"]] == ["page01", "page03", "page05"] and r.json["total"] == 3
+    assert s.get("/api/v1/workloads?q=page&state=stopped").json["total"] == 0
+    assert s.get("/api/v1/workloads?q=page&kind=process").json["total"] == 0
+    assert s.get("/api/v1/workloads?limit=10001").status == 400
+    assert s.get("/api/v1/workloads?host=%3Cb%3E").status == 400
+
+    w = s.get("/api/v1/workloads/page01").json
+    assert w["spec"] == {"payload": "p1"} and w["host"] == "h1" and w["state"] == "running", w
+    r = s.get("/api/v1/workloads/page01/logs?stream=stdout&tail=16384")
+    assert r.status == 200 and r.headers["Content-Type"].startswith("text/plain"), r
+    assert s.get("/api/v1/workloads/page01/logs?stream=both").status == 400
+
+    # the migrate picker: every other host, whether it can take the workload and why not
+    r = s.get("/api/v1/workloads/page01/targets")
+    assert r.status == 200 and r.json["source"] == "h1" and r.json["kind"] == "fake", r
+    t = {x["host"]: x for x in r.json["targets"]}
+    assert set(t) == {"h2", "h3"}, t
+    assert t["h2"]["compatible"] is True and t["h2"]["reason"] is None and t["h2"]["mode"] == "stop-copy", t
+    assert t["h2"]["modes"]["lazy"]["available"] is True
+    assert t["h3"]["compatible"] is False and t["h3"]["reason"] == "offline" and t["h3"]["state"] == "offline"
+    assert s.get("/api/v1/workloads/nope/targets").status == 404
+
+    r = s.get("/api/v1/info")
+    assert r.status == 200 and r.json["session_ttl_min"] == 720 and r.json["token_file"] == c.token_file, r
+    assert c.token not in r.raw.decode()
+
+    # a migration as the UI starts it, with its record and the history filter
+    r = s.write("POST", "/api/v1/migrations", {"workload": "page01", "target": "h2", "mode": "auto"})
+    assert r.status == 202 and r.json["mode"] == "stop-copy", r
+    m = c.wait_migration(r.json["id"])
+    assert m["state"] == "committed", m
+    r = s.get("/api/v1/migrations?workload=page01&limit=100")
+    assert [x["id"] for x in r.json["migrations"]] == [m["id"]]
+    r = s.get("/api/v1/migrations/%s" % m["id"])
+    assert [j["phase"] for j in r.json["journal"]][0] == "planned" and r.json["journal"][-1]["phase"] == "committed"
+    r = s.get("/api/v1/migrations?limit=500")
+    assert m["id"] in [x["id"] for x in r.json["migrations"]]
+
+
+def read_sse(c, cookie, until, timeout=60):
+    """Reads the event stream with the cookie until until(events) is true."""
+    u = urllib.parse.urlsplit(c.controller_url)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=timeout)
+    conn.request("GET", "/api/v1/events", headers={"Cookie": cookie, "Accept": "text/event-stream"})
+    resp = conn.getresponse()
+    assert resp.status == 200 and resp.headers["Content-Type"] == "text/event-stream", resp.status
+    events = []
+    deadline = time.monotonic() + timeout
+    buf = b""
+    try:
+        while time.monotonic() < deadline:
+            chunk = resp.fp.read1(65536) if hasattr(resp.fp, "read1") else resp.read(1)
+            if not chunk:
+                break
+            buf += chunk
+            while b"\n\n" in buf:
+                block, buf = buf.split(b"\n\n", 1)
+                data = [l[6:] for l in block.decode().split("\n") if l.startswith("data: ")]
+                if data:
+                    events.append(json.loads(data[0]))
+            if until(events):
+                return events
+    finally:
+        conn.close()
+    raise AssertionError("the event stream ended or timed out before the wanted events: %s" % events[-10:])
+
+
+def test_live_events_carry_progress(ui_cluster):
+    c = ui_cluster
+    s = Session(c)
+    fake(c, "prog", delay_ms=2000)
+    import threading
+    got = {}
+
+    def reader():
+        try:
+            got["events"] = read_sse(c, s.cookie, lambda evs: any(
+                e["type"] == "migration.finished" and e["workload"] == "prog" for e in evs), timeout=120)
+        except BaseException as e:  # noqa: BLE001 - reported below
+            got["error"] = e
+    t = threading.Thread(target=reader)
+    t.start()
+    time.sleep(0.5)  # the stream opens; events published before it are not replayed (no since)
+    r = s.write("POST", "/api/v1/migrations", {"workload": "prog", "target": "h2"})
+    assert r.status == 202, r
+    t.join(150)
+    assert "error" not in got, got.get("error")
+    mine = [e for e in got["events"] if e.get("workload") == "prog"]
+    types = [e["type"] for e in mine]
+    assert types[0] == "migration.created" and types[-1] == "migration.finished", types
+    phases = [e["state"] for e in mine if e["type"] == "migration.phase"]
+    assert phases[0] == "preparing" and phases[-1] == "committed", phases
+    progress = [e for e in mine if e["type"] == "migration.progress"]
+    assert progress and all(e["migration"] == r.json["id"] and "bytes" in e for e in progress), progress
+    assert {e["phase"] for e in progress} <= {"preparing", "transferring", "restoring", "switching", "verifying"}
+
+
+def test_session_expiry_and_ending_them_all(ui_cluster):
+    c = ui_cluster
+    a, b = Session(c), Session(c)
+    # expire a in the store (as time would): it is refused at once
+    db = sqlite3.connect(c.db, timeout=30)
+    try:
+        with db:
+            db.execute("UPDATE sessions SET expires_ms = 1 WHERE id = ?", (a.id,))
+    finally:
+        db.close()
+    assert a.get("/api/v1/hosts").status == 401
+    assert a.get("/api/v1/session").json == {"signed_in": False}
+    assert b.get("/api/v1/hosts").status == 200
+    r = b.write("DELETE", "/api/v1/sessions")
+    assert r.status == 200 and r.json["ended"] >= 1 and "Max-Age=0" in r.headers["Set-Cookie"], r
+    assert b.get("/api/v1/hosts").status == 401
+    assert call(c, "GET", "/api/v1/sessions", token=c.token).json["sessions"] == []
+
+
+def test_ui_files_and_their_headers(ui_cluster):
+    c = ui_cluster
+    r = call(c, "GET", "/")
+    assert r.status == 200 and r.headers["Content-Type"] == "text/html; charset=utf-8", r
+    csp = r.headers["Content-Security-Policy"]
+    for d in ("default-src 'none'", "script-src 'self'", "style-src 'self'", "frame-ancestors 'none'",
+              "base-uri 'none'"):
+        assert d in csp, csp
+    assert "unsafe" not in csp
+    assert r.headers["X-Frame-Options"] == "DENY" and r.headers["X-Content-Type-Options"] == "nosniff"
+    assert r.headers["Referrer-Policy"] == "no-referrer" and r.headers["Cache-Control"] == "no-cache"
+    html = r.raw.decode()
+    assert c.token not in html and "<script>" not in html and " style=" not in html
+    assets = re.findall(r'(?:src|href)="(/assets/[^"]+)"', html)
+    assert len(assets) == 2 and any(a.endswith(".js") for a in assets) and any(a.endswith(".css") for a in assets)
+    # revalidation: the same ETag answers 304 without a body
+    etag = r.headers["ETag"]
+    r2 = call(c, "GET", "/", headers={"If-None-Match": etag})
+    assert r2.status == 304 and r2.raw == b"", r2
+    for a in assets:
+        plain = call(c, "GET", a)
+        assert plain.status == 200 and plain.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+        assert plain.headers["Content-Type"].startswith("text/javascript" if a.endswith(".js") else "text/css")
+        z = call(c, "GET", a, headers={"Accept-Encoding": "gzip, deflate"})
+        assert z.headers["Content-Encoding"] == "gzip" and len(z.raw) < len(plain.raw) / 2, a
+        assert gzip.decompress(z.raw) == plain.raw
+        assert z.headers["ETag"] != plain.headers["ETag"] and z.headers["Vary"] == "Accept-Encoding"
+        assert call(c, "GET", a, headers={"Accept-Encoding": "gzip;q=0"}).headers.get("Content-Encoding") is None
+    assert call(c, "GET", "/favicon.svg").headers["Content-Type"] == "image/svg+xml"
+    # unknown paths: a JSON 404, never the page or a file from disk
+    for p in ("/nope", "/assets/../../etc/passwd", "/index.html/..", "/api/v1/nope", "/%2e%2e/etc/passwd"):
+        r = call(c, "GET", p)
+        assert r.status == 404 and r.json["error"]["code"] == "not_found", (p, r)
+    # the API answers are never cached
+    assert call(c, "GET", "/api/v1/hosts", token=c.token).headers["Cache-Control"] == "no-store"
