@@ -8,7 +8,7 @@
  *    "Containerproperties": {"ContainerID", "Image", "Checkpoint"},
  *    "VMProperties": {"DomainName", "ConnectionURI"}}
  * A "Container" becomes a docker workload adopting ContainerID on the given host;
- * a "VM" is refused with its reason (no libvirt driver in this flyt). Every field
+ * a "VM" a libvirt workload adopting DomainName from that host's libvirt. Every field
  * is checked; unknown ones are refused by name. SharedDir is validated as a path
  * but never used as one: flyt needs no shared storage, and a path from a request
  * must not decide where anything is written. The old fields are kept verbatim in
@@ -194,10 +194,13 @@ int legacy_workload_convert(json_t *old, const char *host, json_t **ret, flyt_er
 		    flyt_json_get_string(vprops, "DomainName", true, 255, &dom, err) < 0 ||
 		    flyt_json_get_string(vprops, "ConnectionURI", false, 1024, &uri, err) < 0)
 			return flyt_error_prefix(err, "old workload spec");
-		return flyt_error_set(
-		    err, FLYT_E_UNSUPPORTED, 0,
-		    "old workload spec: \"%s\" is a VM (domain %.100s); this flyt has no libvirt driver yet, so it cannot take VMs over",
-		    ident, dom);
+		/* the domain is adopted from the libvirt of the host it is created on
+		 * (its flytd --libvirt-uri); ConnectionURI is kept with the old fields */
+		if (uri)
+			json_object_set_new(legacy, "ConnectionURI", json_string(uri));
+		json_t *spec = json_pack("{s:s, s:O}", "domain", dom, "legacy", legacy);
+		*ret = json_pack("{s:s, s:s, s:s, s:o}", "name", ident, "kind", "libvirt", "host", host, "spec", spec);
+		return 0;
 	}
 	return flyt_error_set(err, FLYT_E_INVALID, 0,
 			      "old workload spec: \"Type\" must be \"Container\" or \"VM\", not \"%.16s\"", type);
@@ -255,7 +258,8 @@ int legacy_guests_import(ctl_t *c, json_t *body, json_t **ret, flyt_error_t *err
 		    json_string_length(json_object_get(g, "LibvirtURI")))
 			json_object_set_new(
 			    r, "note",
-			    json_string("LibvirtURI recorded only: VMs need the libvirt driver (not in this flyt)"));
+			    json_string(
+				"LibvirtURI recorded only: give it to that host's flytd as --libvirt-uri for its VMs"));
 		json_array_append_new(results, r);
 	}
 	*ret =

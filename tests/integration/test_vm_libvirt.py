@@ -127,6 +127,15 @@ def test_adopt_migrate_and_cancel(lv):
     virsh(uri("h1"), "start", "lvvm")
     wait_for(lambda: len(console(serial)[1]) >= 5, 180, "the domain to boot and count", interval=0.2)
 
+    # the old system's VM spec maps to the libvirt driver: a domain h1's libvirt
+    # does not have is refused by that libvirt, named
+    old = {"Identifier": "oldvm", "AccessIP": "198.18.0.9", "AccessPort": "22", "AutoMigrate": False,
+           "Available": True, "SharedDir": "/mnt/shared", "Type": "VM",
+           "VMProperties": {"DomainName": "nosuchdomain", "ConnectionURI": "qemu:///system"}}
+    r = c.api("POST", "/api/v1/workloads?host=h1", old)
+    assert r.status >= 400 and "nosuchdomain" in r.text, (r.status, r.text)
+    assert c.api("GET", "/api/v1/workloads/oldvm").status == 404
+
     # the old system's VMs become flyt workloads
     r = c.cli("workload", "adopt", "--kind", "libvirt", "--host", "h1", "lvvm")
     assert "adopted domain lvvm" in r.stdout, r.stdout

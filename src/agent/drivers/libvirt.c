@@ -1,12 +1,13 @@
 /* The libvirt driver: domains of a libvirt connection (flytd --libvirt-uri),
  * adopted by name and migrated by libvirt itself, peer to peer.
  *
- * Spec: {"domain": "NAME"}. flyt adopts the domain as it is: start runs it if it
- * is defined but not running, stop and destroy power it off (virDomainDestroy; the
- * definition stays). The old system's VM spec (Type "VM", VMProperties
- * {DomainName, ConnectionURI}) is meant to map to this driver: {"domain":
- * DomainName} on the host whose --libvirt-uri is ConnectionURI (the mapping
- * belongs to the old-spec parser, not on this branch yet).
+ * Spec: {"domain": "NAME"} (and "legacy": the old system's fields, kept as they
+ * came, when it was created from its spec). flyt adopts the domain as it is:
+ * start runs it if it is defined but not running, stop and destroy power it off
+ * (virDomainDestroy; the definition stays). The old system's VM spec (Type "VM",
+ * VMProperties {DomainName, ConnectionURI}) maps to this driver in the controller
+ * (legacy.c): {"domain": DomainName} on the host it is created on, whose
+ * --libvirt-uri should be ConnectionURI.
  *
  * Migration (see migrate.c for the protocol around these slots):
  *   receive       target: checks its libvirt connection and that no domain of
@@ -108,7 +109,7 @@ static int libvirt_probe(agent_t *a, json_t *caps, flyt_error_t *err)
 
 static int libvirt_validate(agent_t *a, json_t *spec, flyt_error_t *err)
 {
-	static const char *const keys[] = { "domain", NULL };
+	static const char *const keys[] = { "domain", "legacy", NULL };
 	const char *name = NULL;
 	if (flyt_json_check_keys(spec, "libvirt spec", keys, err) < 0 ||
 	    flyt_json_get_string(spec, "domain", true, 64, &name, err) < 0)
