@@ -155,6 +155,7 @@ int legacy_workload_convert(json_t *old, const char *host, json_t **ret, flyt_er
 	json_t *legacy = json_pack("{s:s, s:i, s:b, s:b, s:s}", "AccessIP", access_ip, "AccessPort", port,
 				   "AutoMigrate", auto_migrate, "Available", available, "SharedDir", shared);
 	_cleanup_json_ json_t *legacy_ref = legacy;
+	(void)legacy_ref; /* frees legacy on every return */
 	if (strcasecmp(type, "container") == 0) {
 		if (!cprops)
 			return flyt_error_set(err, FLYT_E_INVALID, 0,
