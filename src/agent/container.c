@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "agent/proctree.h"
 #include "lib/cleanup.h"
 #include "lib/http.h"
 #include "lib/json.h"
@@ -186,6 +187,91 @@ int engine_call(const char *socket, const char *method, const char *path, json_t
 		.max_response = 64u * 1024 * 1024,
 	};
 	return flyt_http_call(&c, method, path, body, ret, NULL, err);
+}
+
+#define INSPECT_TIMEOUT_MS 5000
+
+int engine_inspect(const engine_api_t *e, const char *name, json_t **ret, flyt_error_t *err)
+{
+	_cleanup_free_ char *path = flyt_asprintf("%s/containers/%s/json", e->api, name);
+	if (engine_call(e->socket, "GET", path, NULL, ret, INSPECT_TIMEOUT_MS, err) < 0)
+		return flyt_error_prefix(err, "%s: container %s", e->name, name);
+	return 0;
+}
+
+int engine_container_post(const engine_api_t *e, const char *name, const char *action, unsigned timeout_ms,
+			  flyt_error_t *err)
+{
+	_cleanup_free_ char *path = flyt_asprintf("%s/containers/%s/%s", e->api, name, action);
+	if (engine_call(e->socket, "POST", path, NULL, NULL, timeout_ms, err) < 0)
+		return flyt_error_prefix(err, "%s %s %s", e->name, action, name);
+	return 0;
+}
+
+int engine_container_remove(const engine_api_t *e, const char *name, flyt_error_t *err)
+{
+	_cleanup_free_ char *path = flyt_asprintf("%s/containers/%s?force=true", e->api, name);
+	flyt_error_t ce = FLYT_ERROR_INIT;
+	if (engine_call(e->socket, "DELETE", path, NULL, NULL, 0, &ce) < 0 && ce.code != FLYT_E_NOT_FOUND) {
+		*err = ce;
+		return flyt_error_prefix(err, "%s rm %s", e->name, name);
+	}
+	return 0;
+}
+
+json_t *container_state(json_t *ins)
+{
+	return json_object_get(ins, "State");
+}
+
+bool container_running(json_t *ins)
+{
+	json_t *st = container_state(ins);
+	return json_is_true(json_object_get(st, "Running")) && !json_is_true(json_object_get(st, "Paused"));
+}
+
+void container_take_pid(workload_t *w, json_t *ins)
+{
+	json_t *st = container_state(ins);
+	w->pid = json_is_true(json_object_get(st, "Running")) ? (pid_t)flyt_json_int(st, "Pid", 0) : 0;
+	w->start_ticks = w->pid > 0 ? proc_start_ticks(w->pid) : 0;
+}
+
+int container_status(const engine_api_t *e, workload_t *w, json_t *ret, flyt_error_t *err)
+{
+	_cleanup_json_ json_t *ins = NULL;
+	const char *name = flyt_json_str(w->spec, "container", "");
+	if (engine_inspect(e, name, &ins, err) < 0) {
+		if (err && err->code == FLYT_E_NOT_FOUND && w->state == WL_RUNNING) {
+			w->state = WL_EXITED;
+			w->pid = 0;
+		}
+		json_object_set_new(ret, "pid", json_null());
+		return -1;
+	}
+	bool running = container_running(ins);
+	if (w->state == WL_RUNNING && !running)
+		w->state = WL_EXITED;
+	container_take_pid(w, ins);
+	json_object_set_new(ret, "pid", w->pid > 0 ? json_integer(w->pid) : json_null());
+	json_object_set_new(ret, "container_id", json_string(flyt_json_str(ins, "Id", "")));
+	json_object_set_new(ret, "container_state", json_string(flyt_json_str(container_state(ins), "Status", "")));
+	if (running && w->pid > 0) {
+		proc_tree_stats_t st;
+		proc_tree_stats(w->pid, &st);
+		json_object_set_new(ret, "rss_bytes", json_integer((json_int_t)st.rss_bytes));
+		json_object_set_new(ret, "processes", json_integer(st.nprocs));
+	}
+	return 0;
+}
+
+int container_destroy(const engine_api_t *e, workload_t *w, flyt_error_t *err)
+{
+	if (engine_container_remove(e, flyt_json_str(w->spec, "container", ""), err) < 0)
+		return -1;
+	w->pid = 0;
+	w->state = WL_STOPPED;
+	return 0;
 }
 
 int engine_download(const char *socket, const char *method, const char *path, const char *out, flyt_error_t *err)

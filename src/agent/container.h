@@ -51,17 +51,37 @@ int engine_download(const char *socket, const char *method, const char *path, co
 int engine_upload(const char *socket, const char *method, const char *path, const char *in, char **ret,
 		  flyt_error_t *err);
 
-/* Reads a JSON object file of at most 16 MiB (container.json of a checkpoint). */
-int container_read_json(const char *path, json_t **ret, flyt_error_t *err);
-/* Writes j to path atomically. */
-int container_write_json(const char *path, json_t *j, flyt_error_t *err);
-
-/* An engine's API as the volume helpers below see it. */
+/* An engine's API as the helpers below see it. */
 typedef struct {
 	const char *name;   /* "Docker", "Podman": for messages */
 	const char *socket; /* its unix socket */
 	const char *api;    /* the prefix of its paths: "/v1.41", "/v4.0.0/libpod" */
 } engine_api_t;
+
+/* What Docker and Podman share for one container, by name (their APIs agree on
+ * these paths and on the inspect record's "State"). */
+/* The inspect record (GET .../containers/NAME/json). */
+int engine_inspect(const engine_api_t *e, const char *name, json_t **ret, flyt_error_t *err);
+/* POST .../containers/NAME/ACTION ("start", "stop?t=10", ...); timeout_ms 0 means 60 s. */
+int engine_container_post(const engine_api_t *e, const char *name, const char *action, unsigned timeout_ms,
+			  flyt_error_t *err);
+/* Removes the container (forced); a missing one is fine. */
+int engine_container_remove(const engine_api_t *e, const char *name, flyt_error_t *err);
+/* The inspect record's "State" (borrowed), and whether it runs unpaused. */
+json_t *container_state(json_t *ins);
+bool container_running(json_t *ins);
+/* Records the container's pid (0 when it does not run) in w. */
+void container_take_pid(workload_t *w, json_t *ins);
+/* The status slot of an engine-run workload (spec "container"): pid, id, the
+ * engine's state, RSS; a container gone while w ran makes w exited. */
+int container_status(const engine_api_t *e, workload_t *w, json_t *ret, flyt_error_t *err);
+/* The destroy slot: removes the container (flyt manages it). */
+int container_destroy(const engine_api_t *e, workload_t *w, flyt_error_t *err);
+
+/* Reads a JSON object file of at most 16 MiB (container.json of a checkpoint). */
+int container_read_json(const char *path, json_t **ret, flyt_error_t *err);
+/* Writes j to path atomically. */
+int container_write_json(const char *path, json_t *j, flyt_error_t *err);
 
 /* Archives the local named volumes among the Mounts of an inspect record into
  * dir/NAME.tar (dir is created). Other volume drivers are refused. */

@@ -66,39 +66,9 @@ static const char *cname(workload_t *w)
 	return flyt_json_str(w->spec, "container", "");
 }
 
-static int inspect(agent_t *a, const char *name, json_t **ret, flyt_error_t *err)
-{
-	_cleanup_free_ char *path = flyt_asprintf(API "/containers/%s/json", name);
-	if (engine_call(sock(a), "GET", path, NULL, ret, STATUS_TIMEOUT_MS, err) < 0)
-		return flyt_error_prefix(err, "docker: container %s", name);
-	return 0;
-}
-
 static int container_post(agent_t *a, const char *name, const char *action, flyt_error_t *err)
 {
-	_cleanup_free_ char *path = flyt_asprintf(API "/containers/%s/%s", name, action);
-	if (engine_call(sock(a), "POST", path, NULL, NULL, 0, err) < 0)
-		return flyt_error_prefix(err, "docker %s %s", action, name);
-	return 0;
-}
-
-static json_t *state_of(json_t *ins)
-{
-	return json_object_get(ins, "State");
-}
-
-static bool is_running(json_t *ins)
-{
-	json_t *st = state_of(ins);
-	return json_is_true(json_object_get(st, "Running")) && !json_is_true(json_object_get(st, "Paused"));
-}
-
-/* Records the container's pid in w. */
-static void take_pid(workload_t *w, json_t *ins)
-{
-	json_t *st = state_of(ins);
-	w->pid = json_is_true(json_object_get(st, "Running")) ? (pid_t)flyt_json_int(st, "Pid", 0) : 0;
-	w->start_ticks = w->pid > 0 ? proc_start_ticks(w->pid) : 0;
+	return engine_container_post(&ENGINE(a), name, action, 0, err);
 }
 
 static int docker_probe(agent_t *a, json_t *caps, flyt_error_t *err)
@@ -164,22 +134,24 @@ static int adopt(agent_t *a, workload_t *w, json_t *ins, flyt_error_t *err)
 static int docker_start(agent_t *a, workload_t *w, flyt_error_t *err)
 {
 	_cleanup_json_ json_t *ins = NULL;
-	if (inspect(a, cname(w), &ins, err) < 0)
+	if (engine_inspect(&ENGINE(a), cname(w), &ins, err) < 0)
 		return -1;
 	if (adopt(a, w, ins, err) < 0)
 		return -1;
-	if (json_is_true(json_object_get(state_of(ins), "Paused")) && container_post(a, cname(w), "unpause", err) < 0)
+	if (json_is_true(json_object_get(container_state(ins), "Paused")) &&
+	    container_post(a, cname(w), "unpause", err) < 0)
 		return -1;
-	if (!json_is_true(json_object_get(state_of(ins), "Running")) && container_post(a, cname(w), "start", err) < 0)
+	if (!json_is_true(json_object_get(container_state(ins), "Running")) &&
+	    container_post(a, cname(w), "start", err) < 0)
 		return -1;
 	json_decref(ins);
 	ins = NULL;
-	if (inspect(a, cname(w), &ins, err) < 0)
+	if (engine_inspect(&ENGINE(a), cname(w), &ins, err) < 0)
 		return -1;
-	if (!is_running(ins))
+	if (!container_running(ins))
 		return flyt_error_set(err, FLYT_E_INVALID, 0, "container %s does not run (%s)", cname(w),
-				      flyt_json_str(state_of(ins), "Status", "?"));
-	take_pid(w, ins);
+				      flyt_json_str(container_state(ins), "Status", "?"));
+	container_take_pid(w, ins);
 	w->state = WL_RUNNING;
 	w->error[0] = '\0';
 	return 0;
@@ -199,52 +171,15 @@ static int docker_stop(agent_t *a, workload_t *w, flyt_error_t *err)
 	return 0;
 }
 
-static int remove_container(agent_t *a, const char *name, flyt_error_t *err)
-{
-	_cleanup_free_ char *path = flyt_asprintf(API "/containers/%s?force=true", name);
-	flyt_error_t e = FLYT_ERROR_INIT;
-	if (engine_call(sock(a), "DELETE", path, NULL, NULL, 0, &e) < 0 && e.code != FLYT_E_NOT_FOUND) {
-		*err = e;
-		return flyt_error_prefix(err, "docker rm %s", name);
-	}
-	return 0;
-}
-
 /* Removing the workload removes the container: flyt manages it. */
 static int docker_destroy(agent_t *a, workload_t *w, flyt_error_t *err)
 {
-	if (remove_container(a, cname(w), err) < 0)
-		return -1;
-	w->pid = 0;
-	w->state = WL_STOPPED;
-	return 0;
+	return container_destroy(&ENGINE(a), w, err);
 }
 
 static int docker_status(agent_t *a, workload_t *w, json_t *ret, flyt_error_t *err)
 {
-	_cleanup_json_ json_t *ins = NULL;
-	if (inspect(a, cname(w), &ins, err) < 0) {
-		if (err && err->code == FLYT_E_NOT_FOUND && w->state == WL_RUNNING) {
-			w->state = WL_EXITED;
-			w->pid = 0;
-		}
-		json_object_set_new(ret, "pid", json_null());
-		return -1;
-	}
-	bool running = is_running(ins);
-	if (w->state == WL_RUNNING && !running)
-		w->state = WL_EXITED;
-	take_pid(w, ins);
-	json_object_set_new(ret, "pid", w->pid > 0 ? json_integer(w->pid) : json_null());
-	json_object_set_new(ret, "container_id", json_string(flyt_json_str(ins, "Id", "")));
-	json_object_set_new(ret, "container_state", json_string(flyt_json_str(state_of(ins), "Status", "")));
-	if (running && w->pid > 0) {
-		proc_tree_stats_t st;
-		proc_tree_stats(w->pid, &st);
-		json_object_set_new(ret, "rss_bytes", json_integer((json_int_t)st.rss_bytes));
-		json_object_set_new(ret, "processes", json_integer(st.nprocs));
-	}
-	return 0;
+	return container_status(&ENGINE(a), w, ret, err);
 }
 
 /* ---- migration ---- */
@@ -260,7 +195,7 @@ static int docker_incoming(migration_t *m, json_t *ret_info, flyt_error_t *err)
 	agent_t *a = m->agent;
 	_cleanup_json_ json_t *ins = NULL;
 	flyt_error_t e = FLYT_ERROR_INIT;
-	if (inspect(a, cname(m->w), &ins, &e) == 0)
+	if (engine_inspect(&ENGINE(a), cname(m->w), &ins, &e) == 0)
 		return flyt_error_set(err, FLYT_E_CONFLICT, 0, "%s already has a Docker container named %s", a->name,
 				      cname(m->w));
 	if (e.code != FLYT_E_NOT_FOUND) {
@@ -305,7 +240,7 @@ static int docker_dump(migration_t *m, flyt_error_t *err)
 	if (flyt_mkdir_p(final_dir, 0700, err) < 0)
 		return -1;
 	_cleanup_json_ json_t *ins = NULL;
-	if (inspect(a, cname(w), &ins, err) < 0)
+	if (engine_inspect(&ENGINE(a), cname(w), &ins, err) < 0)
 		return -1;
 	json_t *gd = json_object_get(ins, "GraphDriver");
 	const char *upper = flyt_json_str(json_object_get(gd, "Data"), "UpperDir", "");
@@ -360,12 +295,12 @@ static int docker_dump_finish(migration_t *m, bool commit, flyt_error_t *err)
 		if (container_post(a, cname(w), "unpause", err) < 0)
 			return -1;
 		_cleanup_json_ json_t *ins = NULL;
-		if (inspect(a, cname(w), &ins, err) < 0)
+		if (engine_inspect(&ENGINE(a), cname(w), &ins, err) < 0)
 			return -1;
-		if (!is_running(ins))
+		if (!container_running(ins))
 			return flyt_error_set(err, FLYT_E_INTERNAL, 0, "container %s did not resume (%s)", cname(w),
-					      flyt_json_str(state_of(ins), "Status", "?"));
-		take_pid(w, ins);
+					      flyt_json_str(container_state(ins), "Status", "?"));
+		container_take_pid(w, ins);
 		return 0;
 	}
 	/* a paused container gets SIGKILL and dies as the freezer lets it go: it
@@ -375,9 +310,9 @@ static int docker_dump_finish(migration_t *m, bool commit, flyt_error_t *err)
 	uint64_t deadline = flyt_now_ms() + 30000;
 	for (;;) {
 		_cleanup_json_ json_t *ins = NULL;
-		if (inspect(a, cname(w), &ins, err) < 0)
+		if (engine_inspect(&ENGINE(a), cname(w), &ins, err) < 0)
 			return -1;
-		if (!json_is_true(json_object_get(state_of(ins), "Running")))
+		if (!json_is_true(json_object_get(container_state(ins), "Running")))
 			break;
 		if (flyt_now_ms() > deadline)
 			return flyt_error_set(err, FLYT_E_TIMEOUT, 0, "container %s still runs 30 s after SIGKILL",
@@ -491,7 +426,7 @@ static int docker_restore(migration_t *m, flyt_error_t *err)
 	if (note_created(m, "containers", id, err) < 0)
 		return -1;
 	_cleanup_json_ json_t *nins = NULL;
-	if (inspect(a, id, &nins, err) < 0)
+	if (engine_inspect(&ENGINE(a), id, &nins, err) < 0)
 		return -1;
 	const char *upper =
 	    flyt_json_str(json_object_get(json_object_get(nins, "GraphDriver"), "Data"), "UpperDir", "");
@@ -514,7 +449,7 @@ static int docker_resume(migration_t *m, flyt_error_t *err)
 		 * container from its own checkpoint */
 		_cleanup_json_ json_t *ins = NULL;
 		_cleanup_free_ char *ckpt = final_path(m, "checkpoint");
-		if (inspect(a, cname(w), &ins, err) < 0 ||
+		if (engine_inspect(&ENGINE(a), cname(w), &ins, err) < 0 ||
 		    place_checkpoint(m, flyt_json_str(ins, "Id", ""), ckpt, true, err) < 0)
 			return -1;
 	}
@@ -523,12 +458,12 @@ static int docker_resume(migration_t *m, flyt_error_t *err)
 		return -1;
 	m->restore_ms = (int64_t)(flyt_now_ms() - t0);
 	_cleanup_json_ json_t *ins = NULL;
-	if (inspect(a, cname(w), &ins, err) < 0)
+	if (engine_inspect(&ENGINE(a), cname(w), &ins, err) < 0)
 		return -1;
-	if (!is_running(ins))
+	if (!container_running(ins))
 		return flyt_error_set(err, FLYT_E_INTERNAL, 0, "container %s did not run after the restore (%s)",
-				      cname(w), flyt_json_str(state_of(ins), "Status", "?"));
-	take_pid(w, ins);
+				      cname(w), flyt_json_str(container_state(ins), "Status", "?"));
+	container_take_pid(w, ins);
 	json_t *spec = json_deep_copy(w->spec);
 	json_object_set_new(spec, "image_id", json_string(flyt_json_str(ins, "Image", "")));
 	json_decref(w->spec);
@@ -553,7 +488,8 @@ static int docker_discard(migration_t *m, flyt_error_t *err)
 	size_t i;
 	json_t *v;
 	json_array_foreach (json_object_get(j, "containers"), i, v)
-		if (container_name_valid(json_string_value(v)) && remove_container(a, json_string_value(v), err) < 0)
+		if (container_name_valid(json_string_value(v)) &&
+		    engine_container_remove(&ENGINE(a), json_string_value(v), err) < 0)
 			r = -1;
 	if (container_remove_volumes(&ENGINE(a), json_object_get(j, "volumes"), err) < 0)
 		r = -1;
@@ -571,7 +507,7 @@ static int docker_commit_done(migration_t *m, flyt_error_t *err)
 	flyt_error_t e = FLYT_ERROR_INIT;
 	if (container_read_json(cjson, &ins, &e) < 0)
 		log_warn("migration %s: %s", m->id, e.msg);
-	if (remove_container(a, cname(m->w), err) < 0)
+	if (engine_container_remove(&ENGINE(a), cname(m->w), err) < 0)
 		return -1;
 	size_t i;
 	json_t *mnt;
