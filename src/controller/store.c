@@ -246,6 +246,22 @@ static void bind_text(sqlite3_stmt *s, int i, const char *v)
 		sqlite3_bind_null(s, i);
 }
 
+/* Prepares sql, binds key to its one "?" and steps to its first row: the
+ * statement, on that row, or NULL when there is none (or it failed). The caller
+ * holds st->lock and finalizes the statement before letting go of it. */
+static sqlite3_stmt *first_row(store_t *st, const char *sql, const char *key)
+{
+	sqlite3_stmt *s = NULL;
+	if (prepare(st, sql, &s, NULL) < 0)
+		return NULL;
+	bind_text(s, 1, key);
+	if (sqlite3_step(s) != SQLITE_ROW) {
+		sqlite3_finalize(s);
+		return NULL;
+	}
+	return s;
+}
+
 static void bind_json(sqlite3_stmt *s, int i, json_t *j)
 {
 	if (!j) {
@@ -422,13 +438,9 @@ static json_t *host_row(sqlite3_stmt *s, bool full)
 json_t *store_host_get(store_t *st, const char *name)
 {
 	pthread_mutex_lock(&st->lock);
-	json_t *h = NULL;
-	_cleanup_stmt_ sqlite3_stmt *s = NULL;
-	if (prepare(st, "SELECT " HOST_COLUMNS " FROM hosts h WHERE h.name = ?", &s, NULL) == 0) {
-		bind_text(s, 1, name);
-		if (sqlite3_step(s) == SQLITE_ROW)
-			h = host_row(s, true);
-	}
+	sqlite3_stmt *s = first_row(st, "SELECT " HOST_COLUMNS " FROM hosts h WHERE h.name = ?", name);
+	json_t *h = s ? host_row(s, true) : NULL;
+	sqlite3_finalize(s);
 	pthread_mutex_unlock(&st->lock);
 	return h;
 }
@@ -546,16 +558,13 @@ static json_t *workload_row(sqlite3_stmt *s)
 int64_t store_workload_placed_ms(store_t *st, const char *name)
 {
 	pthread_mutex_lock(&st->lock);
-	int64_t t = 0;
-	_cleanup_stmt_ sqlite3_stmt *s = NULL;
-	if (prepare(st,
-		    "SELECT max(w.created_ms, coalesce((SELECT max(coalesce(m.finished_ms, m.created_ms))"
-		    " FROM migrations m WHERE m.workload = w.name), 0)) FROM workloads w WHERE w.name = ?",
-		    &s, NULL) == 0) {
-		bind_text(s, 1, name);
-		if (sqlite3_step(s) == SQLITE_ROW)
-			t = sqlite3_column_int64(s, 0);
-	}
+	sqlite3_stmt *s =
+	    first_row(st,
+		      "SELECT max(w.created_ms, coalesce((SELECT max(coalesce(m.finished_ms, m.created_ms))"
+		      " FROM migrations m WHERE m.workload = w.name), 0)) FROM workloads w WHERE w.name = ?",
+		      name);
+	int64_t t = s ? sqlite3_column_int64(s, 0) : 0;
+	sqlite3_finalize(s);
 	pthread_mutex_unlock(&st->lock);
 	return t;
 }
@@ -563,13 +572,9 @@ int64_t store_workload_placed_ms(store_t *st, const char *name)
 json_t *store_workload_get(store_t *st, const char *name)
 {
 	pthread_mutex_lock(&st->lock);
-	json_t *w = NULL;
-	_cleanup_stmt_ sqlite3_stmt *s = NULL;
-	if (prepare(st, "SELECT " WORKLOAD_COLUMNS " FROM workloads WHERE name = ?", &s, NULL) == 0) {
-		bind_text(s, 1, name);
-		if (sqlite3_step(s) == SQLITE_ROW)
-			w = workload_row(s);
-	}
+	sqlite3_stmt *s = first_row(st, "SELECT " WORKLOAD_COLUMNS " FROM workloads WHERE name = ?", name);
+	json_t *w = s ? workload_row(s) : NULL;
+	sqlite3_finalize(s);
 	pthread_mutex_unlock(&st->lock);
 	return w;
 }
@@ -799,13 +804,10 @@ static json_t *migration_row(sqlite3_stmt *s)
 json_t *store_migration_get(store_t *st, const char *id)
 {
 	pthread_mutex_lock(&st->lock);
-	json_t *m = NULL;
-	_cleanup_stmt_ sqlite3_stmt *s = NULL, *j = NULL;
-	if (prepare(st, "SELECT " MIGRATION_COLUMNS " FROM migrations WHERE id = ?", &s, NULL) == 0) {
-		bind_text(s, 1, id);
-		if (sqlite3_step(s) == SQLITE_ROW)
-			m = migration_row(s);
-	}
+	sqlite3_stmt *s = first_row(st, "SELECT " MIGRATION_COLUMNS " FROM migrations WHERE id = ?", id);
+	json_t *m = s ? migration_row(s) : NULL;
+	sqlite3_finalize(s);
+	_cleanup_stmt_ sqlite3_stmt *j = NULL;
 	if (m &&
 	    prepare(st, "SELECT phase, time_ms, note FROM journal WHERE migration = ? ORDER BY rowid", &j, NULL) == 0) {
 		bind_text(j, 1, id);
@@ -1006,15 +1008,10 @@ out:
 json_t *store_setting_get(store_t *st, const char *key)
 {
 	pthread_mutex_lock(&st->lock);
-	json_t *v = NULL;
-	_cleanup_stmt_ sqlite3_stmt *s = NULL;
-	if (prepare(st, "SELECT value FROM settings WHERE key = ?", &s, NULL) == 0) {
-		bind_text(s, 1, key);
-		if (sqlite3_step(s) == SQLITE_ROW) {
-			const char *t = (const char *)sqlite3_column_text(s, 0);
-			v = t ? json_loads(t, 0, NULL) : NULL;
-		}
-	}
+	sqlite3_stmt *s = first_row(st, "SELECT value FROM settings WHERE key = ?", key);
+	const char *t = s ? (const char *)sqlite3_column_text(s, 0) : NULL;
+	json_t *v = t ? json_loads(t, 0, NULL) : NULL;
+	sqlite3_finalize(s);
 	pthread_mutex_unlock(&st->lock);
 	return v;
 }
@@ -1211,13 +1208,9 @@ json_t *store_decisions_list(store_t *st, const char *workload, const char *acti
 json_t *store_decision_get(store_t *st, const char *id)
 {
 	pthread_mutex_lock(&st->lock);
-	json_t *d = NULL;
-	_cleanup_stmt_ sqlite3_stmt *s = NULL;
-	if (prepare(st, "SELECT " DECISION_COLUMNS " FROM decisions WHERE id = ?", &s, NULL) == 0) {
-		bind_text(s, 1, id);
-		if (sqlite3_step(s) == SQLITE_ROW)
-			d = decision_row(s, true);
-	}
+	sqlite3_stmt *s = first_row(st, "SELECT " DECISION_COLUMNS " FROM decisions WHERE id = ?", id);
+	json_t *d = s ? decision_row(s, true) : NULL;
+	sqlite3_finalize(s);
 	pthread_mutex_unlock(&st->lock);
 	return d;
 }
