@@ -58,6 +58,26 @@ EXPECTED = {
 RESULTS = {}
 
 
+@pytest.fixture(scope="module", autouse=True)
+def print_the_matrix():
+    """After the module's cells: prints their outcomes as a table (through the
+    harness's reporter, past pytest's capture) and writes it to
+    BUILD/fault-matrix.txt."""
+    yield
+    lines = ["", "fault matrix (process workload, %d MiB, stop-copy h1 -> h2):" % MEMHOG_MIB,
+             "%-15s %-13s %-15s %s" % ("fault", "phase", "expected", "outcome")]
+    for key, (state, host, _) in EXPECTED.items():
+        lines.append("%-15s %-13s %-15s %s" % (key[0], key[1], "%s/%s" % (state, host),
+                                               RESULTS.get(key, "not run")))
+    text = "\n".join(lines) + "\n"
+    report = getattr(harness, "report", None)
+    (report or print)(text)
+    out = os.environ.get("FLYT_BUILD_DIR")
+    if out and os.path.isdir(out):
+        with open(os.path.join(out, "fault-matrix.txt"), "w") as f:
+            f.write(text)
+
+
 def persisted_phase(c, host, mid):
     path = os.path.join(c.hosts[host].state_dir, "migrations", mid, "migration.json")
     try:
@@ -153,19 +173,3 @@ def test_corrupted_byte_is_detected(make_cluster):
     err = (mig.get("error") or "").lower()
     assert "checksum" in err or "corrupt" in err, mig
     check_cell(c, snap, mig, ("corrupted byte", "-"))
-
-
-def test_zz_print_the_matrix():
-    """Prints the outcomes of the cells that ran (runs last)."""
-    lines = ["", "fault matrix (process workload, %d MiB, stop-copy h1 -> h2):" % MEMHOG_MIB,
-             "%-15s %-13s %-15s %s" % ("fault", "phase", "expected", "outcome")]
-    for key, (state, host, _) in EXPECTED.items():
-        lines.append("%-15s %-13s %-15s %s" % (key[0], key[1], "%s/%s" % (state, host),
-                                               RESULTS.get(key, "not run")))
-    text = "\n".join(lines) + "\n"
-    report = getattr(harness, "report", None)
-    (report or print)(text)
-    out = os.environ.get("FLYT_BUILD_DIR")
-    if out and os.path.isdir(out):
-        with open(os.path.join(out, "fault-matrix.txt"), "w") as f:
-            f.write(text)
