@@ -92,6 +92,10 @@ int client_call(cli_t *cli, const char *method, const char *path, json_t *body, 
  * timeout is extended accordingly. */
 int client_get_wait(cli_t *cli, const char *path, unsigned wait_ms, json_t **ret, flyt_error_t *err);
 
+/* client_call, then its answer printed: as JSON with --json, else one "key:
+ * value" line per field (output_show). */
+int client_show(cli_t *cli, const char *method, const char *path, json_t *body, flyt_error_t *err);
+
 /* Like client_call but returns the body as text (*ret NUL-terminated, caller frees). */
 int client_call_raw(cli_t *cli, const char *method, const char *path, char **ret, size_t *ret_len, flyt_error_t *err);
 

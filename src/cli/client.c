@@ -43,6 +43,18 @@ int client_call(cli_t *cli, const char *method, const char *path, json_t *body, 
 	return flyt_http_call(&cli->http, method, path, body, ret, NULL, err);
 }
 
+int client_show(cli_t *cli, const char *method, const char *path, json_t *body, flyt_error_t *err)
+{
+	_cleanup_json_ json_t *ans = NULL;
+	if (client_call(cli, method, path, body, &ans, err) < 0)
+		return -1;
+	if (cli->json)
+		output_json(ans);
+	else
+		output_show(ans);
+	return 0;
+}
+
 int client_get_wait(cli_t *cli, const char *path, unsigned wait_ms, json_t **ret, flyt_error_t *err)
 {
 	if (client_connect(cli, err) < 0)

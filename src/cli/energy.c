@@ -118,14 +118,7 @@ int policy_show(cli_t *cli, const cli_command_t *cmd, int argc, char **argv, fly
 	int npos, r = commands_parse(cli, cmd, no_opts, argc, argv, 0, 0, &npos, err);
 	if (r != 0)
 		return r;
-	_cleanup_json_ json_t *ans = NULL;
-	if (client_call(cli, "GET", "/api/v1/policy", NULL, &ans, err) < 0)
-		return -1;
-	if (cli->json)
-		output_json(ans);
-	else
-		output_show(ans);
-	return 0;
+	return client_show(cli, "GET", "/api/v1/policy", NULL, err);
 }
 
 int policy_set(cli_t *cli, const cli_command_t *cmd, int argc, char **argv, flyt_error_t *err)
@@ -142,14 +135,7 @@ int policy_set(cli_t *cli, const cli_command_t *cmd, int argc, char **argv, flyt
 		key[eq - argv[i]] = '\0';
 		json_object_set_new(body, key, cli_setting_value(key, eq + 1));
 	}
-	_cleanup_json_ json_t *ans = NULL;
-	if (client_call(cli, "PATCH", "/api/v1/policy", body, &ans, err) < 0)
-		return -1;
-	if (cli->json)
-		output_json(ans);
-	else
-		output_show(ans);
-	return 0;
+	return client_show(cli, "PATCH", "/api/v1/policy", body, err);
 }
 
 static void print_decision(json_t *d, bool verbose)

@@ -54,14 +54,7 @@ int host_show(cli_t *cli, const cli_command_t *cmd, int argc, char **argv, flyt_
 	if (r != 0)
 		return r;
 	_cleanup_free_ char *path = client_path("hosts", argv[0], NULL);
-	_cleanup_json_ json_t *ans = NULL;
-	if (client_call(cli, "GET", path, NULL, &ans, err) < 0)
-		return -1;
-	if (cli->json)
-		output_json(ans);
-	else
-		output_show(ans);
-	return 0;
+	return client_show(cli, "GET", path, NULL, err);
 }
 
 int host_add(cli_t *cli, const cli_command_t *cmd, int argc, char **argv, flyt_error_t *err)

@@ -354,14 +354,7 @@ int workload_show(cli_t *cli, const cli_command_t *cmd, int argc, char **argv, f
 	if (r != 0)
 		return r;
 	_cleanup_free_ char *path = client_path("workloads", argv[0], NULL);
-	_cleanup_json_ json_t *ans = NULL;
-	if (client_call(cli, "GET", path, NULL, &ans, err) < 0)
-		return -1;
-	if (cli->json)
-		output_json(ans);
-	else
-		output_show(ans);
-	return 0;
+	return client_show(cli, "GET", path, NULL, err);
 }
 
 /* POST /api/v1/workloads/W/ACTION; done is what to say afterwards ("stopped"). */
