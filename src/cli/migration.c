@@ -347,7 +347,10 @@ int migration_watch(cli_t *cli, const cli_command_t *cmd, int argc, char **argv,
 	return migration_finish(cli, m, err);
 }
 
-int migration_cancel(cli_t *cli, const cli_command_t *cmd, int argc, char **argv, flyt_error_t *err)
+/* POST /api/v1/migrations/ID/ACTION for the migration argv[0] names; then, but
+ * for --json, the line "WHAT migration ID". */
+static int migration_action(cli_t *cli, const cli_command_t *cmd, int argc, char **argv, const char *action,
+			    const char *what, flyt_error_t *err)
 {
 	int npos, r = commands_parse(cli, cmd, no_opts, argc, argv, 1, 1, &npos, err);
 	if (r != 0)
@@ -355,32 +358,23 @@ int migration_cancel(cli_t *cli, const cli_command_t *cmd, int argc, char **argv
 	_cleanup_free_ char *id = NULL;
 	if (migration_resolve(cli, argv[0], &id, err) < 0)
 		return -1;
-	_cleanup_free_ char *path = client_path("migrations", id, "cancel");
+	_cleanup_free_ char *path = client_path("migrations", id, action);
 	_cleanup_json_ json_t *ans = NULL;
 	if (client_call(cli, "POST", path, NULL, &ans, err) < 0)
 		return -1;
 	if (cli->json)
 		output_json(ans);
 	else
-		printf("cancelling migration %s\n", id);
+		printf("%s migration %s\n", what, id);
 	return 0;
+}
+
+int migration_cancel(cli_t *cli, const cli_command_t *cmd, int argc, char **argv, flyt_error_t *err)
+{
+	return migration_action(cli, cmd, argc, argv, "cancel", "cancelling", err);
 }
 
 int migration_postcopy(cli_t *cli, const cli_command_t *cmd, int argc, char **argv, flyt_error_t *err)
 {
-	int npos, r = commands_parse(cli, cmd, no_opts, argc, argv, 1, 1, &npos, err);
-	if (r != 0)
-		return r;
-	_cleanup_free_ char *id = NULL;
-	if (migration_resolve(cli, argv[0], &id, err) < 0)
-		return -1;
-	_cleanup_free_ char *path = client_path("migrations", id, "postcopy");
-	_cleanup_json_ json_t *ans = NULL;
-	if (client_call(cli, "POST", path, NULL, &ans, err) < 0)
-		return -1;
-	if (cli->json)
-		output_json(ans);
-	else
-		printf("migration %s switches to postcopy\n", id);
-	return 0;
+	return migration_action(cli, cmd, argc, argv, "postcopy", "postcopy switch-over requested for", err);
 }
