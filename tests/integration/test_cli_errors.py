@@ -118,8 +118,9 @@ def test_second_migration_while_one_runs(cluster):
     # only the first one exists, and it is still under way
     ms = c.api("GET", "/api/v1/migrations?workload=hog", expect=200).json["migrations"]
     assert [m["id"] for m in ms] == [mid] and ms[0]["state"] not in TERMINAL_STATES, ms
-    # cancel it: the workload stays where it was
-    c.api("POST", "/api/v1/migrations/%s/cancel" % mid, expect=202)
+    # cancel it through the CLI, by a prefix of its id: the workload stays where it was
+    out = c.cli("migration", "cancel", mid[:8]).stdout
+    assert out == "cancelling migration %s\n" % mid, out
     m = c.wait_migration(mid, timeout=60)
     assert m["state"] == "rolled_back" and "cancel" in (m.get("error") or ""), m
     base.migrations = base.migration_view()  # the cancelled one is part of the picture now
