@@ -732,7 +732,7 @@ static int qemu_send(migration_t *m, flyt_error_t *err)
 		return -1;
 	if (qmp_call(&q, "migrate", json_pack("{s:s}", "uri", m->live_uri), NULL, err) < 0)
 		return -1;
-	bool cancelling = false;
+	bool cancelling = false, continued = false;
 	uint64_t last_pub = 0;
 	for (;;) {
 		_cleanup_json_ json_t *st = NULL;
@@ -769,13 +769,17 @@ static int qemu_send(migration_t *m, flyt_error_t *err)
 			pthread_mutex_unlock(&m->agent->lock);
 			return 0;
 		}
-		if (strcmp(status, "pre-switchover") == 0) {
-			/* the guest is paused: its disks cannot change any more */
+		if (strcmp(status, "pre-switchover") == 0 && !continued) {
+			/* the guest is paused: its disks cannot change any more. Once only:
+			 * QEMU's migration thread may still report pre-switchover for a
+			 * while after migrate-continue, and a second one fails once it has
+			 * moved on ("Migration not in expected state: completed"). */
 			if (end_mirrors(&q, m, false, err) < 0)
 				return flyt_error_prefix(err, "ending the disk mirrors");
 			if (qmp_call(&q, "migrate-continue", json_pack("{s:s}", "state", "pre-switchover"), NULL, err) <
 			    0)
 				return -1;
+			continued = true;
 			continue;
 		}
 		if (strcmp(status, "failed") == 0 || strcmp(status, "cancelled") == 0) {
