@@ -152,9 +152,8 @@ int criu_start(const char *criu, char **argv, const char *out_path, char *const 
 	return 0;
 }
 
-int criu_lazy_pages_start(const char *criu, uint16_t port, const char *images, const char *work_dir,
-			  const char *log, const char *log_path, const char *out_path, flyt_child_t *child,
-			  flyt_error_t *err)
+int criu_lazy_pages_start(const char *criu, uint16_t port, const char *images, const char *work_dir, const char *log,
+			  const char *log_path, const char *out_path, flyt_child_t *child, flyt_error_t *err)
 {
 	char port_s[16];
 	snprintf(port_s, sizeof(port_s), "%u", port);

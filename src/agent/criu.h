@@ -40,6 +40,5 @@ int criu_failed(const char *what, const flyt_spawn_result_t *res, const char *lo
  * unless absolute), its stdout and stderr to out_path. Returns once the daemon's
  * socket (work_dir/lazy-pages.socket) exists, which the restore needs; on
  * failure the daemon is gone and err quotes log_path. */
-int criu_lazy_pages_start(const char *criu, uint16_t port, const char *images, const char *work_dir,
-			  const char *log, const char *log_path, const char *out_path, flyt_child_t *child,
-			  flyt_error_t *err);
+int criu_lazy_pages_start(const char *criu, uint16_t port, const char *images, const char *work_dir, const char *log,
+			  const char *log_path, const char *out_path, flyt_child_t *child, flyt_error_t *err);

@@ -447,9 +447,20 @@ static int checkpoint_lazy(migration_t *m, const char *images, const char *work,
 	char ps[32], fd_s[16];
 	snprintf(ps, sizeof(ps), "127.0.0.1:%u", m->page_server_port);
 	snprintf(fd_s, sizeof(fd_s), "%d", p[1]);
-	const char *args[] = { "checkpoint",  "--leave-running", "--lazy-pages", "--page-server", ps,
-			       "--status-fd", fd_s,		 "--image-path", images,	  "--work-path",
-			       work,	      "--file-locks",	 w->name,	 NULL };
+	const char *args[] = { "checkpoint",
+			       "--leave-running",
+			       "--lazy-pages",
+			       "--page-server",
+			       ps,
+			       "--status-fd",
+			       fd_s,
+			       "--image-path",
+			       images,
+			       "--work-path",
+			       work,
+			       "--file-locks",
+			       w->name,
+			       NULL };
 	_cleanup_strv_ char **argv = runc_argv(m->agent, w, args);
 	flyt_spawn_opts_t o = {
 		.argv = argv, .out = FLYT_SPAWN_NULL, .err = FLYT_SPAWN_NULL, .pass_fds = { p[1] }, .npass_fds = 1
@@ -465,7 +476,8 @@ static int checkpoint_lazy(migration_t *m, const char *images, const char *work,
 	uint64_t deadline = flyt_now_ms() + RUNC_TIMEOUT_MS;
 	bool ready = false;
 	while (!ready) {
-		struct pollfd pf[2] = { { .fd = p[0], .events = POLLIN }, { .fd = m->dump_child.pidfd, .events = POLLIN } };
+		struct pollfd pf[2] = { { .fd = p[0], .events = POLLIN },
+					{ .fd = m->dump_child.pidfd, .events = POLLIN } };
 		int pr = poll(pf, 2, 1000);
 		if (pr < 0 && errno != EINTR) {
 			r = flyt_error_set(err, FLYT_E_INTERNAL, errno, "poll");
@@ -691,9 +703,8 @@ static int runc_resume(migration_t *m, flyt_error_t *err)
 	unlink(pidfile);
 	/* lazy: the target's copy (a source restoring its own checkpoint has it all) */
 	bool lazy = m->mode == MODE_LAZY && m->role == ROLE_TARGET;
-	const char *args[] = { "restore",	 "--detach",   "--bundle",     bdir,	    "--image-path",
-			       images,		 "--work-path", work,	       "--file-locks", "--pid-file",
-			       pidfile,		 w->name,	NULL,	       NULL };
+	const char *args[] = { "restore", "--detach",	  "--bundle",	bdir,	 "--image-path", images, "--work-path",
+			       work,	  "--file-locks", "--pid-file", pidfile, w->name,	 NULL,	 NULL };
 	if (lazy) {
 		args[11] = "--lazy-pages"; /* before the name */
 		args[12] = w->name;
