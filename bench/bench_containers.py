@@ -69,6 +69,16 @@ def ms_since(t0):
     return (time.monotonic() - t0) * 1000.0
 
 
+def criu_errors(work, log_name):
+    """The Error lines of a CRIU log (but the harmless RLIMIT_NOFILE one)."""
+    try:
+        with open(os.path.join(work, log_name)) as f:
+            lines = [ln.strip() for ln in f if "Error (" in ln and "RLIMIT_NOFILE" not in ln]
+    except OSError as e:
+        return "no CRIU log: %s" % e
+    return "; ".join(lines[-4:]) or "no error in the CRIU log"
+
+
 class Bench:
     def __init__(self, args):
         self.args = args
@@ -303,8 +313,11 @@ class Bench:
         runc = {h: ["runc", "--root", roots[h]] for h in roots}
         procs = []
         try:
+            # stdio on /dev/null, as flyt's: CRIU cannot dump a descriptor of a
+            # file outside the container (the benchmark's own stderr, say)
             subprocess.run(self.in_ns("h1", runc["h1"] + ["run", "-d", "--bundle", b1, name]), check=True,
-                           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, timeout=60)
+                           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                           timeout=60)
             self.c.wait_for(lambda: len(self.file_log(logs[0])) > 50, 60, "the container to count")
             r, w = os.pipe()
             t0 = time.monotonic()
@@ -317,7 +330,7 @@ class Bench:
             ready = os.read(r, 1)
             os.close(r)
             if ready != b"\0":
-                raise RuntimeError("runc checkpoint --lazy-pages failed (see %s/dump.log)" % work1)
+                raise RuntimeError("runc checkpoint --lazy-pages failed: %s" % criu_errors(work1, "dump.log"))
             t_dump = ms_since(t0)
             tar, tar2 = os.path.join(tmp, "img.tar"), os.path.join(tmp, "img-h2.tar")
             subprocess.run(["tar", "-C", img1, "-cf", tar, "."], check=True)
@@ -342,7 +355,7 @@ class Bench:
                 raise RuntimeError("criu lazy-pages exited %d (see %s)" % (lp.returncode, work2))
             pages = ms_since(t2)
             if ck.wait(120) != 0:
-                raise RuntimeError("runc checkpoint exited %d (see %s/dump.log)" % (ck.returncode, work1))
+                raise RuntimeError("runc checkpoint exited %d: %s" % (ck.returncode, criu_errors(work1, "dump.log")))
             self.c.wait_for(lambda: len(self.file_log(logs[1])) > 3, 30, "the log to go on")
             lines = self.file_log(logs[0]) + self.file_log(logs[1])
             return {"total_ms": total, "gap_ms": self.gap_ms(lines), "dump_ms": t_dump, "copy_ms": t_copy,
