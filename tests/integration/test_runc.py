@@ -190,7 +190,7 @@ def test_lazy_migration_carries_memory_counter_and_files(make_cluster):
     assert not os.path.exists(os.path.join(c.hosts["h1"].state_dir, "runc", "lazy-rc")), "the source copy remains"
 
 
-def test_lazy_restore_failing_resumes_the_frozen_source(make_cluster, tmp_path):
+def test_lazy_failures_roll_back(make_cluster, tmp_path):
     # h2's runc fails to restore (and only that): the target never runs the container
     wrapper = str(tmp_path / "runc-failing-restore")
     with open(wrapper, "w") as f:
@@ -213,3 +213,23 @@ def test_lazy_restore_failing_resumes_the_frozen_source(make_cluster, tmp_path):
     w = c.workload("rc")
     assert w["host"] == "h1" and w["state"] == "running", w
     assert not os.path.exists(os.path.dirname(rootfs_of(c, "h2", "rc"))), "h2 kept the arriving bundle"
+
+    # a bundle that names a CRIU configuration of its own keeps it, so CRIU's lazy
+    # page server would listen on every address: refused, before any freeze
+    bundle = str(tmp_path / "own-criu-config")
+    make_bundle(bundle, ["sh", "-c", COUNTER])
+    with open(os.path.join(bundle, "config.json")) as f:
+        cfg = json.load(f)
+    cfg.setdefault("annotations", {})["org.criu.config"] = str(tmp_path / "theirs.conf")
+    with open(os.path.join(bundle, "config.json"), "w") as f:
+        json.dump(cfg, f)
+    c.cli("workload", "create", "--kind", "runc", "--host", "h1", "--name", "own", "--bundle", bundle)
+    log = os.path.join(bundle, "rootfs", "tmp", "log")
+    wait_for(lambda: os.path.exists(log) and len(log_numbers(log)) > 5, 30, "the counter to count")
+    m = c.migrate("own", "h2", mode="lazy")
+    assert m["state"] == "rolled_back", m
+    assert "runs without flyt's CRIU configuration" in m.get("error", ""), m
+    assert m.get("downtime_ms") is None, m  # never frozen
+    n = len(log_numbers(log))
+    wait_for(lambda: len(log_numbers(log)) > n + 3, 30, "the counter to go on on h1")
+    assert c.workload("own")["host"] == "h1"
