@@ -14,10 +14,18 @@ and appends /proc/uptime to /tmp/log every 10 ms, from h1 to h2:
   flyt-podman   flyt workload adopt --kind podman; flyt migrate --wait --json
   podman        podman container checkpoint --export F; nc h2;
                 podman container restore --import F on h2
+  flyt-runc-lazy  flyt workload create --kind runc --rootfs TAR; flyt migrate
+                --mode lazy --wait --json (post-copy through flyt's page tunnel)
+  runc-lazy     runc checkpoint --lazy-pages --page-server H1:PORT --status-fd
+                on h1; tar of the images | nc h2; criu lazy-pages --page-server
+                --address H1 --port PORT and runc restore --lazy-pages on h2 (the
+                bundle, without the container's writes, on h2 beforehand)
 
 The image is on both hosts beforehand (the same id: saved on h1, loaded on h2),
-so no method moves it. Figures per run: total (wall time of the migration
-command(s)), gap (the largest gap between two uptime lines the container wrote,
+so no method moves it (runc: the root file system is on both hosts; flyt moves
+the container's copy of it, by hand uses h2's). Figures per run: total (wall time
+of the migration command(s); lazy: until the container runs on h2, its memory
+still arriving; "pages" is how long that took after), gap (the largest gap between two uptime lines the container wrote,
 over its log on h1 and h2: the downtime seen from inside) and, for flyt, its
 downtime_ms and bytes. "by hand" does not carry the container's filesystem
 changes (its /tmp/log starts empty on h2; the gap is taken across both logs);
@@ -45,10 +53,11 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 import engines  # noqa: E402
 import harness  # noqa: E402
 
-METHODS = ["flyt-docker", "docker", "flyt-podman", "podman"]
+METHODS = ["flyt-docker", "docker", "flyt-podman", "podman", "flyt-runc-lazy", "runc-lazy"]
 IMAGE = "localhost/flyt-bench:latest"
 EXTRA_APPLETS = ("tr", "usleep", "head", "stat")
 NC_PORT = 9555
+PS_PORT = 9556  # the by-hand lazy checkpoint's page server on h1
 
 
 def log(msg):
@@ -58,6 +67,16 @@ def log(msg):
 
 def ms_since(t0):
     return (time.monotonic() - t0) * 1000.0
+
+
+def criu_errors(work, log_name):
+    """The Error lines of a CRIU log (but the harmless RLIMIT_NOFILE one)."""
+    try:
+        with open(os.path.join(work, log_name)) as f:
+            lines = [ln.strip() for ln in f if "Error (" in ln and "RLIMIT_NOFILE" not in ln]
+    except OSError as e:
+        return "no CRIU log: %s" % e
+    return "; ".join(lines[-4:]) or "no error in the CRIU log"
 
 
 class Bench:
@@ -80,6 +99,7 @@ class Bench:
                 os.symlink("busybox", os.path.join(root, "bin", a))
         tar = os.path.join(self.c.tmp, "bench-rootfs.tar")
         subprocess.run(["tar", "-C", root, "--numeric-owner", "-cf", tar, "."], check=True, timeout=60)
+        self.rootfs, self.rootfs_tar = root, tar
         for kind in kinds:
             e1, e2 = (self.c.hosts[h].engines[kind] for h in ("h1", "h2"))
             saved = os.path.join(self.c.tmp, "bench-image-%s.tar" % kind)
@@ -167,10 +187,8 @@ class Bench:
         lines = self.read_log(e2, name)
         self.c.cli("workload", "rm", name)
         return {"total_ms": total, "gap_ms": self.gap_ms(lines), "downtime_ms": m.get("downtime_ms"),
-                # flyt's transfer_ms runs from the start of the dump
-                "dump_ms": m.get("dump_ms"), "copy_ms": (m["transfer_ms"] - m["dump_ms"]
-                                                         if m.get("transfer_ms") is not None and m.get("dump_ms")
-                                                         is not None else None),
+                # flyt's transfer_ms: sending what the dump wrote, after the dump
+                "dump_ms": m.get("dump_ms"), "copy_ms": m.get("transfer_ms"),
                 "restore_ms": m.get("restore_ms"),
                 "bytes": m.get("bytes"), "flyt_total_ms": m.get("total_ms"), "phase_ms": m.get("phase_ms")}
 
@@ -234,13 +252,135 @@ class Bench:
         return {"total_ms": total, "gap_ms": self.gap_ms(lines), "dump_ms": t_dump, "copy_ms": t_copy,
                 "restore_ms": restore, "bytes": size}
 
+    def run_flyt_runc_lazy(self, rep):
+        name = "fr%d" % rep
+        self.c.cli("workload", "create", "--kind", "runc", "--host", "h1", "--name", name, "--rootfs",
+                   self.rootfs_tar, "--", *self.cmd())
+        logs = [os.path.join(self.c.hosts[h].state_dir, "workloads", name, "bundle", "rootfs", "tmp", "log")
+                for h in ("h1", "h2")]
+        self.c.wait_for(lambda: len(self.file_log(logs[0])) > 50, 60, "the container to count")
+        t0 = time.monotonic()
+        out = self.c.cli("migrate", name, "--to", "h2", "--mode", "lazy", "--wait", json=True, timeout=600).stdout
+        m = json.loads(out)
+        if m.get("state") != "committed":
+            raise RuntimeError("flyt migrate: %s: %s" % (m.get("state"), m.get("error")))
+        # the container runs on h2 at the end of "verifying"; pages_ms after it
+        total = (m["total_ms"] - (m.get("pages_ms") or 0)) if m.get("total_ms") is not None else ms_since(t0)
+        n0 = len(self.file_log(logs[1]))
+        self.c.wait_for(lambda: len(self.file_log(logs[1])) > n0 + 3, 30, "the log to go on")
+        lines = self.file_log(logs[1])
+        self.c.cli("workload", "rm", name)
+        return {"total_ms": total, "gap_ms": self.gap_ms(lines), "downtime_ms": m.get("downtime_ms"),
+                "dump_ms": m.get("dump_ms"), "copy_ms": m.get("transfer_ms"),
+                "restore_ms": m.get("restore_ms"), "pages_ms": m.get("pages_ms"), "bytes": m.get("bytes"),
+                "flyt_total_ms": m.get("total_ms"), "phase_ms": m.get("phase_ms")}
+
+    def file_log(self, path):
+        try:
+            with open(path) as f:
+                return self.parse_log(f.read())
+        except FileNotFoundError:
+            return []
+
+    def hand_bundle(self, host, name):
+        """A bundle of the benchmark's rootfs on host (a directory of its own)."""
+        b = os.path.join(self.c.tmp, "hand-%s-%s" % (host, name))
+        os.makedirs(b)
+        subprocess.run(["cp", "-a", self.rootfs, os.path.join(b, "rootfs")], check=True, timeout=60)
+        subprocess.run(["runc", "spec"], cwd=b, check=True, timeout=30)
+        with open(os.path.join(b, "config.json")) as f:
+            cfg = json.load(f)
+        cfg["process"]["terminal"] = False
+        cfg["process"]["args"] = self.cmd()
+        cfg["root"]["readonly"] = False
+        cfg["linux"]["cgroupsPath"] = "/flyt-bench/%s-%s" % (host, name)
+        with open(os.path.join(b, "config.json"), "w") as f:
+            json.dump(cfg, f)
+        return b
+
+    def in_ns(self, host, argv):
+        return ["nsenter", "--net=/run/netns/" + self.c.hosts[host].ns] + argv
+
+    def run_runc_lazy(self, rep):
+        name = "hr%d" % rep
+        tmp = os.path.join(self.c.tmp, "hand-runc-%d" % rep)
+        roots = {h: os.path.join(tmp, "runc-" + h) for h in ("h1", "h2")}
+        img1, img2, work1, work2 = (os.path.join(tmp, d) for d in ("img-h1", "img-h2", "work-h1", "work-h2"))
+        for d in list(roots.values()) + [img1, img2, work1, work2]:
+            os.makedirs(d)
+        b1, b2 = self.hand_bundle("h1", name), self.hand_bundle("h2", name)
+        logs = [os.path.join(b, "rootfs", "tmp", "log") for b in (b1, b2)]
+        runc = {h: ["runc", "--root", roots[h]] for h in roots}
+        procs = []
+        try:
+            # stdio on /dev/null, as flyt's: CRIU cannot dump a descriptor of a
+            # file outside the container (the benchmark's own stderr, say)
+            subprocess.run(self.in_ns("h1", runc["h1"] + ["run", "-d", "--bundle", b1, name]), check=True,
+                           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                           timeout=60)
+            self.c.wait_for(lambda: len(self.file_log(logs[0])) > 50, 60, "the container to count")
+            r, w = os.pipe()
+            t0 = time.monotonic()
+            ck = subprocess.Popen(self.in_ns("h1", runc["h1"] + [
+                "checkpoint", "--lazy-pages", "--page-server", "%s:%d" % (self.c.hosts["h1"].ip, PS_PORT),
+                "--status-fd", str(w), "--image-path", img1, "--work-path", work1, name]), pass_fds=(w,),
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+            procs.append(ck)
+            os.close(w)
+            ready = os.read(r, 1)
+            os.close(r)
+            if ready != b"\0":
+                raise RuntimeError("runc checkpoint --lazy-pages failed: %s" % criu_errors(work1, "dump.log"))
+            t_dump = ms_since(t0)
+            tar, tar2 = os.path.join(tmp, "img.tar"), os.path.join(tmp, "img-h2.tar")
+            subprocess.run(["tar", "-C", img1, "-cf", tar, "."], check=True)
+            self.nc_copy(tar, tar2)
+            subprocess.run(["tar", "-C", img2, "-xf", tar2], check=True)
+            t_copy = ms_since(t0) - t_dump
+            t1 = time.monotonic()
+            lp = subprocess.Popen(self.in_ns("h2", [
+                "criu", "lazy-pages", "--page-server", "--address", self.c.hosts["h1"].ip, "--port",
+                str(PS_PORT), "-D", img2, "-W", work2]), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL)
+            procs.append(lp)
+            sock = os.path.join(work2, "lazy-pages.socket")
+            self.c.wait_for(lambda: os.path.exists(sock) or lp.poll() is not None, 30, "criu lazy-pages")
+            subprocess.run(self.in_ns("h2", runc["h2"] + [
+                "restore", "-d", "--lazy-pages", "--bundle", b2, "--image-path", img2, "--work-path", work2,
+                name]), check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, timeout=600)
+            restore = ms_since(t1)
+            total = ms_since(t0)
+            t2 = time.monotonic()
+            if lp.wait(600) != 0:
+                raise RuntimeError("criu lazy-pages exited %d (see %s)" % (lp.returncode, work2))
+            pages = ms_since(t2)
+            if ck.wait(120) != 0:
+                raise RuntimeError("runc checkpoint exited %d: %s" % (ck.returncode, criu_errors(work1, "dump.log")))
+            self.c.wait_for(lambda: len(self.file_log(logs[1])) > 3, 30, "the log to go on")
+            lines = self.file_log(logs[0]) + self.file_log(logs[1])
+            return {"total_ms": total, "gap_ms": self.gap_ms(lines), "dump_ms": t_dump, "copy_ms": t_copy,
+                    "restore_ms": restore, "pages_ms": pages, "bytes": os.path.getsize(tar2)}
+        finally:
+            for p in procs:
+                if p.poll() is None:
+                    p.kill()
+                    p.wait()
+            for h in roots:
+                subprocess.run(runc[h] + ["delete", "--force", name], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+            subprocess.run(["rm", "-rf", tmp, b1, b2])
+
     def run(self):
         for rep in range(self.args.repeat):
             order = self.args.methods[rep % len(self.args.methods):] + self.args.methods[:rep % len(self.args.methods)]
             for method in order:
                 log("run %d/%d: %s" % (rep + 1, self.args.repeat, method))
                 try:
-                    if method.startswith("flyt-"):
+                    if method == "flyt-runc-lazy":
+                        s = self.run_flyt_runc_lazy(rep)
+                    elif method == "runc-lazy":
+                        s = self.run_runc_lazy(rep)
+                    elif method.startswith("flyt-"):
                         s = self.run_flyt(method[5:], rep)
                     elif method == "docker":
                         s = self.run_docker(rep)
@@ -272,19 +412,19 @@ class Bench:
     def report(self):
         print("\nbusybox container holding %d MiB, %d run(s) each, median [min-max], ms\n" % (self.args.mib,
                                                                                            self.args.repeat))
-        print("| method | total | gap (inside) | downtime (flyt) | dump | copy | restore | bytes |")
-        print("|---|---|---|---|---|---|---|---|")
+        print("| method | total | gap (inside) | downtime (flyt) | dump | copy | restore | pages | bytes |")
+        print("|---|---|---|---|---|---|---|---|---|")
         for m in self.args.methods:
             ss = self.samples[m]
-            print("| %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            print("| %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
                 m, self.fmt([s["total_ms"] for s in ss]), self.fmt([s["gap_ms"] for s in ss]),
                 self.fmt([s.get("downtime_ms") for s in ss]), self.fmt([s.get("dump_ms") for s in ss]),
                 self.fmt([s.get("copy_ms") for s in ss]), self.fmt([s.get("restore_ms") for s in ss]),
-                self.fmt([s.get("bytes") for s in ss])))
+                self.fmt([s.get("pages_ms") for s in ss]), self.fmt([s.get("bytes") for s in ss])))
         print("\nratios (flyt / by hand, medians):\n")
         print("| engine | total | gap |")
         print("|---|---|---|")
-        for kind in ("docker", "podman"):
+        for kind in ("docker", "podman", "runc-lazy"):
             f, h = "flyt-" + kind, kind
             if f in self.samples and h in self.samples:
                 cells = []
@@ -310,7 +450,8 @@ def main():
     bad = [m for m in args.methods if m not in METHODS]
     if bad or not 1 <= args.mib <= 4096 or not 1 <= args.repeat <= 50:
         p.error("bad --methods %s, --mib or --repeat" % bad if bad else "--mib 1-4096, --repeat 1-50")
-    reason = harness.skip_reason() or engines.engine_skip_reason("docker") or engines.engine_skip_reason("podman")
+    kinds = {k for k in ("docker", "podman", "runc") if any(k in m for m in args.methods)}
+    reason = harness.skip_reason() or next(filter(None, (engines.engine_skip_reason(k) for k in sorted(kinds))), None)
     if os.geteuid() != 0 or reason:
         log("cannot run here: %s" % (reason or "not root"))
         return 2

@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "lib/cleanup.h"
 #include "lib/util.h"
@@ -147,5 +149,44 @@ int criu_start(const char *criu, char **argv, const char *out_path, char *const 
 	};
 	if (flyt_spawn_start(&o, child, err) < 0)
 		return flyt_error_prefix(err, "criu %s", argv[1]);
+	return 0;
+}
+
+int criu_lazy_pages_start(const char *criu, uint16_t port, const char *images, const char *work_dir, const char *log,
+			  const char *log_path, const char *out_path, flyt_child_t *child, flyt_error_t *err)
+{
+	char port_s[16];
+	snprintf(port_s, sizeof(port_s), "%u", port);
+	_cleanup_strv_ char **argv = NULL;
+	flyt_strv_push(&argv, "criu");
+	flyt_strv_push(&argv, "lazy-pages");
+	flyt_strv_push(&argv, "--page-server");
+	flyt_strv_push(&argv, "--address");
+	flyt_strv_push(&argv, "127.0.0.1");
+	flyt_strv_push(&argv, "--port");
+	flyt_strv_push(&argv, port_s);
+	flyt_strv_push(&argv, "-D");
+	flyt_strv_push(&argv, images);
+	flyt_strv_push(&argv, "-W");
+	flyt_strv_push(&argv, work_dir);
+	flyt_strv_push(&argv, "-o");
+	flyt_strv_push(&argv, log);
+	_cleanup_free_ char *sock = flyt_asprintf("%s/lazy-pages.socket", work_dir);
+	unlink(sock);
+	if (criu_start(criu, argv, out_path, NULL, child, err) < 0)
+		return -1;
+	/* criu restore hands its userfaultfds to the daemon over this socket: it
+	 * must exist before the restore starts */
+	uint64_t deadline = flyt_now_ms() + 30000;
+	struct stat st;
+	while (lstat(sock, &st) < 0) {
+		flyt_spawn_result_t res;
+		if (flyt_child_wait(child, 2, &res, err) != 0)
+			return criu_failed("lazy-pages", &res, log_path, err);
+		if (flyt_now_ms() > deadline) {
+			flyt_child_reap(child);
+			return flyt_error_set(err, FLYT_E_TIMEOUT, 0, "criu lazy-pages did not get ready within 30 s");
+		}
+	}
 	return 0;
 }

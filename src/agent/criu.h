@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "lib/error.h"
 #include "lib/spawn.h"
@@ -32,3 +33,12 @@ int criu_start(const char *criu, char **argv, const char *out_path, char *const 
 
 /* Explains how a started criu ended, quoting its log. Returns -1 (fills err). */
 int criu_failed(const char *what, const flyt_spawn_result_t *res, const char *log_path, flyt_error_t *err);
+
+/* Starts `criu lazy-pages --page-server`, which fetches memory pages from
+ * 127.0.0.1:port (flyt's page tunnel) for a `criu restore --lazy-pages` working
+ * in work_dir, with the images in images; log goes to -o (relative to work_dir
+ * unless absolute), its stdout and stderr to out_path. Returns once the daemon's
+ * socket (work_dir/lazy-pages.socket) exists, which the restore needs; on
+ * failure the daemon is gone and err quotes log_path. */
+int criu_lazy_pages_start(const char *criu, uint16_t port, const char *images, const char *work_dir, const char *log,
+			  const char *log_path, const char *out_path, flyt_child_t *child, flyt_error_t *err);

@@ -424,16 +424,18 @@ int source_restore_locally(migration_t *m, flyt_error_t *err)
 
 /* Lazy mode after "go": the source copy stays frozen (CRIU serves its pages) until
  * the target has every page. Then it is killed; if the pages cannot all arrive,
- * the target discards its copy and this one is thawed. */
-static void source_finish_lazy(migration_t *m, flyt_stream_t *s, bool running)
+ * the target discards its copy and this one is thawed. not_running: why the
+ * target did not report "running" (NULL when it did). */
+static void source_finish_lazy(migration_t *m, flyt_stream_t *s, const flyt_error_t *not_running)
 {
 	workload_t *w = m->w;
 	uint64_t t_pages = flyt_now_ms();
 	flyt_error_t perr = FLYT_ERROR_INIT;
-	int outcome = running && expect_ctrl(s, "pages_done", PAGES_WAIT_MS, NULL, &perr) == 0 ? 1 : -1;
+	int outcome = !not_running && expect_ctrl(s, "pages_done", PAGES_WAIT_MS, NULL, &perr) == 0 ? 1 : -1;
 	m->pages_ms = (int64_t)(flyt_now_ms() - t_pages);
 	if (outcome < 0) {
-		log_warn("migration %s: lazy transfer did not complete (%s); asking %s", m->id, perr.msg, m->peer_name);
+		log_warn("migration %s: lazy transfer did not complete (%s); asking %s", m->id,
+			 not_running ? not_running->msg : perr.msg, m->peer_name);
 		outcome = source_target_outcome(m);
 	}
 	flyt_error_t ferr = FLYT_ERROR_INIT;
@@ -449,6 +451,11 @@ static void source_finish_lazy(migration_t *m, flyt_stream_t *s, bool running)
 		if (DRIVER_CALL(w->driver, dump_finish, &ferr, m, false, &ferr) < 0) {
 			finish(m, PHASE_FAILED, &ferr,
 			       "memory pages did not all reach the target (%s); thawing the source failed", perr.msg);
+			return;
+		}
+		if (not_running && not_running->msg[0]) {
+			finish(m, PHASE_ROLLED_BACK, not_running,
+			       "the target could not run the workload; its copy was discarded and the source resumed");
 			return;
 		}
 		finish(
@@ -502,15 +509,18 @@ static void source_commit(migration_t *m, flyt_stream_t *s)
 			int64_t resume_delay = flyt_json_int(running, "resume_delay_us", 0);
 			int64_t one_way =
 			    rtt_us > (uint64_t)processing ? (int64_t)(rtt_us - (uint64_t)processing) / 2 : 0;
+			int64_t restore_ms = flyt_json_int(running, "restore_ms", -1);
 			pthread_mutex_lock(&a->lock);
 			if (!m->downtime_final)
 				m->downtime_ms = (int64_t)(t_go - m->t_freeze) + (one_way + resume_delay + 999) / 1000;
+			if (restore_ms >= 0)
+				m->restore_ms = restore_ms;
 			migration_changed(m);
 			pthread_mutex_unlock(&a->lock);
 		}
 	}
 	if (m->mode == MODE_LAZY) {
-		source_finish_lazy(m, s, running != NULL);
+		source_finish_lazy(m, s, running ? NULL : &err);
 		return;
 	}
 	if (!running) {

@@ -541,9 +541,12 @@ static void target_run(migration_t *m, flyt_stream_t *s)
 	if (!in_doubt) {
 		int64_t processing = (int64_t)(flyt_now_us() - t_go);
 		flyt_error_t serr = FLYT_ERROR_INIT;
+		/* restore_ms again: drivers that restore as they resume (containers)
+		 * know it only now */
 		send_ctrl(s,
-			  json_pack("{s:s, s:I, s:I}", "type", "running", "resume_delay_us", (json_int_t)resume_delay,
-				    "processing_us", (json_int_t)processing),
+			  json_pack("{s:s, s:I, s:I, s:I}", "type", "running", "resume_delay_us",
+				    (json_int_t)resume_delay, "processing_us", (json_int_t)processing, "restore_ms",
+				    (json_int_t)m->restore_ms),
 			  &serr);
 	}
 	if (m->mode == MODE_LAZY) {

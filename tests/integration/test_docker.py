@@ -66,8 +66,9 @@ def test_counter_container_moves_with_its_files_volume_and_config(make_cluster):
 
     m = c.migrate("counter", "h2", mode="auto")
     assert m["state"] == "committed", m
-    assert m["mode"] == "stop-copy", m  # lazy and precopy are not container modes
+    assert m["mode"] == "stop-copy", m  # lazy and precopy are not Docker modes
     assert m["downtime_ms"] > 0 and m["bytes"] > 0
+    assert m["restore_ms"] > 0, m  # docker start --checkpoint on h2
 
     dst = engines.wait_running(c, d2, "counter")
     wait_for(lambda: len(read_log(d2, "counter")) > len(before) + 3, 30, "the counter to go on on h2")

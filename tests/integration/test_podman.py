@@ -57,6 +57,7 @@ def test_counter_container_moves(make_cluster):
     before = read_log(p1, "counter")
     m = json.loads(c.cli("migrate", "counter", "--to", "h2", "--wait", json=True).stdout)
     assert m["state"] == "committed", m
+    assert m["restore_ms"] > 0, m  # podman container restore --import on h2
     dst = engines.wait_running(c, p2, "counter")
     wait_for(lambda: len(read_log(p2, "counter")) > len(before) + 3, 30, "the counter to go on on h2")
     assert_continuous(read_log(p2, "counter"), before)

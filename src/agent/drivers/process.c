@@ -601,43 +601,10 @@ static int process_dump_finish(migration_t *m, bool commit, flyt_error_t *err)
 
 static int start_lazy_daemon(migration_t *m, const char *images, flyt_error_t *err)
 {
-	char port[16];
-	snprintf(port, sizeof(port), "%u", m->tunnel_port);
-	_cleanup_strv_ char **argv = NULL;
-	flyt_strv_push(&argv, "criu");
-	flyt_strv_push(&argv, "lazy-pages");
-	flyt_strv_push(&argv, "--page-server");
-	flyt_strv_push(&argv, "--address");
-	flyt_strv_push(&argv, "127.0.0.1");
-	flyt_strv_push(&argv, "--port");
-	flyt_strv_push(&argv, port);
-	flyt_strv_push(&argv, "-D");
-	flyt_strv_push(&argv, images);
-	flyt_strv_push(&argv, "-W");
-	flyt_strv_push(&argv, m->dir);
-	flyt_strv_push(&argv, "-o");
-	flyt_strv_push(&argv, "lazy-pages.log");
 	_cleanup_free_ char *out = flyt_asprintf("%s/criu-lazy.out", m->dir);
-	_cleanup_free_ char *sock = flyt_asprintf("%s/lazy-pages.socket", m->dir);
-	unlink(sock);
-	if (criu_start(m->agent->criu, argv, out, NULL, &m->lazy_child, err) < 0)
-		return -1;
-	/* criu restore hands its userfaultfds to the daemon over this socket: it
-	 * must exist before the restore starts */
-	uint64_t deadline = flyt_now_ms() + 30000;
-	struct stat st;
-	while (lstat(sock, &st) < 0) {
-		flyt_spawn_result_t res;
-		if (flyt_child_wait(&m->lazy_child, 2, &res, err) != 0) {
-			_cleanup_free_ char *log = flyt_asprintf("%s/lazy-pages.log", m->dir);
-			return criu_failed("lazy-pages", &res, log, err);
-		}
-		if (flyt_now_ms() > deadline) {
-			flyt_child_reap(&m->lazy_child);
-			return flyt_error_set(err, FLYT_E_TIMEOUT, 0, "criu lazy-pages did not get ready within 30 s");
-		}
-	}
-	return 0;
+	_cleanup_free_ char *log = flyt_asprintf("%s/lazy-pages.log", m->dir);
+	return criu_lazy_pages_start(m->agent->criu, m->tunnel_port, images, m->dir, "lazy-pages.log", log, out,
+				     &m->lazy_child, err);
 }
 
 static int process_restore(migration_t *m, flyt_error_t *err)

@@ -16,20 +16,40 @@
  * directory of this agent's own (STATE/runc), its stdio is /dev/null and runc's
  * messages go to STATE/workloads/NAME/runc.log.
  *
- * Migration:
+ * config.json names, as annotation org.criu.config, a CRIU configuration file of
+ * flyt's, STATE/workloads/NAME/criu.conf, which runc hands to CRIU: it keeps the
+ * page server of a lazy checkpoint on the loopback (CRIU 4.2.1 ignores the
+ * address runc gives it over RPC with --lazy-pages and listens on every address).
+ * A bundle that names a configuration of its own keeps it, and cannot go lazy.
+ *
+ * Migration (stop-copy, shared, lazy):
  *   dump        runc pause, then runc checkpoint --leave-running: CRIU puts the
  *               freezer back, so the container stays frozen. The root file system
  *               goes to images/final/rootfs.tar (owners, modes, devices) unless it
- *               lies in a --shared-dir, where the target finds it at the same path
+ *               lies in a --shared-dir, where the target finds it at the same path.
+ *               Lazy: the checkpoint (--lazy-pages --page-server 127.0.0.1:PORT)
+ *               runs on in the background: once runc writes to --status-fd the
+ *               images are complete (without the memory pages) and CRIU serves
+ *               the pages on PORT until its one client, flyt's page tunnel, is gone
+ *   release     lazy: nothing (the page server listens since the dump; the tunnel
+ *               connects to it only now)
  *   dump_finish commit: runc kill KILL and runc delete (the frozen copy dies
- *               without running again); otherwise runc resume
+ *               without running again); otherwise runc resume. Lazy: first the
+ *               checkpoint must end (on commit it does once every page is sent;
+ *               otherwise flyt plays its page server's client for a moment)
  *   restore     target: unpacks the root file system into its bundle and writes
- *               config.json for this host; it does not run it. Source (a failed
- *               switch-over): nothing to prepare
- *   resume      runc restore --detach from images/final/checkpoint
- *   discard     runc kill and delete of what resume created */
+ *               config.json for this host; it does not run it. Lazy: starts
+ *               criu lazy-pages, which fetches the pages through the tunnel.
+ *               Source (a failed switch-over): nothing to prepare
+ *   resume      runc restore --detach from images/final/checkpoint (lazy: with
+ *               --lazy-pages, the container running while its memory arrives);
+ *               restore_ms is its duration
+ *   discard     runc kill and delete of what resume created (and the lazy-pages
+ *               daemon) */
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,15 +59,18 @@
 
 #include "agent/agent.h"
 #include "agent/container.h"
+#include "agent/criu.h"
 #include "agent/proctree.h"
 #include "lib/cleanup.h"
 #include "lib/crc32c.h"
 #include "lib/json.h"
 #include "lib/log.h"
+#include "lib/net.h"
 #include "lib/util.h"
 
 #define RUNC_TIMEOUT_MS (10 * 60 * 1000)
 #define STOP_TIMEOUT_MS 10000
+#define CRIU_CONFIG_ANNOTATION "org.criu.config"
 
 /* The config.json flyt writes for a rootfs tarball: runc spec's defaults, no
  * terminal, a writable root, the host's network namespace. */
@@ -89,13 +112,12 @@ static char *bundle_dir(workload_t *w)
 	return flyt_asprintf("%s/bundle", w->dir);
 }
 
-/* Runs runc --root STATE/runc --log W/runc.log ARGS... with stdio on /dev/null
- * (the container inherits it). */
-static int runc_run(agent_t *a, workload_t *w, const char *const *args, flyt_error_t *err)
+/* runc --root STATE/runc --log W/runc.log ARGS... */
+static char **runc_argv(agent_t *a, workload_t *w, const char *const *args)
 {
 	_cleanup_free_ char *root = flyt_asprintf("%s/runc", a->state_dir);
 	_cleanup_free_ char *log = flyt_asprintf("%s/runc.log", w->dir);
-	_cleanup_strv_ char **argv = NULL;
+	char **argv = NULL;
 	flyt_strv_push(&argv, runc_bin(a));
 	flyt_strv_push(&argv, "--root");
 	flyt_strv_push(&argv, root);
@@ -103,29 +125,40 @@ static int runc_run(agent_t *a, workload_t *w, const char *const *args, flyt_err
 	flyt_strv_push(&argv, log);
 	for (const char *const *p = args; *p; p++)
 		flyt_strv_push(&argv, *p);
+	return argv;
+}
+
+/* How runc ARGS[0] failed: res and runc's story, the last line of its log. */
+static int runc_failed(workload_t *w, const char *const *args, const flyt_spawn_result_t *res, flyt_error_t *err)
+{
+	_cleanup_free_ char *log = flyt_asprintf("%s/runc.log", w->dir);
+	_cleanup_free_ char *text = NULL;
+	char last[400] = "";
+	if (flyt_read_file(log, 4 * 1024 * 1024, &text, NULL, NULL) == 0) {
+		size_t n = strlen(text);
+		while (n > 0 && text[n - 1] == '\n')
+			text[--n] = '\0';
+		char *nl = strrchr(text, '\n');
+		snprintf(last, sizeof(last), "%s", nl ? nl + 1 : text);
+	}
+	char how[256];
+	flyt_spawn_describe(res, how, sizeof(how));
+	return flyt_error_set(err, FLYT_E_IO, 0, "runc %s %s%s%s (log: %s)", args[0], how, last[0] ? ": " : "", last,
+			      log);
+}
+
+/* Runs runc ARGS... (runc_argv) with stdio on /dev/null (the container inherits
+ * it). */
+static int runc_run(agent_t *a, workload_t *w, const char *const *args, flyt_error_t *err)
+{
+	_cleanup_strv_ char **argv = runc_argv(a, w, args);
 	flyt_spawn_opts_t o = {
 		.argv = argv, .out = FLYT_SPAWN_NULL, .err = FLYT_SPAWN_NULL, .timeout_ms = RUNC_TIMEOUT_MS
 	};
 	flyt_spawn_result_t res;
 	if (flyt_spawn_run(&o, &res, err) < 0)
 		return flyt_error_prefix(err, "runc");
-	int r = 0;
-	if (res.exit_code != 0) {
-		/* runc's story is the last line of its log */
-		_cleanup_free_ char *text = NULL;
-		char last[400] = "";
-		if (flyt_read_file(log, 4 * 1024 * 1024, &text, NULL, NULL) == 0) {
-			size_t n = strlen(text);
-			while (n > 0 && text[n - 1] == '\n')
-				text[--n] = '\0';
-			char *nl = strrchr(text, '\n');
-			snprintf(last, sizeof(last), "%s", nl ? nl + 1 : text);
-		}
-		char how[256];
-		flyt_spawn_describe(&res, how, sizeof(how));
-		r = flyt_error_set(err, FLYT_E_IO, 0, "runc %s %s%s%s (log: %s)", args[0], how, last[0] ? ": " : "",
-				   last, log);
-	}
+	int r = res.exit_code != 0 ? runc_failed(w, args, &res, err) : 0;
 	flyt_spawn_result_free(&res);
 	return r;
 }
@@ -160,7 +193,7 @@ static int runc_probe(agent_t *a, json_t *caps, flyt_error_t *err)
 	if (probed)
 		json_object_set_new(caps, "version", json_string(version));
 	json_object_set_new(caps, "migration", json_true());
-	json_object_set_new(caps, "modes", json_pack("[s,s]", "stop-copy", "shared"));
+	json_object_set_new(caps, "modes", json_pack("[s,s,s]", "stop-copy", "shared", "lazy"));
 	return 0;
 }
 
@@ -212,8 +245,14 @@ static int runc_validate(agent_t *a, json_t *spec, flyt_error_t *err)
 	return 0;
 }
 
-/* Sets root.path (absolute) and linux.cgroupsPath (this host's) in cfg. */
-static void config_for_host(agent_t *a, workload_t *w, json_t *cfg, const char *root_path)
+static char *criu_conf_path(workload_t *w)
+{
+	return flyt_asprintf("%s/criu.conf", w->dir);
+}
+
+/* Sets root.path (absolute), linux.cgroupsPath (this host's) and, unless the
+ * bundle names a CRIU configuration of its own, flyt's (written here) in cfg. */
+static int config_for_host(agent_t *a, workload_t *w, json_t *cfg, const char *root_path, flyt_error_t *err)
 {
 	json_t *root = json_object_get(cfg, "root");
 	if (!json_is_object(root)) {
@@ -230,6 +269,21 @@ static void config_for_host(agent_t *a, workload_t *w, json_t *cfg, const char *
 	_cleanup_free_ char *cg =
 	    flyt_asprintf("/flyt/%s-%08x/%s", a->name, flyt_crc32c(0, a->state_dir, strlen(a->state_dir)), w->name);
 	json_object_set_new(linux_, "cgroupsPath", json_string(cg));
+	json_t *ann = json_object_get(cfg, "annotations");
+	if (!json_is_object(ann)) {
+		ann = json_object();
+		json_object_set_new(cfg, "annotations", ann);
+	}
+	if (json_object_get(ann, CRIU_CONFIG_ANNOTATION))
+		return 0;
+	static const char conf[] = "# written by flyt: CRIU's options for runc's checkpoints of this container\n"
+				   "# a lazy checkpoint's page server listens on the loopback only\n"
+				   "address 127.0.0.1\n";
+	_cleanup_free_ char *path = criu_conf_path(w);
+	if (flyt_write_file_atomic(path, conf, strlen(conf), 0600, err) < 0)
+		return -1;
+	json_object_set_new(ann, CRIU_CONFIG_ANNOTATION, json_string(path));
+	return 0;
 }
 
 /* Writes STATE/workloads/NAME/bundle/config.json from the spec (once). */
@@ -280,7 +334,8 @@ static int prepare_bundle(agent_t *a, workload_t *w, flyt_error_t *err)
 		json_object_set_new(proc, "cwd", json_string(flyt_json_str(w->spec, "cwd", "/")));
 		json_object_set_new(cfg, "hostname", json_string(w->name));
 	}
-	config_for_host(a, w, cfg, root_path);
+	if (config_for_host(a, w, cfg, root_path, err) < 0)
+		return -1;
 	return container_write_json(cfg_path, cfg, err);
 }
 
@@ -379,10 +434,122 @@ static int root_path_of(workload_t *w, char **ret, flyt_error_t *err)
 	return 0;
 }
 
+/* Lazy mode: starts runc checkpoint --lazy-pages in the background
+ * (m->dump_child) and waits until it reports on --status-fd that CRIU has written
+ * the images to images and serves the memory pages on 127.0.0.1:PORT. On failure
+ * the checkpoint is over (err says why). */
+static int checkpoint_lazy(migration_t *m, const char *images, const char *work, flyt_error_t *err)
+{
+	workload_t *w = m->w;
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return flyt_error_set(err, FLYT_E_INTERNAL, errno, "pipe");
+	char ps[32], fd_s[16];
+	snprintf(ps, sizeof(ps), "127.0.0.1:%u", m->page_server_port);
+	snprintf(fd_s, sizeof(fd_s), "%d", p[1]);
+	const char *args[] = { "checkpoint",
+			       "--leave-running",
+			       "--lazy-pages",
+			       "--page-server",
+			       ps,
+			       "--status-fd",
+			       fd_s,
+			       "--image-path",
+			       images,
+			       "--work-path",
+			       work,
+			       "--file-locks",
+			       w->name,
+			       NULL };
+	_cleanup_strv_ char **argv = runc_argv(m->agent, w, args);
+	flyt_spawn_opts_t o = {
+		.argv = argv, .out = FLYT_SPAWN_NULL, .err = FLYT_SPAWN_NULL, .pass_fds = { p[1] }, .npass_fds = 1
+	};
+	int r = flyt_spawn_start(&o, &m->dump_child, err);
+	close(p[1]);
+	if (r < 0) {
+		close(p[0]);
+		return flyt_error_prefix(err, "runc");
+	}
+	/* a byte (NUL) when CRIU's page server is up; end of file or runc's exit
+	 * when the checkpoint failed */
+	uint64_t deadline = flyt_now_ms() + RUNC_TIMEOUT_MS;
+	bool ready = false;
+	while (!ready) {
+		struct pollfd pf[2] = { { .fd = p[0], .events = POLLIN },
+					{ .fd = m->dump_child.pidfd, .events = POLLIN } };
+		int pr = poll(pf, 2, 1000);
+		if (pr < 0 && errno != EINTR) {
+			r = flyt_error_set(err, FLYT_E_INTERNAL, errno, "poll");
+			break;
+		}
+		if (pr > 0 && pf[0].revents) {
+			char c;
+			ready = read(p[0], &c, 1) == 1;
+			if (!ready)
+				break;
+		} else if (pr > 0 && pf[1].revents) {
+			break;
+		} else if (flyt_now_ms() > deadline) {
+			r = flyt_error_set(err, FLYT_E_TIMEOUT, 0, "runc checkpoint did not finish within %d minutes",
+					   RUNC_TIMEOUT_MS / 60000);
+			break;
+		}
+	}
+	close(p[0]);
+	if (ready)
+		return 0;
+	flyt_spawn_result_t res;
+	if (r == 0 && flyt_child_wait(&m->dump_child, 10000, &res, err) == 1) {
+		r = runc_failed(w, args, &res, err);
+		_cleanup_free_ char *log = flyt_asprintf("%s/dump.log", work);
+		char criu_err[600];
+		criu_log_errors(log, criu_err, sizeof(criu_err));
+		if (criu_err[0])
+			flyt_error_prefix(err, "%s", criu_err); /* CRIU's own reason says more */
+		return r;
+	}
+	flyt_child_reap(&m->dump_child);
+	return r < 0 ? r : flyt_error_set(err, FLYT_E_INTERNAL, 0, "runc checkpoint ended without a word");
+}
+
+/* Lazy mode: ends the background checkpoint. CRIU's page server ends once its
+ * client is gone; when flyt's tunnel never connected (a rollback), play that
+ * client for a moment (CRIU accepts one, then stops listening). Killed after
+ * 60 s. */
+static void end_checkpoint(migration_t *m, bool play_client)
+{
+	if (m->dump_child.pid <= 0)
+		return;
+	uint64_t deadline = flyt_now_ms() + 30000;
+	while (play_client && flyt_now_ms() < deadline) {
+		flyt_error_t e = FLYT_ERROR_INIT;
+		int fd = flyt_tcp_connect("127.0.0.1", m->page_server_port, 1000, &e);
+		if (fd >= 0) {
+			close(fd);
+			break;
+		}
+		if (flyt_child_wait(&m->dump_child, 5, NULL, NULL) != 0)
+			return;
+	}
+	flyt_spawn_result_t res;
+	int r = flyt_child_wait(&m->dump_child, 60000, &res, NULL);
+	if (r == 1 && res.exit_code != 0)
+		log_warn("migration %s: runc checkpoint ended with status %d after serving the pages", m->id,
+			 res.exit_code);
+	if (r == 1)
+		flyt_spawn_result_free(&res);
+	if (r != 1) {
+		log_warn("migration %s: runc checkpoint still serving pages after a minute; killed", m->id);
+		flyt_child_reap(&m->dump_child);
+	}
+}
+
 static int runc_dump(migration_t *m, flyt_error_t *err)
 {
 	agent_t *a = m->agent;
 	workload_t *w = m->w;
+	bool lazy = m->mode == MODE_LAZY;
 	_cleanup_free_ char *final_dir = flyt_asprintf("%s/final", m->images_dir);
 	_cleanup_free_ char *images = flyt_asprintf("%s/checkpoint", final_dir);
 	_cleanup_free_ char *work = flyt_asprintf("%s/runc-work", m->dir);
@@ -392,7 +559,21 @@ static int runc_dump(migration_t *m, flyt_error_t *err)
 	_cleanup_free_ char *cfg_src = flyt_asprintf("%s/bundle/config.json", w->dir);
 	_cleanup_free_ char *cfg_dst = flyt_asprintf("%s/config.json", final_dir);
 	_cleanup_json_ json_t *cfg = NULL;
-	if (container_read_json(cfg_src, &cfg, err) < 0 || container_write_json(cfg_dst, cfg, err) < 0)
+	if (container_read_json(cfg_src, &cfg, err) < 0)
+		return -1;
+	/* flyt's CRIU configuration is this host's file: the target names its own */
+	json_t *ann = json_object_get(cfg, "annotations");
+	_cleanup_free_ char *conf = criu_conf_path(w);
+	bool own_conf = strcmp(flyt_json_str(ann, CRIU_CONFIG_ANNOTATION, ""), conf) == 0;
+	if (own_conf)
+		json_object_del(ann, CRIU_CONFIG_ANNOTATION);
+	if (lazy && !own_conf)
+		return flyt_error_set(
+		    err, FLYT_E_UNSUPPORTED, 0,
+		    "container %s runs without flyt's CRIU configuration (its bundle names its own in annotation " CRIU_CONFIG_ANNOTATION
+		    ", or it was started by an older flytd): CRIU's lazy page server would listen on every address; migrate it in mode stop-copy",
+		    w->name);
+	if (container_write_json(cfg_dst, cfg, err) < 0)
 		return -1;
 	bool shared = container_path_under(root, m->agent->shared_dirs);
 
@@ -400,14 +581,20 @@ static int runc_dump(migration_t *m, flyt_error_t *err)
 	const char *pause[] = { "pause", w->name, NULL };
 	if (runc_run(a, w, pause, err) < 0)
 		return -1;
-	const char *ckpt[] = { "checkpoint", "--leave-running", "--image-path", images, "--work-path",
-			       work,	     "--file-locks",	w->name,	NULL };
-	int r = runc_run(a, w, ckpt, err);
+	int r;
+	if (lazy) {
+		r = checkpoint_lazy(m, images, work, err);
+	} else {
+		const char *ckpt[] = { "checkpoint", "--leave-running", "--image-path", images, "--work-path",
+				       work,	     "--file-locks",	w->name,	NULL };
+		r = runc_run(a, w, ckpt, err);
+	}
 	if (r == 0 && !shared) {
 		_cleanup_free_ char *tar = flyt_asprintf("%s/rootfs.tar", final_dir);
 		r = container_tar_create(root, tar, err);
 	}
 	if (r < 0) {
+		end_checkpoint(m, true);
 		const char *resume[] = { "resume", w->name, NULL };
 		flyt_error_t e = FLYT_ERROR_INIT;
 		if (runc_run(a, w, resume, &e) < 0)
@@ -418,10 +605,19 @@ static int runc_dump(migration_t *m, flyt_error_t *err)
 	return 0;
 }
 
+/* Lazy mode: the page server has listened on the loopback since the dump; the
+ * tunnel connects to it once this returns. The container stays frozen. */
+static int runc_release(migration_t *m, flyt_error_t *err)
+{
+	return 0;
+}
+
 static int runc_dump_finish(migration_t *m, bool commit, flyt_error_t *err)
 {
 	agent_t *a = m->agent;
 	workload_t *w = m->w;
+	/* lazy, commit: every page has arrived, CRIU ends as the tunnel closes */
+	end_checkpoint(m, !commit);
 	if (!commit) {
 		const char *resume[] = { "resume", w->name, NULL };
 		if (runc_run(a, w, resume, err) < 0)
@@ -475,9 +671,23 @@ static int runc_restore(migration_t *m, flyt_error_t *err)
 			    "the root file system %.200s did not travel and is not in a shared directory of %s", root,
 			    a->name);
 	}
-	config_for_host(a, w, cfg, root);
+	if (config_for_host(a, w, cfg, root, err) < 0)
+		return -1;
 	_cleanup_free_ char *cfg_dst = flyt_asprintf("%s/config.json", bdir);
-	return container_write_json(cfg_dst, cfg, err);
+	if (container_write_json(cfg_dst, cfg, err) < 0)
+		return -1;
+	if (m->mode != MODE_LAZY)
+		return 0;
+	/* the daemon fetches the pages through the tunnel from now on; runc
+	 * restore (resume) hands it the container's userfaultfds in this
+	 * directory */
+	_cleanup_free_ char *images = flyt_asprintf("%s/checkpoint", final_dir);
+	_cleanup_free_ char *work = flyt_asprintf("%s/runc-restore", m->dir);
+	_cleanup_free_ char *log = flyt_asprintf("%s/lazy-pages.log", m->dir);
+	_cleanup_free_ char *out = flyt_asprintf("%s/criu-lazy.out", m->dir);
+	if (flyt_mkdir_p(work, 0700, err) < 0)
+		return -1;
+	return criu_lazy_pages_start(a->criu, m->tunnel_port, images, work, log, log, out, &m->lazy_child, err);
 }
 
 static int runc_resume(migration_t *m, flyt_error_t *err)
@@ -491,8 +701,14 @@ static int runc_resume(migration_t *m, flyt_error_t *err)
 	if (flyt_mkdir_p(work, 0700, err) < 0)
 		return -1;
 	unlink(pidfile);
+	/* lazy: the target's copy (a source restoring its own checkpoint has it all) */
+	bool lazy = m->mode == MODE_LAZY && m->role == ROLE_TARGET;
 	const char *args[] = { "restore", "--detach",	  "--bundle",	bdir,	 "--image-path", images, "--work-path",
-			       work,	  "--file-locks", "--pid-file", pidfile, w->name,	 NULL };
+			       work,	  "--file-locks", "--pid-file", pidfile, w->name,	 NULL,	 NULL };
+	if (lazy) {
+		args[11] = "--lazy-pages"; /* before the name */
+		args[12] = w->name;
+	}
 	uint64_t t0 = flyt_now_ms();
 	if (runc_run(a, w, args, err) < 0)
 		return -1;
@@ -510,6 +726,8 @@ static int runc_discard(migration_t *m, flyt_error_t *err)
 {
 	if (m->role == ROLE_TARGET && m->w)
 		runc_forget(m->agent, m->w);
+	if (m->lazy_child.pid > 0)
+		flyt_child_reap(&m->lazy_child);
 	m->restored_pid = 0;
 	return 0;
 }
@@ -528,6 +746,7 @@ const driver_t driver_runc = {
 	.destroy = runc_destroy,
 	.status = runc_status,
 	.dump = runc_dump,
+	.release = runc_release,
 	.dump_finish = runc_dump_finish,
 	.restore = runc_restore,
 	.resume = runc_resume,
