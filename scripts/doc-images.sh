@@ -13,15 +13,18 @@ out=docs/img
 # the screenshots the guide shows, by the name ui.mjs gives them
 images=(
 	signin
-	view-hosts-1280x800
 	workloads-paged
 	workload-migrating
 	add-form-errors
 	add-json-errors
 	migrations-running
 	migration-failed
-	view-settings-1280x800
 	view-workload-phone
+	hosts-energy
+	workload-policy
+	add-old-spec-errors
+	decisions
+	settings-policy-server-error
 )
 
 if ! command -v pngquant >/dev/null 2>&1; then

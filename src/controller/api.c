@@ -399,15 +399,18 @@ static int h_decisions(flyt_http_request_t *req, flyt_http_response_t *res, flyt
 {
 	const char *workload = NULL;
 	const char *action = flyt_http_query(req, "action");
-	uint64_t limit = 100;
-	if (action && strcmp(action, "move") != 0 && strcmp(action, "stay") != 0 && strcmp(action, "blocked") != 0)
+	uint64_t limit = 100, offset = 0;
+	if (action && *action && strcmp(action, "move") != 0 && strcmp(action, "stay") != 0 &&
+	    strcmp(action, "blocked") != 0)
 		return flyt_error_set(err, FLYT_E_INVALID, 0, "action must be move, stay or blocked");
 	if (query_name(req, "workload", &workload, err) < 0 ||
-	    flyt_http_query_u64(req, "limit", 10000, &limit, err) < 0)
+	    flyt_http_query_u64(req, "limit", 10000, &limit, err) < 0 ||
+	    flyt_http_query_u64(req, "offset", INT64_MAX, &offset, err) < 0)
 		return -1;
-	flyt_http_reply_json(
-	    res, 200,
-	    json_pack("{s:o}", "decisions", store_decisions_list(C(req)->store, workload, action, (int64_t)limit)));
+	int64_t total = 0;
+	json_t *list = store_decisions_list(C(req)->store, workload, action && *action ? action : NULL, (int64_t)limit,
+					    (int64_t)offset, &total);
+	flyt_http_reply_json(res, 200, json_pack("{s:o, s:I}", "decisions", list, "total", (json_int_t)total));
 	return 0;
 }
 

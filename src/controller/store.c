@@ -1186,20 +1186,28 @@ static json_t *decision_row(sqlite3_stmt *s, bool full)
 
 #define DECISION_COLUMNS "id, time_ms, policy_ms, workload, action, code, host, target, reason, detail, migration"
 
-json_t *store_decisions_list(store_t *st, const char *workload, const char *action, int64_t limit)
+json_t *store_decisions_list(store_t *st, const char *workload, const char *action, int64_t limit, int64_t offset,
+			     int64_t *ret_total)
 {
+	static const char *const where = " WHERE (?1 IS NULL OR workload = ?1) AND (?2 IS NULL OR action = ?2)";
 	pthread_mutex_lock(&st->lock);
 	json_t *arr = json_array();
-	_cleanup_stmt_ sqlite3_stmt *s = NULL;
-	if (prepare(st,
-		    "SELECT " DECISION_COLUMNS " FROM decisions WHERE (?1 IS NULL OR workload = ?1)"
-		    " AND (?2 IS NULL OR action = ?2) ORDER BY time_ms DESC, rowid DESC LIMIT ?3",
-		    &s, NULL) == 0) {
-		bind_text(s, 1, workload);
-		bind_text(s, 2, action);
+	_cleanup_free_ char *sql = flyt_asprintf(
+	    "SELECT " DECISION_COLUMNS " FROM decisions%s ORDER BY time_ms DESC, rowid DESC LIMIT ?3 OFFSET ?4", where);
+	_cleanup_free_ char *count_sql = flyt_asprintf("SELECT count(*) FROM decisions%s", where);
+	_cleanup_stmt_ sqlite3_stmt *s = NULL, *c = NULL;
+	if (prepare(st, sql, &s, NULL) == 0 && prepare(st, count_sql, &c, NULL) == 0) {
+		sqlite3_stmt *both[2] = { s, c };
+		for (int i = 0; i < 2; i++) {
+			bind_text(both[i], 1, workload);
+			bind_text(both[i], 2, action);
+		}
 		sqlite3_bind_int64(s, 3, limit);
+		sqlite3_bind_int64(s, 4, offset);
 		while (sqlite3_step(s) == SQLITE_ROW)
 			json_array_append_new(arr, decision_row(s, false));
+		if (ret_total)
+			*ret_total = sqlite3_step(c) == SQLITE_ROW ? sqlite3_column_int64(c, 0) : 0;
 	}
 	pthread_mutex_unlock(&st->lock);
 	return arr;

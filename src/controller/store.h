@@ -101,8 +101,10 @@ int store_signals_load(store_t *st, int64_t since_ms, energy_set_t *set, flyt_er
  * "action", "code", "host", "target", "reason", "detail" (the whole decision)
  * and "migration" (may be null). The store keeps the newest 20000. */
 int store_decision_add(store_t *st, json_t *d, flyt_error_t *err);
-/* Newest first, filtered by workload and action (NULL: any). */
-json_t *store_decisions_list(store_t *st, const char *workload, const char *action, int64_t limit);
+/* Newest first, filtered by workload and action (NULL: any), limit of them
+ * after skipping offset; *ret_total (when not NULL) is how many match. */
+json_t *store_decisions_list(store_t *st, const char *workload, const char *action, int64_t limit, int64_t offset,
+			     int64_t *ret_total);
 json_t *store_decision_get(store_t *st, const char *id);
 
 /* Holds after failed policy migrations: {"WORKLOAD": {"failures", "hold_until_ms", "reason"}}. */

@@ -1,12 +1,16 @@
 """The controller's API as the web UI uses it: sign-in and sessions, the CSRF
 check on every state-changing request made with the session cookie, every
-endpoint the UI calls (with the cookie, as the browser does), the live events,
-and how the UI's files are served (headers, caching, compression)."""
+endpoint the UI calls (with the cookie, as the browser does): the inventory,
+migrations, the automatic-migration policy (settings, plans, decisions, signals,
+energy, hosts' areas and drains, workloads' auto-migrate flag), the old
+system's workload spec; the live events, and how the UI's files are served
+(headers, caching, compression)."""
 import gzip
 import http.client
 import json
 import re
 import sqlite3
+import threading
 import time
 import urllib.parse
 
@@ -136,6 +140,11 @@ def test_csrf_on_every_state_changing_request(ui_cluster):
         ("DELETE", "/api/v1/hosts/h3", None),
         ("DELETE", "/api/v1/session", None),
         ("DELETE", "/api/v1/sessions", None),
+        ("PATCH", "/api/v1/policy", {"min_gain_pct": 11}),
+        ("PATCH", "/api/v1/hosts/h1", {"area": "DK1", "drain": True}),
+        ("PATCH", "/api/v1/workloads/csrf1", {"auto_migrate": True}),
+        ("POST", "/api/v1/workloads?host=h1", {"Identifier": "csrf4", "Type": "Container",
+                                               "Containerproperties": {"ContainerID": "csrf4"}}),
     ]
     for method, path, body in writes:
         for csrf in (None, "", "0" * 64, other.csrf, s.csrf[:-1], s.csrf + "0"):
@@ -147,6 +156,10 @@ def test_csrf_on_every_state_changing_request(ui_cluster):
     assert c.workload("csrf1")["state"] == "running"
     assert c.api("GET", "/api/v1/migrations?workload=csrf1", expect=200).json["migrations"] == []
     assert s.get("/api/v1/session").json["signed_in"]
+    assert c.api("GET", "/api/v1/policy", expect=200).json["min_gain_pct"] == 10
+    h1 = c.api("GET", "/api/v1/hosts/h1", expect=200).json
+    assert h1["area"] is None and h1["drain"] is False, h1
+    assert c.workload("csrf1")["auto_migrate"] is False
     # with the token of its own session each goes through to the handler
     r = s.write("POST", "/api/v1/workloads/csrf1/stop")
     assert r.status == 200 and r.json["state"] == "stopped", r
@@ -220,6 +233,222 @@ def test_every_endpoint_the_ui_reads(ui_cluster):
     assert [j["phase"] for j in r.json["journal"]][0] == "planned" and r.json["journal"][-1]["phase"] == "committed"
     r = s.get("/api/v1/migrations?limit=500")
     assert m["id"] in [x["id"] for x in r.json["migrations"]]
+
+
+def error_of(r):
+    return r.json["error"]["message"] if r.json and "error" in r.json else r.raw.decode()
+
+
+POLICY_DEFAULTS = {"policy": "none", "min_gain_pct": 10, "min_dwell_ms": 3600000, "max_concurrent": 1,
+                   "max_per_hour": 6, "cpu_high_pct": 90, "mem_high_pct": 90, "idle_watts": 100, "max_watts": 250}
+
+
+def test_policy_settings_as_the_settings_form_sends_them(ui_cluster):
+    c = ui_cluster
+    s = Session(c)
+    r = s.get("/api/v1/policy")
+    assert r.status == 200, r
+    p = r.json
+    assert p["policy"] == "none" and p["interval_ms"] == 1000 and p["holds"] == {}, p
+    assert set(POLICY_DEFAULTS) | {"currency", "min_gain_abs", "horizon_ms", "band_pct", "band_window_ms",
+                                   "failure_hold_ms", "clock", "ticks"} <= set(p), p
+    assert {k: p[k] for k in POLICY_DEFAULTS} == POLICY_DEFAULTS, p
+    # the refusals the form shows at their field: each message starts with the setting's name
+    for body, field in [({"min_gain_pct": 1001}, "min_gain_pct"), ({"min_gain_pct": "ten"}, "min_gain_pct"),
+                        ({"cpu_high_pct": 0}, "cpu_high_pct"), ({"mem_high_pct": 101}, "mem_high_pct"),
+                        ({"min_dwell_ms": "1h"}, "min_dwell_ms"), ({"min_dwell_ms": 31 * 86400000}, "min_dwell_ms"),
+                        ({"horizon_ms": 3 * 86400000}, "horizon_ms"), ({"band_window_ms": 1000}, "band_window_ms"),
+                        ({"failure_hold_ms": 1000}, "failure_hold_ms"), ({"max_concurrent": 1.5}, "max_concurrent"),
+                        ({"max_per_hour": 10001}, "max_per_hour"), ({"policy": "greediest"}, "policy"),
+                        ({"currency": "USD"}, "currency"), ({"max_watts": 50}, "max_watts"),
+                        ({"idle_watts": 300}, "max_watts"), ({"min_gain_abs": -1}, "min_gain_abs"),
+                        ({"band_pct": 1e9}, "band_pct")]:
+        r = s.write("PATCH", "/api/v1/policy", dict(body, min_gain_pct=body.get("min_gain_pct", 20)))
+        assert r.status == 400 and error_of(r).startswith(field), (body, r)
+    r = s.write("PATCH", "/api/v1/policy", {"colour": "green"})
+    assert r.status == 400 and "colour" in error_of(r), r
+    # none of it applied (min_gain_pct=20 came with every refused change)
+    assert s.get("/api/v1/policy").json["min_gain_pct"] == 10
+    # a change: only the fields sent, answered with every setting, kept, announced
+    r = s.write("PATCH", "/api/v1/policy", {"policy": "band", "min_dwell_ms": 1800000, "band_pct": 7.5,
+                                            "currency": "DKK"})
+    assert r.status == 200 and (r.json["policy"], r.json["min_dwell_ms"], r.json["band_pct"], r.json["currency"]) == (
+        "band", 1800000, 7.5, "DKK"), r
+    assert r.json["min_gain_pct"] == 10 and r.json["max_watts"] == 250, r.json
+    assert s.get("/api/v1/policy").json["policy"] == "band"
+    ev = c.api("GET", "/api/v1/events/poll?since=0&limit=1000", expect=200).json["events"]
+    assert any(e["type"] == "policy.changed" and e["policy"] == "band" for e in ev), ev[-5:]
+    r = s.write("PATCH", "/api/v1/policy", dict(POLICY_DEFAULTS, currency="EUR", band_pct=5))
+    assert r.status == 200 and r.json["policy"] == "none", r
+
+
+def test_hosts_areas_power_models_drains_and_signals(ui_cluster):
+    c = ui_cluster
+    s = Session(c)
+    r = s.write("PATCH", "/api/v1/hosts/h1", {"area": "dk1", "idle_watts": 90, "max_watts": 300})
+    assert r.status == 200 and (r.json["area"], r.json["area_source"]) == ("DK1", "set"), r
+    assert r.json["power"] == {"idle_watts": 90, "max_watts": 300} and r.json["drain"] is False, r.json
+    assert s.write("PATCH", "/api/v1/hosts/h2", {"area": "DK2"}).json["area"] == "DK2"
+    assert s.write("PATCH", "/api/v1/hosts/h3", {"area": "SE3"}).json["area"] == "SE3"  # offline: still settable
+    for body, field in [({"area": "DK 1"}, "area"), ({"area": "A" * 16}, "area"), ({"area": 1}, "area"),
+                        ({"idle_watts": -1}, "idle_watts"), ({"max_watts": "300"}, "max_watts"),
+                        ({"max_watts": 2e6}, "max_watts"), ({"drain": "yes"}, "drain")]:
+        r = s.write("PATCH", "/api/v1/hosts/h1", body)
+        assert r.status == 400 and error_of(r).startswith(field), (body, r)
+    assert s.write("PATCH", "/api/v1/hosts/h1", {"colour": "red"}).status == 400
+    assert s.write("PATCH", "/api/v1/hosts/nope", {"area": "DK1"}).status == 404
+    h1 = s.get("/api/v1/hosts/h1").json
+    assert (h1["area"], h1["power"]["idle_watts"], h1["drain"]) == ("DK1", 90, False), h1
+    # null goes back to the agent's area (none here) and the policy's power model
+    r = s.write("PATCH", "/api/v1/hosts/h1", {"idle_watts": None, "max_watts": None})
+    assert r.json["power"] == {"idle_watts": None, "max_watts": None} and r.json["area"] == "DK1", r.json
+    r = s.write("PATCH", "/api/v1/hosts/h3", {"area": None})
+    assert (r.json["area"], r.json["area_source"]) == (None, "none"), r.json
+    r = s.write("PATCH", "/api/v1/hosts/h3", {"area": "SE3"})
+    # drain and undrain (h3: it has no workload to move; the browser test drains one)
+    r = s.write("PATCH", "/api/v1/hosts/h3", {"drain": True})
+    assert r.status == 200 and r.json["drain"] is True, r
+    assert [h["drain"] for h in s.get("/api/v1/hosts").json["hosts"] if h["name"] == "h3"] == [True]
+    assert s.write("PATCH", "/api/v1/hosts/h3", {"drain": False}).json["drain"] is False
+    # the signal of each area now, as the hosts view shows it (conftest.SIGNALS)
+    r = s.get("/api/v1/signals")
+    assert r.status == 200, r
+    a = r.json["areas"]
+    assert {k: (a["DK1"][k]["value"], a["DK1"][k]["unit"], a["DK1"][k]["fresh"]) for k in (
+        "co2", "price_eur", "price_dkk")} == {"co2": (200, "g/kWh", True), "price_eur": (80, "EUR/MWh", True),
+                                             "price_dkk": (596, "DKK/MWh", True)}, a["DK1"]
+    assert (a["DK2"]["co2"]["value"], a["DK2"]["price_eur"]["value"]) == (50, 40), a["DK2"]
+    assert a["DK1"]["hosts_here"] and a["DK2"]["hosts_here"] and a["SE3"]["hosts_here"]
+    for k in ("co2", "price_eur"):
+        assert a["SE3"][k]["fresh"] is False and a["SE3"][k]["value"] is None, a["SE3"]
+        assert "SE3 ends at" in a["SE3"][k]["why"], a["SE3"]
+    assert [x["dataset"] for x in r.json["sources"]] == ["CO2Emis", "Elspotprices"], r.json["sources"]
+
+
+def test_a_policy_move_its_decision_plan_energy_and_events(ui_cluster):
+    c = ui_cluster
+    s = Session(c)
+    for h, area in (("h1", "DK1"), ("h2", "DK2")):
+        s.write("PATCH", "/api/v1/hosts/%s" % h, {"area": area})
+    fake(c, "eco1", host="h1")
+    try:
+        for body in ({"auto_migrate": "on"}, {"auto_migrate": None}, {"colour": 1}):
+            r = s.write("PATCH", "/api/v1/workloads/eco1", body)
+            assert r.status == 400, (body, r)
+        assert s.write("PATCH", "/api/v1/workloads/nope", {"auto_migrate": True}).status == 404
+        # what the policy would do, without doing it: auto-migrate is off, so nothing
+        r = s.get("/api/v1/plan?workload=eco1&all=true")
+        assert r.status == 200 and r.json["policy"] == "none" and len(r.json["decisions"]) == 1, r
+        d = r.json["decisions"][0]
+        assert (d["workload"], d["action"], d["code"], d["host"]) == ("eco1", "stay", "auto_migrate_off", "h1"), d
+        assert {"DK1", "DK2"} <= set(d["inputs"]["areas"]) and "limits" in d["inputs"], d["inputs"]
+        assert s.get("/api/v1/plan?workload=nope").status == 404
+        assert s.get("/api/v1/plan?workload=%3Cb%3E").status == 400
+        assert all(x["workload"] != "eco1" for x in s.get("/api/v1/plan").json["decisions"])
+
+        r = s.write("PATCH", "/api/v1/policy", {"policy": "greenest", "cpu_high_pct": 100, "mem_high_pct": 100,
+                                                "max_concurrent": 4, "max_per_hour": 100})
+        assert r.status == 200 and r.json["policy"] == "greenest", r
+        r = s.get("/api/v1/plan?workload=eco1&all=true")
+        assert r.json["decisions"][0]["code"] == "auto_migrate_off", r.json
+        # auto-migrate on: the policy moves it to DK2 (50 g/kWh against 200), and says so live
+        got = {}
+
+        def reader():
+            try:
+                got["events"] = read_sse(c, s.cookie, lambda evs: any(
+                    e["type"] == "policy.move" and e["workload"] == "eco1" for e in evs), timeout=120)
+            except BaseException as e:  # noqa: BLE001 - reported below
+                got["error"] = e
+        t = threading.Thread(target=reader)
+        t.start()
+        time.sleep(0.5)  # the stream opens
+        r = s.write("PATCH", "/api/v1/workloads/eco1", {"auto_migrate": True})
+        assert r.status == 200 and r.json["auto_migrate"] is True and r.json["name"] == "eco1", r
+        t.join(150)
+        assert "error" not in got, got.get("error")
+        types = [e["type"] for e in got["events"]]
+        assert "workload.changed" in types, types
+        ev = [e for e in got["events"] if e["type"] == "policy.move"][0]
+        assert (ev["workload"], ev["host"], ev["target"], ev["code"], ev["action"]) == (
+            "eco1", "h1", "h2", "greener", "move"), ev
+        m = c.wait_migration(ev["migration"])
+        assert m["state"] == "committed" and m["options"]["origin"]["code"] == "greener", m
+        assert c.workload("eco1")["host"] == "h2"
+
+        # the stored decision, short and whole
+        r = s.get("/api/v1/decisions?workload=eco1&action=move")
+        assert r.status == 200 and r.json["total"] == 1, r
+        d = r.json["decisions"][0]
+        assert (d["id"], d["migration"], d["code"], d["host"], d["target"]) == (
+            ev["decision"], m["id"], "greener", "h1", "h2"), d
+        assert (d["area"], d["target_area"], d["value_here"], d["value_there"], d["gain"], d["unit"]) == (
+            "DK1", "DK2", 200, 50, 150, "g/kWh"), d
+        assert d["saving"]["co2_g_per_h"] > 0 and d["saving"]["cost_per_h"] > 0, d["saving"]
+        assert d["reason"] == ev["reason"] and "inputs" not in d, d
+        r = s.get("/api/v1/decisions/%s" % d["id"])
+        assert r.status == 200 and r.json["reason"] == d["reason"], r
+        detail = r.json["detail"]
+        alts = {a["host"]: a for a in detail["alternatives"]}
+        assert alts["h2"]["eligible"] is True and alts["h2"]["value"] == 50 and alts["h2"]["gain"] == 150, alts
+        assert alts["h3"]["eligible"] is False and alts["h3"]["note"] == "offline", alts
+        assert detail["inputs"]["areas"]["DK1"]["co2"]["now"] == 200 and detail["inputs"]["workload"][
+            "auto_migrate"] is True, detail["inputs"]
+        assert s.get("/api/v1/decisions/%s" % ("0" * 32)).status == 404
+        assert s.get("/api/v1/decisions/nope").status == 400
+
+        # the list pages on the controller: total, limit, offset; filters checked
+        every = s.get("/api/v1/decisions?workload=eco1&limit=1000").json
+        assert every["total"] == len(every["decisions"]) >= 2, every
+        assert [x["workload"] for x in every["decisions"]] == ["eco1"] * every["total"]
+        page = s.get("/api/v1/decisions?workload=eco1&limit=1&offset=1").json
+        assert page["decisions"] == every["decisions"][1:2] and page["total"] == every["total"], page
+        assert s.get("/api/v1/decisions?workload=eco1&limit=5&offset=1000").json["decisions"] == []
+        moves = s.get("/api/v1/decisions?action=move&limit=1000").json
+        assert d["id"] in [x["id"] for x in moves["decisions"]] and {x["action"] for x in moves["decisions"]} == {
+            "move"}, moves
+        assert s.get("/api/v1/decisions?action=").json["total"] >= every["total"]
+        for q in ("action=jump", "limit=10001", "offset=-1", "offset=x", "workload=%3Cb%3E"):
+            assert s.get("/api/v1/decisions?" + q).status == 400, q
+
+        # energy: what it used, priced by its host's area, and the power now
+        def accounted():
+            e = s.get("/api/v1/energy").json
+            w = e["workload"].get("eco1")
+            return e if w and w["co2_wh"] > 0 and w["cost_wh"] > 0 else None
+        e = c.wait_for(accounted, 60, "eco1's energy to be accounted")
+        w = e["workload"]["eco1"]
+        assert w["energy_wh"] > 0 and w["co2_g"] > 0 and w["cost"] > 0 and w["since"], w
+        assert set(e["host"]["h2"]) == {"energy_wh", "co2_g", "cost", "co2_wh", "cost_wh", "since"}, e["host"]
+        assert e["power_w"]["workload"]["eco1"] > 0 and e["power_w"]["host"]["h2"] >= e["power_w"]["workload"][
+            "eco1"], e["power_w"]
+    finally:
+        c.api("PATCH", "/api/v1/policy", POLICY_DEFAULTS, expect=200)
+        c.api("PATCH", "/api/v1/workloads/eco1", {"auto_migrate": False}, expect=200)
+
+
+def test_the_old_systems_spec_as_the_add_view_sends_it(ui_cluster):
+    """Its success (a container adopted) needs Docker: the browser test does it."""
+    c = ui_cluster
+    s = Session(c)
+    old = {"Identifier": "oldapi", "AccessIP": "0", "AccessPort": "0", "AutoMigrate": False, "Available": True,
+           "SharedDir": "", "Type": "Container",
+           "Containerproperties": {"ContainerID": "oldapi", "Image": "busybox", "Checkpoint": False}}
+    for path, body, status, text in [
+            ("/api/v1/workloads", old, 400, "names no host"),
+            ("/api/v1/workloads?host=h1", dict(old, Identifier="Old Api"), 400, '"Identifier"'),
+            ("/api/v1/workloads?host=h1", dict(old, Type="Pod"), 400, '"Type"'),
+            ("/api/v1/workloads?host=h1", dict(old, Colour="red"), 400, "Colour"),
+            ("/api/v1/workloads?host=h1", dict(old, Containerproperties=None), 400, "Containerproperties"),
+            ("/api/v1/workloads?host=nope", old, 404, "no host nope"),
+            ("/api/v1/workloads?host=%3Cb%3E", old, 400, "host"),
+            ("/api/v1/workloads?host=h3", old, 503, "offline"),
+            ("/api/v1/workloads?host=h1", old, 422, "docker driver is not available"),
+            ("/api/v1/workloads?host=h1", {"name": "x1", "kind": "fake", "host": "h1", "spec": {}}, 400,
+             "?host= goes with the old system's spec")]:
+        r = s.write("POST", path, body)
+        assert r.status == status and text in error_of(r), (path, body, r)
+    assert c.api("GET", "/api/v1/workloads/oldapi").status == 404
 
 
 def read_sse(c, cookie, until, timeout=60):

@@ -1,17 +1,23 @@
 """The web UI in Debian's Chromium (playwright-core), against a real controller and
 real agents on harness hosts: sign in, add a workload through the form, migrate
 it and watch it reach committed, cancel a migration, see a failure reported,
-paste JSON, live updates, reconciliation shown live, the workloads view's paging and filters, and every view at desktop and phone width. Each
-scenario is a function of ui.mjs; these tests start it and then check through the
-REST API that what the page showed really happened. Screenshots go to
-$FLYT_UI_ARTIFACTS (meson: BUILD/tests/e2e/artifacts)."""
+paste JSON, live updates, reconciliation shown live, the workloads view's paging
+and filters, the automatic-migration policy (its settings, hosts' areas and
+signals, a policy move and a drain with their decisions), every view at desktop
+and phone width, and pasting the old system's workload spec. Each scenario is a
+function of ui.mjs; these tests start it and then check through the REST API
+that what the page showed really happened. Screenshots go to $FLYT_UI_ARTIFACTS
+(meson: BUILD/tests/e2e/artifacts)."""
 import json
 import os
+import re
 import shutil
+import signal
 import subprocess
 
 import pytest
 
+import engines
 import harness
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -169,6 +175,67 @@ def test_workloads_view_pages_and_filters_on_the_server(ui_cluster):
         c.api("DELETE", "/api/v1/workloads/pg%03d" % i, expect=(200, 204))
 
 
+POLICY_DEFAULTS = {"policy": "none", "min_gain_pct": 10, "min_dwell_ms": 3600000, "max_concurrent": 1,
+                   "max_per_hour": 6, "cpu_high_pct": 90, "mem_high_pct": 90, "idle_watts": 100, "max_watts": 250}
+
+
+def test_energy_policy_through_the_ui(ui_cluster):
+    """The conftest's controller replays signals where DK1 (200 g/kWh, 80 EUR/MWh)
+    is dirtier and dearer than DK2 (50 g/kWh, 40 EUR/MWh), and SE3's data ended a
+    day ago; the policy runs every second."""
+    c = ui_cluster
+    fake(c, "green1", host="h1")
+    try:
+        r = ui(c, "energy", FLYT_WORKLOAD="green1", FLYT_SOURCE="h1", FLYT_TARGET="h2", FLYT_OFFLINE_HOST="h3",
+               FLYT_AREAS="h1=DK1,h2=DK2,h3=SE3")
+        # settings: what the page showed after a reload is what the controller holds
+        assert r["saved"] == {"policy": "greenest", "min_gain_pct": "20", "min_dwell": "30m",
+                              "max_concurrent": "4"}, r["saved"]
+        p = c.api("GET", "/api/v1/policy", expect=200).json
+        assert (p["policy"], p["min_gain_pct"], p["min_dwell_ms"], p["max_concurrent"], p["max_per_hour"],
+                p["cpu_high_pct"], p["mem_high_pct"]) == ("greenest", 20, 1800000, 4, 100, 100, 100), p
+        assert (p["idle_watts"], p["max_watts"]) == (100, 250), p
+        assert r["serverError"].endswith("max_watts (200) must not be below idle_watts (300)"), r["serverError"]
+        # hosts: areas and the power model as set through their cards
+        hosts = {h["name"]: h for h in c.api("GET", "/api/v1/hosts", expect=200).json["hosts"]}
+        assert {n: (h["area"], h["area_source"]) for n, h in hosts.items()} == {
+            "h1": ("DK1", "set"), "h2": ("DK2", "set"), "h3": ("SE3", "set")}, hosts
+        assert hosts["h1"]["power"] == {"idle_watts": 90, "max_watts": 300}, hosts["h1"]["power"]
+        assert hosts["h2"]["power"] == {"idle_watts": None, "max_watts": None}
+        assert not hosts["h2"]["drain"], "h2 still drains after Undrain"
+        # the signal of each host's area as the controller has it, stale marked
+        assert "CO₂ 200 g/kWh" in r["signals"]["h1"] and "price 80.00 EUR/MWh" in r["signals"]["h1"], r["signals"]
+        assert "CO₂ 50 g/kWh" in r["signals"]["h2"] and "price 40.00 EUR/MWh" in r["signals"]["h2"], r["signals"]
+        assert "stale" in r["signals"]["h3"] and "ends at" in r["signals"]["h3"], r["signals"]
+        sig = c.api("GET", "/api/v1/signals", expect=200).json["areas"]
+        assert sig["SE3"]["co2"]["fresh"] is False and sig["DK1"]["co2"]["value"] == 200, sig
+        energy = c.api("GET", "/api/v1/energy", expect=200).json
+        for h in ("h1", "h2"):
+            assert re.match(r"\d+(\.\d+)? [kM]?Wh · ", r["energy"][h]), r["energy"]
+            assert energy["host"][h]["energy_wh"] > 0, energy["host"]
+        # the greenest move, then the drain back: both decided, explained, committed
+        assert r["greener"].startswith("DK2 is greener: 50 g/kWh there against 200 g/kWh here in DK1"), r
+        moves = c.api("GET", "/api/v1/decisions?workload=green1&action=move", expect=200).json
+        assert moves["total"] == 2 and [d["code"] for d in moves["decisions"]] == ["drain", "greener"], moves
+        drain, greener = moves["decisions"]
+        assert (drain["host"], drain["target"], drain["migration"]) == ("h2", "h1", r["migration"]), drain
+        assert r["drain"] == drain["reason"] and "its host h2 is draining" in drain["reason"], (r["drain"], drain)
+        assert (greener["host"], greener["target"], greener["reason"]) == ("h1", "h2", r["greener"]), greener
+        assert r["alternative"][:3] == ["h1", "DK1", "yes"], r["alternative"]
+        assert "drain" in r["startedBy"], r["startedBy"]
+        ms = migrations_of(c, "green1")
+        assert [(m["source"], m["target"], m["state"]) for m in ms] == [("h2", "h1", "committed"),
+                                                                          ("h1", "h2", "committed")], ms
+        assert ms[0]["id"] == drain["migration"] and ms[1]["id"] == greener["migration"]
+        assert c.workload("green1")["host"] == "h1" and "green1" in c.agent_workloads("h1")
+        assert "green1" not in c.agent_workloads("h2")
+    finally:
+        # the other tests of this module expect no policy and no drain
+        c.api("PATCH", "/api/v1/policy", POLICY_DEFAULTS, expect=200)
+        c.api("PATCH", "/api/v1/hosts/h2", {"drain": False}, expect=200)
+        c.api("PATCH", "/api/v1/workloads/green1", {"auto_migrate": False}, expect=200)
+
+
 def test_every_view_at_desktop_and_phone_width(ui_cluster):
     c = ui_cluster
     ms = migrations_of(c, "web1")
@@ -178,7 +245,44 @@ def test_every_view_at_desktop_and_phone_width(ui_cluster):
         ms = migrations_of(c, "web1")
     r = ui(c, "views", FLYT_WORKLOAD="web1", FLYT_MIGRATION=ms[0]["id"], timeout=600)
     assert r["first"] == "Skip to content", r
-    for view in ("hosts", "workloads", "workload", "add", "migrations", "migration", "settings"):
+    for view in ("hosts", "workloads", "workload", "add", "migrations", "migration", "decisions", "settings"):
         for size in ("1280x800", "phone"):
             path = os.path.join(ARTIFACTS, "view-%s-%s.png" % (view, size))
             assert os.path.getsize(path) > 5000, path
+
+
+def docker_on(cluster, host):
+    """A Docker engine on host, its agent restarted to use it (the module's
+    cluster has none; only the next test needs one). The agent keeps its fake
+    workloads across the restart; the cluster's teardown stops the engine."""
+    h = cluster.hosts[host]
+    if "docker" in h.engines:
+        return h.engines["docker"]
+    e = engines.DockerEngine(cluster, h)
+    h.engines["docker"] = e
+    flags = e.start()
+    cluster.kill_agent(host, signal.SIGTERM)
+    h.extra_args += flags
+    cluster.start_agent(host)
+    harness.wait_for(lambda: cluster.api("GET", "/api/v1/hosts/%s" % host).json["drivers"]["docker"]["available"], 60,
+                     "the docker driver of %s" % host)
+    return e
+
+
+def test_paste_the_old_systems_spec(ui_cluster):
+    why = engines.engine_skip_reason("docker")
+    if why:
+        pytest.skip(why)
+    c = ui_cluster
+    d = docker_on(c, "h1")
+    d.cli("run", "-d", "--name", "oldbox", "busybox", "sleep", "1000000")
+    engines.wait_running(c, d, "oldbox")
+    r = ui(c, "paste-old", FLYT_WORKLOAD="oldbox", FLYT_SOURCE="h1", FLYT_TARGET="h2")
+    assert r["noDocker"].startswith("on h2: the docker driver is not available"), r
+    assert "oldbox-missing" in r["missing"], r
+    w = c.workload("oldbox")
+    assert (w["kind"], w["host"], w["state"]) == ("docker", "h1", "running"), w
+    assert w["spec"]["container"] == "oldbox" and w["spec"]["image"] == "busybox", w["spec"]
+    assert w["spec"]["legacy"]["Checkpoint"] is False and w["spec"]["legacy"]["AutoMigrate"] is False, w["spec"]
+    assert c.api("GET", "/api/v1/workloads/oldbox-missing").status == 404
+    c.api("DELETE", "/api/v1/workloads/oldbox", expect=(200, 204))

@@ -86,6 +86,12 @@ async function newPage(browser, problems, viewport = DESKTOP) {
   return { context, page };
 }
 
+// Toasts cover part of the page: screenshots for the docs are taken without them.
+async function clearToasts(page) {
+  await page.evaluate(() => document.querySelectorAll('.toast button').forEach((b) => b.click()));
+  await page.waitForFunction(() => !document.querySelector('.toast'));
+}
+
 async function shot(page, name) {
   await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
 }
@@ -222,8 +228,9 @@ scenarios['add-form'] = async (browser, problems) => {
   return { name };
 };
 
-// Paste JSON: errors at the field (bad JSON, the old system's spec, unknown
-// fields), then a good one creates the workload.
+// Paste JSON: errors at the field (bad JSON, the controller's refusal of an
+// incomplete old-system spec, unknown fields), then a good one creates the
+// workload.
 scenarios['paste-json'] = async (browser, problems) => {
   const name = env('FLYT_WORKLOAD');
   const host = env('FLYT_SOURCE');
@@ -236,8 +243,10 @@ scenarios['paste-json'] = async (browser, problems) => {
   await page.getByRole('button', { name: 'Create workload' }).click();
   await page.locator('#f-json-error').getByText(/line 2/).waitFor();
   await box.fill('{"Identifier": "busybox", "Type": "Container", "AccessIP": "10.0.0.1"}');
-  await page.getByRole('button', { name: 'Create workload' }).click();
-  await page.locator('#f-json-error').getByText("old system's workload spec").waitFor();
+  await problems.expect(async () => {
+    await page.getByRole('button', { name: 'Create workload' }).click();
+    await page.locator('#f-json-error').getByText('a "Container" needs "Containerproperties"').waitFor();
+  });
   await box.fill(JSON.stringify({ name, kind: 'fake', spec: { payload: 'pasted' }, colour: 'red' }));
   await page.getByRole('button', { name: 'Create workload' }).click();
   await page.locator('#f-json-error').getByText('Unknown field: colour').waitFor();
@@ -464,6 +473,237 @@ scenarios.paging = async (browser, problems) => {
   return out;
 };
 
+// The automatic-migration policy end to end through the UI:
+// - Settings: the policy form refuses bad values at their fields before sending;
+//   a good change is saved and still there after a reload; the controller's own
+//   refusal (the policy changed elsewhere meanwhile) shows at its field.
+// - Hosts: each host's electricity area is set through its card (a bad name
+//   refused at the field), then the card shows its area's signal now (a stale
+//   one marked) and the energy it used.
+// - The workload's page: auto-migrate on; the policy (greenest) moves it to the
+//   greener area and the decision appears there live.
+// - Drain FLYT_TARGET from the hosts view: the decisions view shows the drain
+//   decision for the workload, with its reason, inputs and alternatives, and its
+//   migration, which reaches committed with the workload on FLYT_SOURCE; then
+//   undrain.
+// FLYT_AREAS: HOST=AREA,... (FLYT_SOURCE's area must be dirtier than
+// FLYT_TARGET's; FLYT_OFFLINE_HOST's stale).
+scenarios.energy = async (browser, problems) => {
+  const name = env('FLYT_WORKLOAD');
+  const source = env('FLYT_SOURCE');
+  const target = env('FLYT_TARGET');
+  const offline = env('FLYT_OFFLINE_HOST');
+  const areas = Object.fromEntries(env('FLYT_AREAS').split(',').map((x) => x.split('=')));
+  const out = { signals: {}, energy: {} };
+  const t0 = Date.now();
+  const mark = (what) => console.error(`energy: ${((Date.now() - t0) / 1000).toFixed(1)} s: ${what}`);
+  const { page, context } = await newPage(browser, problems);
+  await signIn(page);
+
+  // ---- settings
+  await go(page, '#/settings', 'Settings');
+  await page.locator('#policy-form').waitFor();
+  await checkLabels(page, 'settings with the policy form');
+  const field = (label) => page.getByLabel(label, { exact: true });
+  const save = () => page.getByRole('button', { name: 'Save policy' }).click();
+  const valueIs = (id, v) => page.waitForFunction(([i, x]) => document.getElementById(i).value === x, [id, v]);
+  await field('Minimum gain (% of the value here)').fill('ten');
+  await field('CPU limit (%)').fill('150');
+  await field('Minimum time on a host').fill('2 weeks');
+  await save();
+  await page.locator('#p-min_gain_pct-error').getByText('A number.').waitFor();
+  await page.locator('#p-cpu_high_pct-error').getByText('Between 1 and 100.').waitFor();
+  await page.locator('#p-min_dwell_ms-error').getByText('A duration').waitFor();
+  check((await page.evaluate(() => document.activeElement.id)) === 'p-min_gain_pct', 'focus did not move to the first invalid policy field');
+  await shot(page, 'settings-policy-errors');
+  await field('Policy').selectOption('greenest');
+  await field('Minimum gain (% of the value here)').fill('20');
+  await field('CPU limit (%)').fill('100');
+  await field('Memory limit (%)').fill('100');
+  await field('Minimum time on a host').fill('30m');
+  await field('Migrations at once').fill('4');
+  await field('Policy migrations per hour').fill('100');
+  await save();
+  await page.locator('.toast', { hasText: 'Policy saved: greenest.' }).waitFor();
+  await page.reload();
+  await page.locator('#policy-form').waitFor();
+  out.saved = {
+    policy: await field('Policy').inputValue(),
+    min_gain_pct: await field('Minimum gain (% of the value here)').inputValue(),
+    min_dwell: await field('Minimum time on a host').inputValue(),
+    max_concurrent: await field('Migrations at once').inputValue(),
+  };
+  // the form is being edited while someone else changes the policy: the
+  // controller refuses what no longer fits, at the field
+  await field('Full-load power (W)').fill('200');
+  await api('PATCH', '/api/v1/policy', { idle_watts: 300, max_watts: 400 });
+  await page.getByText('The policy was changed elsewhere').waitFor();
+  await problems.expect(async () => {
+    await save();
+    await page.locator('#p-max_watts-error').getByText('must not be below idle_watts').waitFor();
+  });
+  out.serverError = await page.locator('#p-max_watts-error').textContent();
+  await shot(page, 'settings-policy-server-error');
+  await page.getByRole('button', { name: 'Undo changes' }).click();
+  await valueIs('p-idle_watts', '300');
+  await valueIs('p-max_watts', '400');
+  await field('Idle power (W)').fill('100');
+  await field('Full-load power (W)').fill('250');
+  await save();
+  await page.locator('.toast', { hasText: 'Policy saved' }).first().waitFor();
+  await clearToasts(page);
+  await shot(page, 'settings-policy');
+
+  mark('settings done');
+  // ---- hosts: areas, signals, energy
+  await go(page, '#/hosts', 'Hosts');
+  const card = (h) => page.locator('article.host', { has: page.getByRole('heading', { level: 2, name: h, exact: true }) });
+  const prop = (h, label) => card(h).locator('dt', { hasText: label }).locator('xpath=following-sibling::dd[1]');
+  let first = true;
+  for (const [h, area] of Object.entries(areas)) {
+    await card(h).getByText(`Change the area or the power model of ${h}`).click();
+    const areaBox = card(h).getByLabel('Electricity area');
+    if (first) {
+      await areaBox.fill('DK 1');
+      await card(h).getByRole('button', { name: `Save ${h}` }).click();
+      await card(h).getByText('1-15 of A-Z a-z 0-9 _ -').waitFor();
+      first = false;
+    }
+    await areaBox.fill(area.toLowerCase());
+    if (h === source) {
+      await card(h).getByLabel('Idle power (W)').fill('90');
+      await card(h).getByLabel('Full-load power (W)').fill('300');
+    }
+    await card(h).getByRole('button', { name: `Save ${h}` }).click();
+    await prop(h, 'Area').getByText(`${area} (set here)`).waitFor();
+  }
+  await prop(source, 'Power model').getByText('90 W idle, 300 W at full load').waitFor();
+  await prop(offline, 'Electricity now').locator('.badge', { hasText: 'stale' }).first().waitFor();
+  for (const h of Object.keys(areas)) out.signals[h] = (await prop(h, 'Electricity now').textContent()).trim();
+  mark('areas set');
+  // energy is accounted at every policy run (a second here): it shows at the next refresh
+  for (const h of [source, target]) {
+    await prop(h, 'Energy used').getByText(/Wh/).waitFor({ timeout: 3 * T });
+    out.energy[h] = (await prop(h, 'Energy used').textContent()).trim();
+  }
+  await checkLabels(page, 'hosts with their settings open');
+  await clearToasts(page);
+  await shot(page, 'hosts-energy');
+
+  mark('hosts done');
+  // ---- the workload: auto-migrate on, the greenest policy moves it
+  await go(page, `#/workloads/${name}`, name);
+  await page.getByLabel('Auto-migrate', { exact: true }).check();
+  const decisions = page.locator('section.card', { has: page.getByRole('heading', { level: 2, name: 'Policy decisions' }) });
+  const greener = decisions.locator('article.decision-move', { hasText: 'greener' }).first();
+  await greener.waitFor({ timeout: 3 * T });
+  out.greener = (await greener.locator('.reason').textContent()).trim();
+  const hostIs = (h) => page.locator('.card', { hasText: 'Properties' }).locator('dd', { hasText: new RegExp(`^${h}$`) }).waitFor({ timeout: 3 * T });
+  await hostIs(target);
+  await page.locator('.card', { hasText: 'Automatic migration and energy' }).locator('dt', { hasText: 'Energy used' }).waitFor();
+  await clearToasts(page);
+  await shot(page, 'workload-policy');
+
+  mark('greener move seen');
+  // ---- drain the target from the hosts view
+  await go(page, '#/hosts', 'Hosts');
+  await card(target).getByRole('button', { name: `Drain ${target}`, exact: true }).click();
+  await card(target).locator('.badge', { hasText: 'draining' }).waitFor();
+  await page.getByRole('link', { name: 'Decisions', exact: true }).click();
+  await page.getByRole('heading', { level: 1, name: 'Decisions' }).waitFor();
+  await page.locator('#plan-summary').waitFor();
+  const drained = page
+    .locator('section.card', { has: page.getByRole('heading', { level: 2, name: 'Decisions made' }) })
+    .locator('article.decision-move', { has: page.getByRole('link', { name, exact: true }) })
+    .filter({ hasText: 'drain' })
+    .first();
+  await drained.waitFor({ timeout: 3 * T });
+  mark('drain decision seen');
+  out.drain = (await drained.locator('.reason').textContent()).trim();
+  await drained.getByText('Inputs and alternatives').click();
+  const alt = drained.locator('.decision-detail table tbody tr', { hasText: source }).first();
+  await alt.waitFor();
+  out.alternative = await alt.locator('td').allTextContents();
+  out.plan = (await page.locator('#plan-summary').textContent()).trim();
+  await checkLabels(page, 'decisions');
+  await clearToasts(page);
+  await shot(page, 'decisions');
+  await drained.getByRole('link', { name: 'the migration it started' }).click();
+  await page.getByRole('heading', { level: 1, name: new RegExp(`Migration of ${name}`) }).waitFor();
+  out.migration = page.url().split('/').pop();
+  await page.locator('h1 .badge', { hasText: 'committed' }).waitFor({ timeout: 3 * T });
+  out.startedBy = (await page.locator('dt', { hasText: 'Started by' }).locator('xpath=following-sibling::dd[1]').textContent()).trim();
+  await go(page, `#/workloads/${name}`, name);
+  await hostIs(source);
+
+  mark('migration committed, workload back');
+  // ---- undrain
+  await go(page, '#/hosts', 'Hosts');
+  await card(target).getByRole('button', { name: `Undrain ${target}`, exact: true }).click();
+  await card(target).getByRole('button', { name: `Drain ${target}`, exact: true }).waitFor();
+  check((await card(target).locator('.badge', { hasText: 'draining' }).count()) === 0, `${target} still shows draining`);
+  await context.close();
+  return out;
+};
+
+// Paste the old system's workload spec: the host it names none of is asked for
+// at the host field, the controller's refusals show at their field (a host
+// without Docker, a bad Identifier, a container that is not there), then a good
+// one adopts the container FLYT_WORKLOAD runs in on FLYT_SOURCE (with Docker).
+scenarios['paste-old'] = async (browser, problems) => {
+  const name = env('FLYT_WORKLOAD');
+  const host = env('FLYT_SOURCE');
+  const other = env('FLYT_TARGET'); // no Docker there
+  const spec = (changes, props) => JSON.stringify({
+    Identifier: name,
+    AccessIP: '0',
+    AccessPort: '0',
+    AutoMigrate: false,
+    Available: true,
+    SharedDir: '',
+    Type: 'Container',
+    Containerproperties: { ContainerID: name, Image: 'busybox', Checkpoint: false, ...props },
+    ...changes,
+  }, null, 2);
+  const { page, context } = await newPage(browser, problems);
+  await signIn(page);
+  await go(page, '#/add?mode=json', 'Add a workload');
+  const box = page.getByLabel('Workload as JSON');
+  const create = () => page.getByRole('button', { name: 'Create workload' }).click();
+  const hostField = page.getByLabel('Host', { exact: true });
+  await hostField.selectOption('');
+  await box.fill(spec({}));
+  await create();
+  await page.locator('#f-host-error').getByText("The old system's spec names no host").waitFor();
+  await box.fill(spec({ Identifier: 'Old Box' }));
+  await hostField.selectOption(host);
+  await create();
+  await page.locator('#f-json-error').getByText('"Identifier" is not a usable workload name').waitFor();
+  const out = {};
+  await problems.expect(async () => {
+    await hostField.selectOption(other);
+    await box.fill(spec({}));
+    await create();
+    await page.locator('#f-host-error').getByText('docker driver is not available').waitFor();
+    out.noDocker = (await page.locator('#f-host-error').textContent()).trim();
+    await hostField.selectOption(host);
+    await box.fill(spec({}, { ContainerID: `${name}-missing` }));
+    await create();
+    await page.locator('#f-json-error').waitFor();
+    out.missing = (await page.locator('#f-json-error').textContent()).trim();
+  });
+  await shot(page, 'add-old-spec-errors');
+  await box.fill(spec({}));
+  await create();
+  await page.getByRole('heading', { level: 1, name }).waitFor();
+  const props = page.locator('.card', { hasText: 'Properties' });
+  await props.locator('dd', { hasText: /^docker$/ }).waitFor();
+  await props.locator('.badge', { hasText: /^running$/ }).waitFor();
+  await shot(page, 'workload-old-spec');
+  await context.close();
+  return out;
+};
+
 // Every view at desktop and phone width: screenshots, labels, no sideways
 // scrolling, keyboard reachability of the navigation.
 scenarios.views = async (browser, problems) => {
@@ -476,6 +716,7 @@ scenarios.views = async (browser, problems) => {
     ['add', '#/add', 'Add a workload'],
     ['migrations', '#/migrations', 'Migrations'],
     ['migration', `#/migrations/${migration}`, new RegExp(`Migration of ${workload}`)],
+    ['decisions', '#/decisions', 'Decisions'],
     ['settings', '#/settings', 'Settings'],
   ];
   const out = {};
@@ -484,9 +725,10 @@ scenarios.views = async (browser, problems) => {
     await signIn(page);
     for (const [name, hash, heading] of views) {
       await go(page, hash, heading);
-      await page.locator('.muted', { hasText: /^Loading/ }).waitFor({ state: 'detached' });
+      await page.waitForFunction(() => ![...document.querySelectorAll('.muted')].some((e) => e.textContent.startsWith('Loading')));
       if (name === 'workload') await page.getByRole('group', { name: 'Target host' }).waitFor();
-      if (name === 'settings') await page.getByRole('button', { name: 'End all sessions' }).waitFor();
+      if (name === 'settings') await page.getByRole('button', { name: 'Save policy' }).waitFor();
+      if (name === 'decisions') await page.locator('#plan-summary').waitFor();
       await checkLabels(page, `${name} (${size})`);
       await checkNoOverflow(page, `${name} (${size})`);
       await shot(page, `view-${name}-${size}`);
@@ -500,11 +742,11 @@ scenarios.views = async (browser, problems) => {
       out.first = await page.evaluate(() => document.activeElement.textContent.trim());
       check(out.first === 'Skip to content', `the first Tab stop is "${out.first}"`);
       const seen = [];
-      for (let i = 0; i < 8; i++) {
+      for (let i = 0; i < 9; i++) {
         await page.keyboard.press('Tab');
         seen.push(await page.evaluate(() => document.activeElement.textContent.trim()));
       }
-      for (const label of ['Hosts', 'Workloads', 'Add workload', 'Migrations', 'Settings', 'Sign out'])
+      for (const label of ['Hosts', 'Workloads', 'Add workload', 'Migrations', 'Decisions', 'Settings', 'Sign out'])
         check(seen.includes(label), `"${label}" is not reachable with Tab (saw ${seen.join(', ')})`);
       // Enter on a navigation link opens its view
       while ((await page.evaluate(() => document.activeElement.textContent.trim())) !== 'Settings') await page.keyboard.press('Shift+Tab');

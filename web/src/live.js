@@ -10,6 +10,9 @@ export const EVENT_TYPES = [
   'workload.reconciled', 'workload.conflict', 'workload.failed',
   'migration.created', 'migration.phase', 'migration.progress', 'migration.finished',
   'sessions.revoked',
+  // of the energy-aware policy
+  'host.changed', 'workload.changed', 'policy.changed', 'policy.move', 'policy.decision', 'policy.hold',
+  'signal.stale', 'signal.fresh',
 ];
 
 const subscribers = new Set();

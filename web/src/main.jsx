@@ -15,12 +15,14 @@ import { Workload } from './views/workload.jsx';
 import { AddWorkload } from './views/add.jsx';
 import { Migrations, Migration } from './views/migrations.jsx';
 import { Settings } from './views/settings.jsx';
+import { Decisions, Decision } from './views/decisions.jsx';
 
 const NAV = [
   ['/hosts', 'Hosts'],
   ['/workloads', 'Workloads'],
   ['/add', 'Add workload'],
   ['/migrations', 'Migrations'],
+  ['/decisions', 'Decisions'],
   ['/settings', 'Settings'],
 ];
 
@@ -45,6 +47,8 @@ function View({ route }) {
       return <AddWorkload params={route.params} />;
     case 'migrations':
       return second ? <Migration id={second} /> : <Migrations />;
+    case 'decisions':
+      return second ? <Decision id={second} /> : <Decisions params={route.params} />;
     case 'settings':
       return <Settings />;
     default:

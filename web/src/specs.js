@@ -1,7 +1,7 @@
 // What "paste JSON" accepts. Each format says whether a pasted object is in it
-// and turns it into the body of POST /api/v1/workloads; the first that claims the
-// object wins. Another format (the old system's workload spec, once the
-// controller imports it) is one more entry here.
+// and turns it into the request of POST /api/v1/workloads (its body, and the
+// query: the old system's spec names no host, so ?host= says where); the first
+// that claims the object wins.
 
 const NAME_RE = /^[a-z0-9][a-z0-9_.-]{0,62}$/;
 
@@ -39,14 +39,26 @@ export const FORMATS = [
   },
   {
     id: 'old-system',
-    label: "the old system's workload spec",
+    label: "the old system's workload spec (Identifier, Type, …)",
     claims: (obj) => OLD_SYSTEM_KEYS.some((k) => k in obj),
-    toRequest() {
-      return {
-        errors: {
-          json: "This is the old system's workload spec (Identifier, Type, …). This controller does not import it yet: write it as flyt's workload.",
-        },
-      };
+    // The controller converts it (src/controller/legacy.c): a "Container" adopts
+    // that container from the host's Docker, a "VM" that domain from its libvirt.
+    // Checked here: what can be told without the host; the rest is the
+    // controller's to say (and shows at the field too).
+    toRequest(obj, { host }) {
+      const errors = {};
+      const unknown = Object.keys(obj).filter((k) => !OLD_SYSTEM_KEYS.includes(k));
+      if (unknown.length)
+        errors.json = `Unknown field${unknown.length > 1 ? 's' : ''} of the old system's spec: ${unknown.join(', ')} (known: ${OLD_SYSTEM_KEYS.join(', ')}).`;
+      if (typeof obj.Identifier !== 'string' || !obj.Identifier) errors.json = errors.json || 'The old system\'s spec needs "Identifier" (the workload\'s name).';
+      else {
+        const np = nameProblem(obj.Identifier);
+        if (np) errors.json = errors.json || `"Identifier" is not a usable workload name: ${np}`;
+      }
+      const type = typeof obj.Type === 'string' ? obj.Type.toLowerCase() : '';
+      if (type !== 'container' && type !== 'vm') errors.json = errors.json || '"Type" must be "Container" or "VM".';
+      if (!host) errors.host = "The old system's spec names no host: choose the host it is on (its container or VM is adopted from there).";
+      return Object.keys(errors).length ? { errors } : { body: obj, query: { host } };
     },
   },
 ];
@@ -104,7 +116,7 @@ export function requestFromJson(text, ctx) {
 export function fieldOfServerError(message) {
   const m = message || '';
   if (/workload name|a workload named/.test(m)) return 'name';
-  if (/^no host|host \S+ is offline|cannot run/.test(m)) return 'host';
+  if (/^no host|host \S+ is offline|cannot run|names no host|driver is not available/.test(m)) return 'host';
   if (/spec|cmd|payload|delay_ms|"fail"/.test(m)) return 'spec';
   return null;
 }

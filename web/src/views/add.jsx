@@ -1,7 +1,7 @@
 // Add a workload: a form per kind, or pasted JSON. Problems show at their field,
 // before sending when this page can tell, after when the controller says so.
 import { useEffect, useState } from 'preact/hooks';
-import { api } from '../api.js';
+import { api, qs } from '../api.js';
 import { ErrorNote, Field, toast } from '../components.jsx';
 import { navigate } from '../router.js';
 import { fieldOfServerError, nameProblem, requestFromJson } from '../specs.js';
@@ -125,6 +125,7 @@ export function AddWorkload({ params }) {
     e.preventDefault();
     setFormError(null);
     let body;
+    let query = {};
     const errs = {};
     if (mode === 'form') {
       const np = nameProblem(name);
@@ -138,6 +139,7 @@ export function AddWorkload({ params }) {
       const r = requestFromJson(json, { host });
       if (r.errors) Object.assign(errs, r.errors);
       body = r.body;
+      query = r.query || {};
     }
     setErrors(errs);
     if (Object.keys(errs).length) {
@@ -146,7 +148,7 @@ export function AddWorkload({ params }) {
     }
     setBusy(true);
     try {
-      const w = await api('POST', '/api/v1/workloads', body);
+      const w = await api('POST', `/api/v1/workloads${qs(query)}`, body);
       toast(`${w.name} created on ${w.host}.`, 'ok');
       navigate(`/workloads/${encodeURIComponent(w.name)}`);
     } catch (err) {
@@ -220,7 +222,7 @@ export function AddWorkload({ params }) {
           </>
         )}
         {mode === 'json' && (
-          <Field id="f-json" label="Workload as JSON" error={errors.json} hint={'flyt\'s form: {"name": "db", "kind": "process", "spec": {"cmd": ["redis-server"]}}; "host" may come from the list above.'}>
+          <Field id="f-json" label="Workload as JSON" error={errors.json} hint={'flyt\'s form: {"name": "db", "kind": "process", "spec": {"cmd": ["redis-server"]}} ("host" may come from the list above), or the old system\'s workload spec ({"Identifier": …, "Type": "Container", "Containerproperties": {"ContainerID": …}}) on the host chosen above.'}>
             <textarea id="f-json" rows={12} class="mono" spellcheck={false} value={json} onInput={(e) => setJson(e.currentTarget.value)} aria-invalid={errors.json ? 'true' : undefined} />
           </Field>
         )}

@@ -214,6 +214,17 @@ export function Migration({ id }) {
               {bytes(m.bytes)}
               {m.images_bytes ? ` (images ${bytes(m.images_bytes)})` : ''}
             </dd>
+            {m.options && m.options.origin && (
+              <>
+                <dt>Started by</dt>
+                <dd>
+                  the policy ({m.options.origin.code}
+                  {m.options.origin.policy && m.options.origin.policy !== 'none' ? `, ${m.options.origin.policy}` : ''}):{' '}
+                  {m.options.origin.reason}{' '}
+                  <a href={`#/decisions?workload=${encodeURIComponent(m.workload)}&action=move`}>its decision</a>
+                </dd>
+              </>
+            )}
             <dt>Started</dt>
             <dd>{when(m.created)}</dd>
             <dt>Finished</dt>

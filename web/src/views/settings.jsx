@@ -1,9 +1,189 @@
-// Settings: the controller's own, the browser sessions (and ending them all), and
-// where the token lives. The token itself is never shown.
-import { useCallback, useEffect, useState } from 'preact/hooks';
+// Settings: the controller's own, the browser sessions (and ending them all),
+// where the token lives (the token itself is never shown), and the automatic
+// migration policy with its thresholds.
+import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import { api } from '../api.js';
-import { ErrorNote, Loading, toast } from '../components.jsx';
+import { ErrorNote, Field, Loading, toast } from '../components.jsx';
 import { ms, when } from '../format.js';
+import { useLiveEvents } from '../live.js';
+import {
+  CURRENCIES, POLICY_FIELDS, POLICY_GROUPS, POLICY_KINDS, fieldOfPolicyError, policyChanges, policyTexts,
+} from '../policy.js';
+
+const POLICY_EVENTS = ['policy.changed'];
+
+// The policy form: GET /api/v1/policy fills it; Save sends only the fields that
+// were edited (PATCH /api/v1/policy, all or nothing on the controller's side).
+// Mistakes are told at their field before sending, and so are the controller's
+// refusals. A change made elsewhere (the CLI, another browser) replaces the
+// form when nothing is being edited, and is announced when something is.
+function PolicyCard() {
+  const [base, setBase] = useState(null); // the settings the form was filled from
+  const [texts, setTexts] = useState(null);
+  const [status, setStatus] = useState(null);
+  const [errors, setErrors] = useState({});
+  const [formError, setFormError] = useState(null);
+  const [elsewhere, setElsewhere] = useState(false);
+  const [busy, setBusy] = useState(false);
+  const [focusTick, setFocusTick] = useState(0);
+  const dirty = useRef(false);
+  const fill = useCallback((p) => {
+    setBase(p);
+    setTexts(policyTexts(p));
+    setErrors({});
+    setElsewhere(false);
+    dirty.current = false;
+  }, []);
+  const load = useCallback(() => {
+    api('GET', '/api/v1/policy')
+      .then((p) => {
+        setStatus(p);
+        if (!dirty.current) fill(p);
+        setFormError(null);
+      })
+      .catch(setFormError);
+  }, [fill]);
+  useEffect(load, [load]);
+  useLiveEvents(() => {
+    if (dirty.current) setElsewhere(true);
+    load();
+  }, POLICY_EVENTS);
+  useEffect(() => {
+    if (!focusTick) return;
+    const first = document.querySelector('#policy-form [aria-invalid="true"]');
+    if (first) first.focus();
+  }, [focusTick]);
+
+  const set = (k, v) => {
+    dirty.current = true;
+    setTexts((t) => ({ ...t, [k]: v }));
+  };
+  async function save(e) {
+    e.preventDefault();
+    setFormError(null);
+    const { errors: errs, changes } = policyChanges(texts, base);
+    setErrors(errs);
+    if (Object.keys(errs).length) {
+      setFocusTick((t) => t + 1);
+      return;
+    }
+    if (!Object.keys(changes).length) {
+      toast('Nothing to save: no setting was changed.');
+      return;
+    }
+    setBusy(true);
+    try {
+      const p = await api('PATCH', '/api/v1/policy', changes);
+      fill(p);
+      setStatus((s) => ({ ...s, ...p }));
+      toast(`Policy saved: ${p.policy}.`, 'ok');
+    } catch (err) {
+      const f = fieldOfPolicyError(err.message);
+      if (f && err.status >= 400 && err.status < 500) {
+        setErrors({ [f]: err.message });
+        setFocusTick((t) => t + 1);
+      } else {
+        setFormError(err);
+      }
+    } finally {
+      setBusy(false);
+    }
+  }
+  const input = (f) => (
+    <Field id={`p-${f.key}`} label={f.label} error={errors[f.key]} hint={f.hint}>
+      <input
+        id={`p-${f.key}`}
+        name={f.key}
+        value={texts[f.key]}
+        inputMode={f.kind === 'duration' ? 'text' : 'decimal'}
+        autocomplete="off"
+        onInput={(e) => set(f.key, e.currentTarget.value)}
+        aria-invalid={errors[f.key] ? 'true' : undefined}
+        aria-describedby={errors[f.key] ? `p-${f.key}-error` : f.hint ? `p-${f.key}-hint` : undefined}
+      />
+    </Field>
+  );
+  const holds = status && status.holds ? Object.entries(status.holds) : [];
+  return (
+    <section class="card" aria-labelledby="auto-h">
+      <header class="card-head">
+        <h2 id="auto-h">Automatic migration</h2>
+        <a href="#/decisions">Decisions and what would move now</a>
+      </header>
+      <p class="small">
+        The policy moves, live, the workloads whose auto-migrate flag is on (each workload's page has the switch);
+        a draining host is emptied whatever the policy. How each policy decides:{' '}
+        <code>docs/energy.md</code>.
+      </p>
+      {status && (
+        <p class="small muted" id="policy-clock">
+          Policy clock {when(status.clock && status.clock.now)}
+          {status.clock && status.clock.speed !== 1 ? ` (replayed ${status.clock.speed}× faster)` : ''}; it runs every{' '}
+          {ms(status.interval_ms)} and has run {status.ticks} time(s).
+        </p>
+      )}
+      {holds.length > 0 && (
+        <div class="note" role="status">
+          <strong>Held after a failed policy migration:</strong>
+          <ul class="reasons">
+            {holds.map(([w, h]) => (
+              <li>
+                <a href={`#/workloads/${encodeURIComponent(w)}`}>{w}</a>: until{' '}
+                {h.hold_until_ms ? when(new Date(h.hold_until_ms).toISOString()) : '–'} ({h.failures} failure(s)):{' '}
+                {h.reason}
+              </li>
+            ))}
+          </ul>
+        </div>
+      )}
+      <ErrorNote error={formError} />
+      {!texts && !formError && <Loading what="the policy" />}
+      {texts && (
+        <form id="policy-form" class="form-wide" onSubmit={save} noValidate>
+          {elsewhere && (
+            <div class="note" role="status">
+              The policy was changed elsewhere (the CLI or another browser) while you were editing. Saving sends only
+              the fields you changed; <em>Undo changes</em> shows the current settings.
+            </div>
+          )}
+          <fieldset>
+            <legend>Policy</legend>
+            <div class="form-grid">
+              <Field id="p-policy" label="Policy" error={errors.policy}>
+                <select id="p-policy" value={texts.policy} onChange={(e) => set('policy', e.currentTarget.value)} aria-invalid={errors.policy ? 'true' : undefined}>
+                  {POLICY_KINDS.map(([k, label]) => (
+                    <option value={k}>{label}</option>
+                  ))}
+                </select>
+              </Field>
+              <Field id="p-currency" label="Price in" error={errors.currency} hint="The price cheapest and band compare.">
+                <select id="p-currency" value={texts.currency} onChange={(e) => set('currency', e.currentTarget.value)} aria-invalid={errors.currency ? 'true' : undefined}>
+                  {CURRENCIES.map((c) => (
+                    <option value={c}>{c}/MWh</option>
+                  ))}
+                </select>
+              </Field>
+            </div>
+          </fieldset>
+          {POLICY_GROUPS.map(([g, legend]) => (
+            <fieldset>
+              <legend>{legend}</legend>
+              <div class="form-grid">{POLICY_FIELDS.filter((f) => f.group === g).map(input)}</div>
+            </fieldset>
+          ))}
+          <div class="row">
+            <button type="submit" disabled={busy}>
+              {busy ? 'Saving…' : 'Save policy'}
+            </button>
+            <button type="button" class="secondary" disabled={busy} onClick={() => { dirty.current = false; load(); }}>
+              Undo changes
+            </button>
+          </div>
+        </form>
+      )}
+    </section>
+  );
+}
 
 export function Settings() {
   const [info, setInfo] = useState(null);
@@ -111,17 +291,9 @@ export function Settings() {
               End all sessions
             </button>
           </section>
-          <section class="card" aria-labelledby="auto-h">
-            <header class="card-head">
-              <h2 id="auto-h">Automatic migration</h2>
-            </header>
-            <p>
-              This controller has no migration policy yet: workloads move only when someone migrates them. Each
-              workload's auto-migrate flag is shown in the workloads list.
-            </p>
-          </section>
         </div>
       )}
+      {info && <PolicyCard />}
     </section>
   );
 }

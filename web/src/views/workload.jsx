@@ -1,8 +1,10 @@
 // One workload: its properties, the tail of its output, where it can migrate (and
-// why not elsewhere), its migrations so far and the one running now.
+// why not elsewhere), its migrations so far and the one running now; its
+// auto-migrate switch, the energy it used, and the policy's decisions about it.
 import { useCallback, useEffect, useState } from 'preact/hooks';
-import { api, enc } from '../api.js';
+import { api, enc, qs } from '../api.js';
 import { Badge, Chart, Empty, ErrorNote, Loading, MigrationProgress, toast } from '../components.jsx';
+import { DecisionCard, EnergyTotals } from '../energy.jsx';
 import { bytes, isTerminal, ms, when } from '../format.js';
 import { useLiveEvents, useLiveReload } from '../live.js';
 import { navigate } from '../router.js';
@@ -276,6 +278,127 @@ export function CancelButton({ m }) {
   );
 }
 
+const DECISION_EVENTS = ['policy.move', 'policy.decision', 'policy.changed', 'policy.hold', 'workload.changed',
+  'host.changed', 'migration.finished', 'signal.stale', 'signal.fresh'];
+
+// Automatic migration and energy: the auto-migrate switch (PATCH
+// /api/v1/workloads/NAME), the energy, CO2 and cost it used, and what the policy
+// would do with it now (GET /api/v1/plan?workload=NAME, moving nothing).
+function PolicyCard({ w, onChange }) {
+  const [energy, setEnergy] = useState(null);
+  const [policy, setPolicy] = useState(null);
+  const [plan, setPlan] = useState(null);
+  const [error, setError] = useState(null);
+  const [busy, setBusy] = useState(false);
+  // the switch shows what was asked at once, and goes back if the controller refuses
+  const [on, setOn] = useState(Boolean(w.auto_migrate));
+  useEffect(() => setOn(Boolean(w.auto_migrate)), [w.auto_migrate]);
+  const load = useCallback(() => {
+    Promise.all([
+      api('GET', '/api/v1/energy'),
+      api('GET', '/api/v1/policy'),
+      api('GET', `/api/v1/plan${qs({ workload: w.name, all: 'true' })}`),
+    ])
+      .then(([e, p, pl]) => {
+        setEnergy(e);
+        setPolicy(p);
+        setPlan(pl.decisions[0] || null);
+        setError(null);
+      })
+      .catch(setError);
+  }, [w.name]);
+  useEffect(load, [load, w.host, w.state, w.auto_migrate]);
+  useLiveReload(load, DECISION_EVENTS, 500);
+  async function toggle(e) {
+    const want = e.currentTarget.checked;
+    setOn(want);
+    setBusy(true);
+    try {
+      const r = await api('PATCH', `/api/v1/workloads/${enc(w.name)}`, { auto_migrate: want });
+      toast(`Auto-migrate is ${r.auto_migrate ? 'on' : 'off'} for ${w.name}.`, 'ok');
+      onChange(r);
+    } catch (err) {
+      setOn(!want);
+      setError(err);
+    } finally {
+      setBusy(false);
+    }
+  }
+  const currency = policy ? policy.currency : 'EUR';
+  return (
+    <section class="card" aria-labelledby="auto-title">
+      <header class="card-head">
+        <h2 id="auto-title">Automatic migration and energy</h2>
+        <a href="#/settings">Policy settings</a>
+      </header>
+      <div class="field checkbox">
+        <input id="w-auto" type="checkbox" checked={on} disabled={busy} onChange={toggle} aria-describedby="w-auto-hint" />
+        <label for="w-auto">Auto-migrate</label>
+      </div>
+      <div class="hint" id="w-auto-hint">
+        {policy ? (
+          policy.policy === 'none' ? (
+            'On: the policy may move it by itself. The policy is none now: nothing moves by itself (a draining host is still emptied).'
+          ) : (
+            `On: the ${policy.policy} policy may move it by itself, live. Off: it moves only when someone migrates it, or its host drains.`
+          )
+        ) : (
+          'On: the policy may move it by itself, live.'
+        )}
+      </div>
+      <ErrorNote error={error} />
+      <dl class="props">
+        <EnergyTotals t={energy && energy.workload[w.name]} power={energy && energy.power_w.workload[w.name]} currency={currency} />
+      </dl>
+      <h3>What the policy would do now</h3>
+      {!plan && !error && <Loading what="the plan" />}
+      {plan && <DecisionCard d={plan} showWorkload={false} />}
+    </section>
+  );
+}
+
+// The policy's stored decisions about this workload, newest first.
+function Decisions({ name }) {
+  const [list, setList] = useState(null);
+  const [total, setTotal] = useState(0);
+  const [error, setError] = useState(null);
+  const load = useCallback(() => {
+    api('GET', `/api/v1/decisions${qs({ workload: name, limit: 10 })}`)
+      .then((r) => {
+        setList(r.decisions);
+        setTotal(r.total);
+        setError(null);
+      })
+      .catch(setError);
+  }, [name]);
+  useEffect(load, [load]);
+  useLiveReload(load, ['policy.move', 'policy.decision'], 300);
+  return (
+    <section class="card" aria-labelledby="decisions-title">
+      <header class="card-head">
+        <h2 id="decisions-title">Policy decisions</h2>
+        {total > 0 && (
+          <a href={`#/decisions?workload=${enc(name)}`}>
+            {total > (list ? list.length : 0) ? `All ${total}` : 'In the decisions view'}
+          </a>
+        )}
+      </header>
+      <ErrorNote error={error} />
+      {!list && !error && <Loading what="decisions" />}
+      {list && list.length === 0 && (
+        <Empty>The policy has not decided anything about this workload yet (it records a decision when it changes).</Empty>
+      )}
+      {list && list.length > 0 && (
+        <div class="decisions">
+          {list.map((d) => (
+            <DecisionCard key={d.id} d={d} showWorkload={false} />
+          ))}
+        </div>
+      )}
+    </section>
+  );
+}
+
 export function Workload({ name }) {
   const [w, setW] = useState(null);
   const [error, setError] = useState(null);
@@ -293,7 +416,7 @@ export function Workload({ name }) {
   useLiveReload(
     load,
     ['workload.state', 'workload.moved', 'workload.deleted', 'workload.reconciled', 'workload.conflict', 'workload.failed',
-      'migration.created', 'migration.finished'],
+      'migration.created', 'migration.finished', 'workload.changed'],
   );
   async function act(action) {
     setBusy(true);
@@ -388,6 +511,10 @@ export function Workload({ name }) {
         <MigratePanel w={w} onStarted={() => { load(); setTick((t) => t + 1); }} />
       </div>
       {w.migration && <Running id={w.migration} onEnd={() => { load(); setTick((t) => t + 1); }} />}
+      <div class="columns">
+        <PolicyCard w={w} onChange={(r) => setW((x) => ({ ...x, auto_migrate: r.auto_migrate }))} />
+        <Decisions name={w.name} />
+      </div>
       <History name={w.name} current={tick} />
       <Logs name={w.name} running={w.state === 'running'} />
     </section>
