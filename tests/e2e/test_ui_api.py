@@ -352,24 +352,14 @@ def test_a_policy_move_its_decision_plan_energy_and_events(ui_cluster):
         r = s.get("/api/v1/plan?workload=eco1&all=true")
         assert r.json["decisions"][0]["code"] == "auto_migrate_off", r.json
         # auto-migrate on: the policy moves it to DK2 (50 g/kWh against 200), and says so live
-        got = {}
-
-        def reader():
-            try:
-                got["events"] = read_sse(c, s.cookie, lambda evs: any(
-                    e["type"] == "policy.move" and e["workload"] == "eco1" for e in evs), timeout=120)
-            except BaseException as e:  # noqa: BLE001 - reported below
-                got["error"] = e
-        t = threading.Thread(target=reader)
-        t.start()
-        time.sleep(0.5)  # the stream opens
+        events = start_sse(c, s.cookie, lambda evs: any(
+            e["type"] == "policy.move" and e["workload"] == "eco1" for e in evs))
         r = s.write("PATCH", "/api/v1/workloads/eco1", {"auto_migrate": True})
         assert r.status == 200 and r.json["auto_migrate"] is True and r.json["name"] == "eco1", r
-        t.join(150)
-        assert "error" not in got, got.get("error")
-        types = [e["type"] for e in got["events"]]
+        got = events()
+        types = [e["type"] for e in got]
         assert "workload.changed" in types, types
-        ev = [e for e in got["events"] if e["type"] == "policy.move"][0]
+        ev = [e for e in got if e["type"] == "policy.move"][0]
         assert (ev["workload"], ev["host"], ev["target"], ev["code"], ev["action"]) == (
             "eco1", "h1", "h2", "greener", "move"), ev
         m = c.wait_migration(ev["migration"])
@@ -451,13 +441,17 @@ def test_the_old_systems_spec_as_the_add_view_sends_it(ui_cluster):
     assert c.api("GET", "/api/v1/workloads/oldapi").status == 404
 
 
-def read_sse(c, cookie, until, timeout=60):
-    """Reads the event stream with the cookie until until(events) is true."""
+def read_sse(c, cookie, until, timeout=60, opened=None):
+    """Reads the event stream with the cookie until until(events) is true; sets
+    the threading.Event opened once the controller answered (from then on every
+    event published reaches this stream)."""
     u = urllib.parse.urlsplit(c.controller_url)
     conn = http.client.HTTPConnection(u.hostname, u.port, timeout=timeout)
     conn.request("GET", "/api/v1/events", headers={"Cookie": cookie, "Accept": "text/event-stream"})
     resp = conn.getresponse()
     assert resp.status == 200 and resp.headers["Content-Type"] == "text/event-stream", resp.status
+    if opened:
+        opened.set()
     events = []
     deadline = time.monotonic() + timeout
     buf = b""
@@ -479,27 +473,41 @@ def read_sse(c, cookie, until, timeout=60):
     raise AssertionError("the event stream ended or timed out before the wanted events: %s" % events[-10:])
 
 
-def test_live_events_carry_progress(ui_cluster):
-    c = ui_cluster
-    s = Session(c)
-    fake(c, "prog", delay_ms=2000)
-    import threading
+def start_sse(c, cookie, until, timeout=120):
+    """Reads the event stream in a thread and returns once it is open; what it
+    returns waits for until(events) and gives the events."""
+    opened = threading.Event()
     got = {}
 
     def reader():
         try:
-            got["events"] = read_sse(c, s.cookie, lambda evs: any(
-                e["type"] == "migration.finished" and e["workload"] == "prog" for e in evs), timeout=120)
-        except BaseException as e:  # noqa: BLE001 - reported below
+            got["events"] = read_sse(c, cookie, until, timeout=timeout, opened=opened)
+        except BaseException as e:  # noqa: BLE001 - raised by the caller
             got["error"] = e
-    t = threading.Thread(target=reader)
+        opened.set()
+    t = threading.Thread(target=reader, daemon=True)
     t.start()
-    time.sleep(0.5)  # the stream opens; events published before it are not replayed (no since)
+    assert opened.wait(timeout), "the event stream did not open"
+
+    def events():
+        t.join(timeout + 30)
+        assert not t.is_alive(), "the event stream reader did not end"
+        if "error" in got:
+            raise got["error"]
+        return got["events"]
+    return events
+
+
+def test_live_events_carry_progress(ui_cluster):
+    c = ui_cluster
+    s = Session(c)
+    fake(c, "prog", delay_ms=2000)
+    # events published before the stream opens are not replayed (no since)
+    events = start_sse(c, s.cookie, lambda evs: any(
+        e["type"] == "migration.finished" and e["workload"] == "prog" for e in evs))
     r = s.write("POST", "/api/v1/migrations", {"workload": "prog", "target": "h2"})
     assert r.status == 202, r
-    t.join(150)
-    assert "error" not in got, got.get("error")
-    mine = [e for e in got["events"] if e.get("workload") == "prog"]
+    mine = [e for e in events() if e.get("workload") == "prog"]
     types = [e["type"] for e in mine]
     assert types[0] == "migration.created" and types[-1] == "migration.finished", types
     phases = [e["state"] for e in mine if e["type"] == "migration.phase"]
