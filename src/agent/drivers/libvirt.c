@@ -228,13 +228,14 @@ static bool fs_shared(const char *path)
 		return false;
 	size_t best = 0;
 	bool shared = false;
-	struct mntent *e;
-	while ((e = getmntent(f))) {
-		size_t n = strlen(e->mnt_dir);
-		bool under = strncmp(path, e->mnt_dir, n) == 0 && (path[n] == '/' || path[n] == '\0' || n == 1);
+	struct mntent e;
+	char buf[4096];
+	while (getmntent_r(f, &e, buf, sizeof(buf))) { /* getmntent is not thread-safe */
+		size_t n = strlen(e.mnt_dir);
+		bool under = strncmp(path, e.mnt_dir, n) == 0 && (path[n] == '/' || path[n] == '\0' || n == 1);
 		if (under && n >= best) {
 			best = n;
-			shared = !strcmp(e->mnt_type, "fuse.glusterfs") || !strcmp(e->mnt_type, "fuse.quobyte");
+			shared = !strcmp(e.mnt_type, "fuse.glusterfs") || !strcmp(e.mnt_type, "fuse.quobyte");
 		}
 	}
 	endmntent(f);
