@@ -254,7 +254,7 @@ def test_local_disks_are_copied(lv):
     before = console(serial)[1][-1]
     wait_for(lambda: console(serial)[1][-1] >= before + 5, 60, "the domain to count on after the cancel")
 
-    # migrated with its disks
+    # migrated with its disks, there and back (the second time from h2's copies)
     before = console(serial)[1][-1]
     m = c.migrate("lvdisk", "h2", "precopy")
     assert m["state"] == "committed", m
@@ -263,29 +263,38 @@ def test_local_disks_are_copied(lv):
     assert "running" in virsh(uri("h2"), "domstate", "lvdisk")
     assert "lvdisk" not in virsh(uri("h1"), "list", "--all", "--name"), "the source domain was not undefined"
     src_sha = {p: file_sha(p) for p in (vda, vdb)}  # the source QEMU is gone: images of the switch-over
-    targets = {"vda": os.path.join(copies("h2"), "vda.qcow2"), "vdb": os.path.join(copies("h2"), "vdb.img")}
-    for flags in ((), ("--inactive",)):  # where it runs, and its persistent definition
-        dom = virsh(uri("h2"), "dumpxml", *flags, "lvdisk")
-        assert all("<source file='%s'" % t in dom for t in targets.values()), dom
     src = guest_view(vda, "qcow2", os.path.join(base, "src-view.raw"))
     src_count = int(re.match(rb"count (\d+)\n", src[COUNT_AT:COUNT_AT + 64]).group(1))
-    wait_for(lambda: console(serial)[1][-1] >= max(before, src_count) + 6, 60, "the domain to count on h2")
+    targets = lambda h: {"vda": os.path.join(copies(h), "vda.qcow2"),  # noqa: E731
+                         "vdb": os.path.join(copies(h), "vdb.img")}
+    for flags in ((), ("--inactive",)):  # where it runs, and its persistent definition
+        dom = virsh(uri("h2"), "dumpxml", *flags, "lvdisk")
+        assert all("<source file='%s'" % t in dom for t in targets("h2").values()), dom
+    wait_for(lambda: console(serial)[1][-1] >= max(before, src_count) + 3, 60, "the domain to count on h2")
+    m = c.migrate("lvdisk", "h1", "precopy")
+    assert m["state"] == "committed" and "copying 2 local disks" in (m.get("note") or ""), m
+    wait_for(lambda: not os.path.exists(copies("h2")), 30, "h2's stale disk copies to be removed")
+    for flags in ((), ("--inactive",)):
+        dom = virsh(uri("h1"), "dumpxml", *flags, "lvdisk")
+        assert all("<source file='%s'" % t in dom for t in targets("h1").values()), dom
+    wait_for(lambda: console(serial)[1][-1] >= src_count + 6, 60, "the domain to count on h1")
     boots, counts = console(serial)
     assert len(boots) == 1, "the domain booted again: %s" % boots
     assert all(b == a + 1 for a, b in zip(counts, counts[1:])), "the counter skipped or repeated"
     w = c.workload("lvdisk")
-    assert w["host"] == "h2" and w["state"] == "running", w
+    assert w["host"] == "h1" and w["state"] == "running", w
 
-    # what the guest sees on h2 is what it saw on h1, but for what it wrote since
+    # what the guest sees now is what it saw before the first move, but for what
+    # it wrote since
     c.cli("workload", "stop", "lvdisk")
-    dst = guest_view(targets["vda"], "qcow2", os.path.join(base, "dst-view.raw"))
+    dst = guest_view(targets("h1")["vda"], "qcow2", os.path.join(base, "dst-view.raw"))
     assert len(src) == len(dst) == 48 * MIB
     assert src[:COUNT_AT] == dst[:COUNT_AT] and src[COUNT_AT + 512:] == dst[COUNT_AT + 512:], (
-        "the target's vda differs from the source's outside the guest's counter")
+        "the copied vda differs from the source's outside the guest's counter")
     assert dst[MIB:MIB + len(vda_payload)] == vda_payload
     assert int(re.match(rb"count (\d+)\n", dst[COUNT_AT:COUNT_AT + 64]).group(1)) >= src_count + 5, (
-        "the guest did not write on to its copy")
-    assert guest_view(targets["vdb"], "raw", None) == guest_view(vdb, "raw", None)
-    assert os.path.getsize(targets["vdb"]) == 8 * MIB
-    assert {p: file_sha(p) for p in (vda, vdb)} == src_sha, "the source's disks changed after the switch-over"
+        "the guest did not write on to its copies")
+    assert guest_view(targets("h1")["vdb"], "raw", None) == guest_view(vdb, "raw", None)
+    assert os.path.getsize(targets("h1")["vdb"]) == 8 * MIB
+    assert {p: file_sha(p) for p in (vda, vdb)} == src_sha, "the original disks changed after the switch-over"
     assert c.unfinished_migrations() == []
