@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """flyt migrating a VM against raw QMP migration of the same VM: one run, side by side.
 
-    sudo python3 bench/bench_vm.py [--memory 256] [--repeat 3] [--json FILE]
+    sudo python3 bench/bench_vm.py [--memory 256] [--repeat 3] [--json FILE] [--no-libvirt]
 
 Two network-namespace hosts (tests/integration/harness.py builds them with a
 controller and two agents). The guest is the tests' tiny VM (scripts/build-guest.sh:
@@ -22,7 +22,7 @@ from the source's pause to the target's `cont`, including its switch-over
 handshake; raw: QEMU's `downtime` figure), bytes (QEMU's ram.transferred, plus
 flyt's control traffic), and flyt's overhead as a ratio to raw QMP.
 
-  flyt libvirt    with --libvirt: a libvirtd per host (private mount namespaces,
+  flyt libvirt    unless --no-libvirt: a libvirtd per host (private mount namespaces,
                   as the tests run them), the domain adopted (flyt workload adopt
                   --kind libvirt), flyt migrate --mode precopy --wait, back and forth
   virsh           the same domain, virsh migrate --live --p2p --persistent
@@ -233,8 +233,9 @@ def libvirt_runs(guest, memory, repeat, results):
             virsh(uri(where), "migrate", "--live", "--p2p", "--persistent", "--undefinesource", "benchvm", p2p(to))
             total = (time.monotonic() - t0) * 1000
             info = virsh(uri(to), "domjobinfo", "--completed", "benchvm")
-            downtime = re.search(r"Total downtime:\s+(\d+) ms", info)
-            processed = re.search(r"Data processed:\s+([\d.]+) (\w+)", info)
+            # virsh pads the figure: "Total downtime:   389          ms"
+            downtime = re.search(r"Total downtime:\s+(\d+)\s+ms", info)
+            processed = re.search(r"Data processed:\s+([\d.]+)\s+(\w+)", info)
             scale = {"B": 1, "KiB": 1024, "MiB": 1 << 20, "GiB": 1 << 30}
             results["virsh"].append({"total_ms": total, "downtime_ms": int(downtime.group(1)) if downtime else None,
                                      "bytes": float(processed.group(1)) * scale.get(processed.group(2), 1)
@@ -290,9 +291,14 @@ def main():
     ap.add_argument("--memory", type=int, default=256, help="guest memory, MiB (default 256)")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--json", help="write every sample and the summary here")
-    ap.add_argument("--libvirt", action="store_true",
-                    help="also flyt's libvirt driver against virsh migrate (needs libvirtd, virsh)")
+    ap.add_argument("--no-libvirt", dest="libvirt", action="store_false",
+                    help="leave out flyt's libvirt driver against virsh migrate (run when libvirtd and virsh "
+                         "are installed)")
     args = ap.parse_args()
+    if args.libvirt and not (shutil.which("virsh") and (shutil.which("libvirtd") or os.path.exists("/usr/sbin/libvirtd"))):
+        print("bench_vm: libvirtd or virsh missing: virsh migrate not measured (sudo scripts/setup.sh)",
+              file=sys.stderr)
+        args.libvirt = False
     if os.geteuid() != 0:
         print("bench_vm: run as root", file=sys.stderr)
         return 2
@@ -339,7 +345,7 @@ def main():
                                                      fmt(t["bytes"], "B"), ratio,
                                                      " (vs virsh)" if method == "flyt-libvirt" else ""))
     if not args.libvirt:
-        print("virsh migrate --live: not measured (give --libvirt)")
+        print("virsh migrate --live: not measured (--no-libvirt, or libvirt missing)")
     print("machine: %s, %d CPUs, kernel %s" % (platform.node(), os.cpu_count(), platform.release()))
     if args.json:
         with open(args.json, "w") as f:

@@ -41,8 +41,8 @@ build_pkgs=(
 	iproute2 iptables nftables procps
 	# run-time libraries of CRIU 4.2 that bookworm has in compatible versions
 	libnftables1 libprotobuf-c1 libbsd0 libgnutls30 libuuid1
-	# flytd's libvirt driver (optional at build time; built in when present)
-	libvirt-dev
+	# flytd's libvirt driver (optional at build time; built in when both are present)
+	libvirt-dev libxml2-dev
 )
 # Packages the tests, benchmarks and checks use.
 test_pkgs=(
@@ -56,8 +56,9 @@ test_pkgs=(
 	clang valgrind
 	# the container drivers' tests: real runc, dockerd and Podman, busybox images
 	docker.io containerd runc podman conmon busybox-static
-	# VM workloads (qemu driver) and the tiny guest the VM tests boot
-	qemu-system-x86
+	# VM workloads (qemu driver) and the tiny guest the VM tests boot; qemu-img
+	# creates the qcow2 copies of local disks a migration copies
+	qemu-system-x86 qemu-utils
 	# libvirt workloads: the tests run two libvirtd of their own (never the system's)
 	libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients
 )

@@ -165,9 +165,12 @@ struct migration {
 	pid_t dump_pid;		 /* source, lazy: criu dump, which outlives a crashed flytd */
 	uint64_t dump_ticks;
 	agent_t *agent;
-	/* what the target's driver said about the arriving workload (its "incoming"
-	 * slot), sent in "ready"; source: received, for its driver's dump (e.g.
-	 * whether the target already has a container's image). NULL when none. */
+	/* what the other side's driver said, NULL when nothing. Source: what the
+	 * target's driver said about the arriving workload (its "incoming" and
+	 * "receive" slots), sent in "ready", for its driver's dump or send (e.g.
+	 * whether the target already has a container's image, where it put a VM's
+	 * disk copies). Target: what the source's driver offered (its "offer"
+	 * slot), sent in "begin" (untrusted input: validate it). */
 	json_t *peer_info;
 };
 
@@ -194,6 +197,10 @@ struct driver {
 	 * anything is sent); may put facts for the source's dump into ret_info (an
 	 * object), or refuse the workload */
 	int (*incoming)(migration_t *m, json_t *ret_info, flyt_error_t *err);
+	/* optional, source: called before the target is told about the workload; may
+	 * put facts for the target's incoming and receive slots into ret_info (an
+	 * object, the target's m->peer_info), e.g. a VM's disks to copy */
+	int (*offer)(migration_t *m, json_t *ret_info, flyt_error_t *err);
 	/* optional, source: the target runs the workload and the migration is
 	 * committed; remove what is left of it here (a stopped container). Errors
 	 * are logged, not fatal: the workload has moved. */
@@ -332,6 +339,13 @@ void migrations_resolve_in_doubt(agent_t *a);
  * checkpoint here. */
 int source_target_outcome(migration_t *m);
 int source_restore_locally(migration_t *m, flyt_error_t *err);
+
+/* diskimg.c: empty images for the VM drivers' copies of local disks */
+#define DISKIMG_MAX_SIZE (64ULL << 40)
+bool diskimg_format_valid(const char *format); /* raw or qcow2 */
+/* Creates an empty image of size bytes (virtual size) at path, replacing any file
+ * there: raw sparse, qcow2 through qemu-img (FLYT_E_UNSUPPORTED without it). */
+int diskimg_create(agent_t *a, const char *path, const char *format, uint64_t size, flyt_error_t *err);
 
 /* fault.c: fault injection for the reliability tests, off unless FLYT_FAULT is set */
 void fault_init(agent_t *a);

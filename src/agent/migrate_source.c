@@ -190,10 +190,13 @@ static int source_until_restored(migration_t *m, flyt_stream_t *s, bool *dumped,
 	_cleanup_json_ json_t *wl =
 	    json_pack("{s:s, s:s, s:s, s:O}", "id", w->id, "name", w->name, "kind", w->driver->kind, "spec", w->spec);
 	_cleanup_json_ json_t *ready = NULL;
+	_cleanup_json_ json_t *offer = json_object();
+	if (w->driver->offer && w->driver->offer(m, offer, err) < 0)
+		return flyt_error_prefix(err, "preparing the workload");
 	if (send_ctrl(s,
-		      json_pack("{s:s, s:O, s:s, s:s, s:s, s:i}", "type", "begin", "workload", wl, "mode",
+		      json_pack("{s:s, s:O, s:s, s:s, s:s, s:i, s:O}", "type", "begin", "workload", wl, "mode",
 				migration_mode_name(m->mode), "criu_version", a->criu_version, "source", a->name,
-				"multifd", (int)m->multifd),
+				"multifd", (int)m->multifd, "driver", offer),
 		      err) < 0 ||
 	    expect_ctrl(s, "ready", 60000, &ready, err) < 0)
 		return flyt_error_prefix(err, "preparing the target");

@@ -290,6 +290,11 @@ static int target_begin(migration_t *m, flyt_stream_t *s, flyt_error_t *err)
 		flyt_rm_rf(w->dir, NULL);
 	if (flyt_mkdir_p(w->dir, 0700, err) < 0 || workload_save(a, w, err) < 0)
 		return -1;
+	json_t *offer = json_object_get(msg, "driver");
+	if (json_is_object(offer)) {
+		json_decref(m->peer_info);
+		m->peer_info = json_incref(offer);
+	}
 	_cleanup_json_ json_t *info = json_object();
 	if (drv->incoming && drv->incoming(m, info, err) < 0)
 		return -1;

@@ -13,6 +13,7 @@ addresses.
 The guest is the tests' tiny VM (scripts/build-guest.sh); its serial console is
 one file both hosts' QEMUs append to, so the counter must go on in that file
 without a second boot line."""
+import hashlib
 import os
 import re
 import shutil
@@ -172,4 +173,128 @@ def test_adopt_migrate_and_cancel(lv):
     assert all(b == a + 1 for a, b in zip(counts, counts[1:])), "the counter skipped or repeated"
     w = c.workload("lvvm")
     assert w["host"] == "h2" and w["state"] == "running", w
+    assert c.unfinished_migrations() == []
+
+
+DISK_XML = """<disk type='file' device='disk'><driver name='qemu' type='{fmt}'/><source file='{path}'/>
+      <target dev='{dev}' bus='virtio'/></disk>
+    """
+COUNT_AT = 4096  # where the guest writes "count N" on its first disk (scripts/build-guest.sh)
+MIB = 1024 * 1024
+
+
+def guest_view(path, fmt, out):
+    """What the guest sees of the image at path (no QEMU may have it open)."""
+    if fmt == "qcow2":
+        subprocess.run(["qemu-img", "convert", "-f", "qcow2", "-O", "raw", path, out], check=True, timeout=60)
+        path = out
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def file_sha(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def test_local_disks_are_copied(lv):
+    """A domain whose disks are on no shared storage moves with them: libvirt
+    copies them (NBD storage migration) into images flyt creates on the target,
+    which the domain's definition there points at. A cancel during the copy
+    leaves it running on the source and nothing on the target."""
+    if not shutil.which("qemu-img"):
+        pytest.skip("qemu-img is not installed (scripts/setup.sh installs qemu-utils)")
+    c, uri, base = lv
+    serial = os.path.join(base, "lvdisk-serial.log")
+    # vda: qcow2, written by the guest, with enough random data that a copy at
+    # 1 MiB/s lasts long enough to cancel it; vdb: raw, left alone by the guest
+    magic = "FLYT-MAGIC-%s" % os.urandom(8).hex()
+    vda_payload, vdb_payload = os.urandom(40 * MIB), os.urandom(2 * MIB)
+    vda_raw, vda, vdb = (os.path.join(base, n) for n in ("vda.raw", "vda.qcow2", "vdb.img"))
+    with open(vda_raw, "wb") as f:
+        f.truncate(48 * MIB)
+        f.write((magic + "\n").encode())
+        f.seek(MIB)
+        f.write(vda_payload)
+    subprocess.run(["qemu-img", "convert", "-f", "raw", "-O", "qcow2", vda_raw, vda], check=True, timeout=60)
+    os.unlink(vda_raw)
+    with open(vdb, "wb") as f:
+        f.truncate(8 * MIB)
+        f.seek(MIB)
+        f.write(vdb_payload)
+    xml = DOMAIN_XML.format(name="lvdisk", kernel=os.path.join(GUEST_DIR, "vmlinuz"),
+                            initrd=os.path.join(GUEST_DIR, "initrd.img"), serial=serial)
+    disks = DISK_XML.format(fmt="qcow2", path=vda, dev="vda") + DISK_XML.format(fmt="raw", path=vdb, dev="vdb")
+    xml = xml.replace("<serial ", disks + "<serial ", 1)
+    with open(os.path.join(base, "lvdisk.xml"), "w") as f:
+        f.write(xml)
+    virsh(uri("h1"), "define", os.path.join(base, "lvdisk.xml"))
+    virsh(uri("h1"), "start", "lvdisk")
+    wait_for(lambda: len(console(serial)[1]) >= 5, 180, "the domain to boot and count", interval=0.2)
+    with open(serial, errors="replace") as f:
+        assert "FLYT-DISK %s" % magic in f.read(), "the guest does not see its disk"
+    c.cli("workload", "adopt", "--kind", "libvirt", "--host", "h1", "lvdisk")
+    copies = lambda h: os.path.join(c.hosts[h].state_dir, "libvirt-disks", "lvdisk")  # noqa: E731
+
+    # cancelled while libvirt copies the disks (1 MiB/s): the domain runs on h1,
+    # nothing is left on h2, not even the empty copies
+    r = c.start_migration("lvdisk", "h2", "precopy", bandwidth_mbps=1)
+    assert r.status == 202, r.text
+    mid = r.json["id"]
+    c.wait_migration(mid, 180, until=lambda m: m.get("state") == "transferring" and (m.get("bytes") or 0) > 0)
+    job = virsh(uri("h1"), "domjobinfo", "lvdisk")
+    assert "File processed" in job and "Memory processed" not in job, "not copying the disks any more:\n" + job
+    assert os.path.exists(os.path.join(copies("h2"), "vda.qcow2"))
+    c.api("POST", "/api/v1/migrations/%s/cancel" % mid, expect=202)
+    m = c.wait_migration(mid, 180)
+    assert m["state"] == "rolled_back", m
+    assert "running" in virsh(uri("h1"), "domstate", "lvdisk")
+    assert "lvdisk" not in virsh(uri("h2"), "list", "--all", "--name")
+    wait_for(lambda: not os.path.exists(copies("h2")), 30, "h2's disk copies to be removed")
+    before = console(serial)[1][-1]
+    wait_for(lambda: console(serial)[1][-1] >= before + 5, 60, "the domain to count on after the cancel")
+
+    # migrated with its disks, there and back (the second time from h2's copies)
+    before = console(serial)[1][-1]
+    m = c.migrate("lvdisk", "h2", "precopy")
+    assert m["state"] == "committed", m
+    assert "copying 2 local disks (vda, vdb)" in (m.get("note") or ""), m
+    assert m["bytes"] > 40 * MIB, m  # vda's data went over the wire
+    assert "running" in virsh(uri("h2"), "domstate", "lvdisk")
+    assert "lvdisk" not in virsh(uri("h1"), "list", "--all", "--name"), "the source domain was not undefined"
+    src_sha = {p: file_sha(p) for p in (vda, vdb)}  # the source QEMU is gone: images of the switch-over
+    src = guest_view(vda, "qcow2", os.path.join(base, "src-view.raw"))
+    src_count = int(re.match(rb"count (\d+)\n", src[COUNT_AT:COUNT_AT + 64]).group(1))
+    targets = lambda h: {"vda": os.path.join(copies(h), "vda.qcow2"),  # noqa: E731
+                         "vdb": os.path.join(copies(h), "vdb.img")}
+    for flags in ((), ("--inactive",)):  # where it runs, and its persistent definition
+        dom = virsh(uri("h2"), "dumpxml", *flags, "lvdisk")
+        assert all("<source file='%s'" % t in dom for t in targets("h2").values()), dom
+    wait_for(lambda: console(serial)[1][-1] >= max(before, src_count) + 3, 60, "the domain to count on h2")
+    m = c.migrate("lvdisk", "h1", "precopy")
+    assert m["state"] == "committed" and "copying 2 local disks" in (m.get("note") or ""), m
+    wait_for(lambda: not os.path.exists(copies("h2")), 30, "h2's stale disk copies to be removed")
+    for flags in ((), ("--inactive",)):
+        dom = virsh(uri("h1"), "dumpxml", *flags, "lvdisk")
+        assert all("<source file='%s'" % t in dom for t in targets("h1").values()), dom
+    wait_for(lambda: console(serial)[1][-1] >= src_count + 6, 60, "the domain to count on h1")
+    boots, counts = console(serial)
+    assert len(boots) == 1, "the domain booted again: %s" % boots
+    assert all(b == a + 1 for a, b in zip(counts, counts[1:])), "the counter skipped or repeated"
+    w = c.workload("lvdisk")
+    assert w["host"] == "h1" and w["state"] == "running", w
+
+    # what the guest sees now is what it saw before the first move, but for what
+    # it wrote since
+    c.cli("workload", "stop", "lvdisk")
+    dst = guest_view(targets("h1")["vda"], "qcow2", os.path.join(base, "dst-view.raw"))
+    assert len(src) == len(dst) == 48 * MIB
+    assert src[:COUNT_AT] == dst[:COUNT_AT] and src[COUNT_AT + 512:] == dst[COUNT_AT + 512:], (
+        "the copied vda differs from the source's outside the guest's counter")
+    assert dst[MIB:MIB + len(vda_payload)] == vda_payload
+    assert int(re.match(rb"count (\d+)\n", dst[COUNT_AT:COUNT_AT + 64]).group(1)) >= src_count + 5, (
+        "the guest did not write on to its copies")
+    assert guest_view(targets("h1")["vdb"], "raw", None) == guest_view(vdb, "raw", None)
+    assert os.path.getsize(targets("h1")["vdb"]) == 8 * MIB
+    assert {p: file_sha(p) for p in (vda, vdb)} == src_sha, "the original disks changed after the switch-over"
     assert c.unfinished_migrations() == []

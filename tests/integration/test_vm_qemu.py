@@ -10,6 +10,7 @@ QEMU dies, must leave the VM running on the source, the same QEMU process, still
 counting, and nothing on the target.
 
 TCG only (see PLATFORM.md): the guest is idle, so precopy is safe under QEMU 7.2."""
+import hashlib
 import json
 import os
 import re
@@ -225,12 +226,32 @@ def disk_count(path):
     return int(m.group(1)) if m else None
 
 
-def test_local_disk_is_copied(cluster, guest):
-    """A VM with a disk only its host has (raw, not shared) moves with it: QEMU
-    mirrors the disk to the target while the guest writes to it, and the target's
-    copy is the source's, byte for byte, at the switch-over."""
+def guest_view(path, fmt, out):
+    """What the guest sees of the image at path: its bytes, through qemu-img for
+    qcow2 (read only while no QEMU has the image open)."""
+    if fmt == "qcow2":
+        subprocess.run(["qemu-img", "convert", "-f", "qcow2", "-O", "raw", path, out], check=True, timeout=60)
+        path = out
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def file_sha(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+@pytest.mark.parametrize("fmt", ["raw", "qcow2"])
+def test_local_disk_is_copied(cluster, guest, fmt):
+    """A VM with a disk only its host has (raw or qcow2, not shared) moves with it:
+    QEMU mirrors the disk to the target while the guest writes to it, into an
+    image of the same format and virtual size, and what the guest sees of the
+    target's copy is the source's, byte for byte, at the switch-over."""
+    if fmt == "qcow2" and not shutil.which("qemu-img"):
+        pytest.skip("qemu-img is not installed (scripts/setup.sh installs qemu-utils)")
     c = cluster
-    disk = os.path.join(c.tmp, "vm3-disk.img")
+    name = "vm3" if fmt == "raw" else "vm4"
+    disk = os.path.join(c.tmp, "%s-disk.img" % name)
     magic = "FLYT-MAGIC-%s" % os.urandom(8).hex()
     payload = os.urandom(4 * 1024 * 1024)
     with open(disk, "wb") as f:
@@ -238,31 +259,48 @@ def test_local_disk_is_copied(cluster, guest):
         f.write((magic + "\n").encode())
         f.seek(1024 * 1024)
         f.write(payload)
-    c.cli("workload", "create", "--kind", "qemu", "--host", "h1", "--name", "vm3", "--memory", MEMORY_MIB,
+    if fmt == "qcow2":
+        subprocess.run(["qemu-img", "convert", "-f", "raw", "-O", "qcow2", disk, disk + ".qcow2"], check=True,
+                       timeout=60)
+        disk += ".qcow2"
+    c.cli("workload", "create", "--kind", "qemu", "--host", "h1", "--name", name, "--memory", MEMORY_MIB,
           "--kernel", guest["kernel"], "--initrd", guest["initrd"], "--append", "console=ttyS0 quiet panic=-1",
-          "--disk", disk + ":raw")
-    wait_for(lambda: last_count(c, "h1", "vm3") >= 5, 180, "VM vm3 to boot and count", interval=0.2)
-    with open(serial_path(c, "h1", "vm3"), errors="replace") as f:
+          "--disk", "%s:%s" % (disk, fmt))
+    wait_for(lambda: last_count(c, "h1", name) >= 5, 180, "VM %s to boot and count" % name, interval=0.2)
+    with open(serial_path(c, "h1", name), errors="replace") as f:
         assert "FLYT-DISK %s" % magic in f.read(), "the guest does not see its disk"
-    wait_for(lambda: (disk_count(disk) or 0) >= 3, 60, "the guest to write to its disk")
-    boot = console(c, "h1", "vm3")[0][0]
+    if fmt == "raw":
+        wait_for(lambda: (disk_count(disk) or 0) >= 3, 60, "the guest to write to its disk")
+    boot = console(c, "h1", name)[0][0]
 
-    before = last_count(c, "h1", "vm3")
-    mig = c.migrate("vm3", "h2", "precopy")
+    before = last_count(c, "h1", name)
+    mig = c.migrate(name, "h2", "precopy")
     assert mig["state"] == "committed", mig
     assert mig["bytes"] > DISK_MIB * 1024 * 1024 // 4, mig  # the payload at least went over the wire
-    assert_continues(c, "vm3", "h1", "h2", before, boot)
+    assert_continues(c, name, "h1", "h2", before, boot)
+    source_sha = file_sha(disk)  # the source QEMU has quit: the image is the switch-over's
 
-    copy = os.path.join(c.hosts["h2"].state_dir, "workloads", "vm3", "disk0.img")
-    assert os.path.getsize(copy) == os.path.getsize(disk)
-    src_count = disk_count(disk)  # frozen since the source QEMU quit
+    copy = os.path.join(c.hosts["h2"].state_dir, "workloads", name, "disk0.img" if fmt == "raw" else "disk0.qcow2")
+    if fmt == "qcow2":
+        info = json.loads(subprocess.run(["qemu-img", "info", "-U", "--output=json", copy], check=True,
+                                         capture_output=True, text=True, timeout=60).stdout)
+        assert info["format"] == "qcow2" and info["virtual-size"] == DISK_MIB * 1024 * 1024, info
+        src = guest_view(disk, fmt, os.path.join(c.tmp, "source-view.raw"))
+        src_count = int(re.match(rb"count (\d+)\n", src[COUNT_AT:COUNT_AT + 64]).group(1))
+        # the guest goes on writing to its new disk; then it stops there, cleanly
+        wait_for(lambda: last_count(c, "h2", name) >= src_count + 6, 60, "the guest to count on on h2")
+        c.cli("workload", "stop", name)
+        dst = guest_view(copy, fmt, os.path.join(c.tmp, "target-view.raw"))
+        assert int(re.match(rb"count (\d+)\n", dst[COUNT_AT:COUNT_AT + 64]).group(1)) >= src_count + 5, (
+            "the guest did not write on to the copy")
+    else:
+        assert os.path.getsize(copy) == os.path.getsize(disk)
+        src_count = disk_count(disk)
+        wait_for(lambda: disk_count(copy) >= src_count + 5, 60, "the guest to write on to the copy")
+        src, dst = guest_view(disk, fmt, None), guest_view(copy, fmt, None)
     # the copy is the source's disk; only what the guest wrote since differs
-    with open(disk, "rb") as a, open(copy, "rb") as b:
-        src, dst = a.read(), b.read()
+    assert len(src) == len(dst) == DISK_MIB * 1024 * 1024
     assert src[:COUNT_AT] == dst[:COUNT_AT] and src[COUNT_AT + 512:] == dst[COUNT_AT + 512:], (
         "the target's disk differs from the source's outside the guest's counter")
     assert dst[1024 * 1024:1024 * 1024 + len(payload)] == payload
-    # the guest goes on writing to its new disk, from where the source's stopped
-    assert disk_count(copy) >= src_count
-    wait_for(lambda: disk_count(copy) >= src_count + 5, 60, "the guest to write on to the copy")
-    assert disk_count(disk) == src_count, "the source's disk changed after the switch-over"
+    assert file_sha(disk) == source_sha, "the source's disk changed after the switch-over"

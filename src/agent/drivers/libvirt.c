@@ -9,10 +9,24 @@
  * (legacy.c): {"domain": DomainName} on the host it is created on, whose
  * --libvirt-uri should be ConnectionURI.
  *
+ * Disks not on shared storage are copied: every writable file disk of the domain
+ * on a local file system (what libvirt itself calls unsafe to migrate without
+ * copying: not NFS, GFS2, OCFS2, CephFS, SMB/CIFS, AFS, GPFS, Quobyte or
+ * GlusterFS) moves with it by libvirt's NBD storage migration (NON_SHARED_DISK
+ * with MIGRATE_DISKS), into STATE/libvirt-disks/DOMAIN/DEV.{img,qcow2} on the
+ * target: libvirt does not create such files itself, so the target agent makes
+ * each one empty, of the source's format and virtual size, and the domain's
+ * definition on the target (DESTINATION_XML and PERSIST_XML) points there. The
+ * source's file is left as it was at the switch-over; copies flyt made there
+ * earlier (STATE/libvirt-disks/DOMAIN) go once the domain has left.
+ *
  * Migration (see migrate.c for the protocol around these slots):
+ *   offer         source: the local disks to copy (device, format, virtual size)
  *   receive       target: checks its libvirt connection and that no domain of
- *                 that name runs here; answers with the URI other hosts' libvirtd
- *                 reach this one at (flytd --libvirt-migrate-uri)
+ *                 that name runs here (is defined here, with disks to copy);
+ *                 creates the empty disk copies; answers with the URI other
+ *                 hosts' libvirtd reach this one at (flytd --libvirt-migrate-uri)
+ *                 and the copies' paths
  *   send          source: virDomainMigrateToURI3 with LIVE | PEER2PEER |
  *                 PERSIST_DEST | UNDEFINE_SOURCE (+ POSTCOPY, AUTO_CONVERGE,
  *                 COMPRESSED for XBZRLE, PARALLEL for multifd) in a thread, while
@@ -24,12 +38,17 @@
  *   restore       target: the domain is there and runs; its downtime from
  *                 libvirt's completed job statistics
  *   resume        target: resumes it if paused
+ *                 (+ NON_SHARED_DISK with the target's XML when disks are copied)
  *   dump_finish   source, rollback: the domain must run here again
- *   discard       target: nothing (libvirt removes a domain whose migration
- *                 failed; one that arrived is the VM and is never destroyed) */
+ *   discard       target: removes the disk copies (libvirt removes a domain
+ *                 whose migration failed; one that arrived is the VM and is
+ *                 never destroyed)
+ *   finish_source source: removes the copies an earlier migration left here */
 #include <errno.h>
+#include <mntent.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/vfs.h>
 
 #include "agent/agent.h"
 #include "lib/cleanup.h"
@@ -40,8 +59,11 @@
 #ifdef FLYT_HAVE_LIBVIRT
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
+#include <libxml/parser.h>
+#include <libxml/tree.h>
 
 #define POLL_MS 100
+#define MAX_COPIED_DISKS 16
 
 static void conn_closep(virConnectPtr *c)
 {
@@ -53,8 +75,14 @@ static void dom_freep(virDomainPtr *d)
 	if (*d)
 		virDomainFree(*d);
 }
+static void xml_docp(xmlDocPtr *d)
+{
+	if (*d)
+		xmlFreeDoc(*d);
+}
 #define _cleanup_conn_ __attribute__((cleanup(conn_closep)))
 #define _cleanup_dom_ __attribute__((cleanup(dom_freep)))
+#define _cleanup_xml_ __attribute__((cleanup(xml_docp)))
 
 static int lv_error(flyt_error_t *err, const char *what)
 {
@@ -169,22 +197,275 @@ static int libvirt_status(agent_t *a, workload_t *w, json_t *ret, flyt_error_t *
 	return 0;
 }
 
+/* ---- disks not on shared storage ---- */
+
+/* True when path is on a file system other hosts share (libvirt's own list,
+ * virFileIsSharedFS): such disks stay where they are. */
+static bool fs_shared(const char *path)
+{
+	struct statfs sb;
+	if (statfs(path, &sb) < 0)
+		return false;
+	switch ((unsigned long)sb.f_type) {
+	case 0x6969:	 /* NFS */
+	case 0x01161970: /* GFS2 */
+	case 0x7461636f: /* OCFS2 */
+	case 0x6B414653: /* AFS */
+	case 0x517B:	 /* SMB */
+	case 0xFF534D42: /* CIFS */
+	case 0xFE534D42: /* SMB2 */
+	case 0x00C36400: /* CephFS */
+	case 0x47504653: /* GPFS */
+	case 0x51626f62: /* Quobyte */
+		return true;
+	case 0x65735546: /* FUSE: GlusterFS or Quobyte, by the mount's type */
+		break;
+	default:
+		return false;
+	}
+	FILE *f = setmntent("/proc/self/mounts", "re");
+	if (!f)
+		return false;
+	size_t best = 0;
+	bool shared = false;
+	struct mntent e;
+	char buf[4096];
+	while (getmntent_r(f, &e, buf, sizeof(buf))) { /* getmntent is not thread-safe */
+		size_t n = strlen(e.mnt_dir);
+		bool under = strncmp(path, e.mnt_dir, n) == 0 && (path[n] == '/' || path[n] == '\0' || n == 1);
+		if (under && n >= best) {
+			best = n;
+			shared = !strcmp(e.mnt_type, "fuse.glusterfs") || !strcmp(e.mnt_type, "fuse.quobyte");
+		}
+	}
+	endmntent(f);
+	return shared;
+}
+
+static xmlNodePtr xml_child(xmlNodePtr n, const char *name)
+{
+	for (xmlNodePtr c = n ? n->children : NULL; c; c = c->next)
+		if (c->type == XML_ELEMENT_NODE && xmlStrcmp(c->name, (const xmlChar *)name) == 0)
+			return c;
+	return NULL;
+}
+
+/* An attribute's value as a C string (owned), or NULL. */
+static char *xml_attr(xmlNodePtr n, const char *name)
+{
+	xmlChar *v = n ? xmlGetProp(n, (const xmlChar *)name) : NULL;
+	if (!v)
+		return NULL;
+	char *copy = flyt_strdup((const char *)v);
+	xmlFree(v);
+	return copy;
+}
+
+static bool attr_is(xmlNodePtr n, const char *name, const char *value, const char *absent)
+{
+	_cleanup_free_ char *v = xml_attr(n, name);
+	return strcmp(v ? v : absent, value) == 0;
+}
+
+/* The domain's XML (flags: virDomainGetXMLDesc's), parsed. */
+static xmlDocPtr domain_xml(virDomainPtr d, unsigned flags, flyt_error_t *err)
+{
+	char *text = virDomainGetXMLDesc(d, flags);
+	if (!text) {
+		lv_error(err, "domain XML");
+		return NULL;
+	}
+	xmlDocPtr doc = xmlReadMemory(text, (int)strlen(text), "domain.xml", NULL,
+				      XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+	free(text);
+	if (!doc || !xmlDocGetRootElement(doc))
+		flyt_error_set(err, FLYT_E_CORRUPT, 0, "libvirt gave domain XML that does not parse");
+	return doc;
+}
+
+/* The disk element of doc whose target is dev, or NULL. */
+static xmlNodePtr find_disk(xmlDocPtr doc, const char *dev)
+{
+	xmlNodePtr devices = xml_child(xmlDocGetRootElement(doc), "devices");
+	for (xmlNodePtr c = devices ? devices->children : NULL; c; c = c->next)
+		if (c->type == XML_ELEMENT_NODE && !xmlStrcmp(c->name, (const xmlChar *)"disk") &&
+		    attr_is(xml_child(c, "target"), "dev", dev, ""))
+			return c;
+	return NULL;
+}
+
+/* Source: the domain's disks that must be copied: writable, not shareable file
+ * disks on a local file system. */
+static int local_disks(virDomainPtr d, json_t *ret_disks, flyt_error_t *err)
+{
+	_cleanup_xml_ xmlDocPtr doc = domain_xml(d, VIR_DOMAIN_XML_MIGRATABLE, err);
+	if (!doc)
+		return -1;
+	xmlNodePtr devices = xml_child(xmlDocGetRootElement(doc), "devices");
+	for (xmlNodePtr c = devices ? devices->children : NULL; c; c = c->next) {
+		if (c->type != XML_ELEMENT_NODE || xmlStrcmp(c->name, (const xmlChar *)"disk") ||
+		    !attr_is(c, "type", "file", "") || !attr_is(c, "device", "disk", "disk") ||
+		    xml_child(c, "readonly") || xml_child(c, "shareable"))
+			continue;
+		_cleanup_free_ char *file = xml_attr(xml_child(c, "source"), "file");
+		_cleanup_free_ char *dev = xml_attr(xml_child(c, "target"), "dev");
+		_cleanup_free_ char *format = xml_attr(xml_child(c, "driver"), "type");
+		if (!file || !file[0] || !dev || fs_shared(file))
+			continue;
+		if (!diskimg_format_valid(format ? format : "raw"))
+			return flyt_error_set(
+			    err, FLYT_E_UNSUPPORTED, 0,
+			    "disk %s is %s: only raw and qcow2 disks are copied (put it on shared storage)", dev,
+			    format);
+		virDomainBlockInfo bi;
+		if (virDomainGetBlockInfo(d, dev, &bi, 0) < 0)
+			return lv_error(err, "disk size");
+		if (json_array_size(ret_disks) >= MAX_COPIED_DISKS)
+			return flyt_error_set(err, FLYT_E_UNSUPPORTED, 0, "more than %d local disks", MAX_COPIED_DISKS);
+		json_array_append_new(ret_disks,
+				      json_pack("{s:s, s:s, s:I}", "target", dev, "format", format ? format : "raw",
+						"capacity", (json_int_t)bi.capacity));
+	}
+	return 0;
+}
+
+/* STATE/libvirt-disks/DOMAIN: where this host keeps copies of a domain's disks
+ * (not in the workload's directory: they outlive the workload's record). */
+static char *copies_dir(agent_t *a, json_t *spec)
+{
+	return flyt_asprintf("%s/libvirt-disks/%s", a->state_dir, flyt_json_str(spec, "domain", ""));
+}
+
+/* Removes this host's copies of the domain's disks, unless libvirt here knows
+ * the domain (it may use them). Errors are logged: nothing depends on it. */
+static void drop_copies(migration_t *m)
+{
+	if (!m->w)
+		return;
+	flyt_error_t err = FLYT_ERROR_INIT;
+	_cleanup_conn_ virConnectPtr c = lv_open(m->agent, &err);
+	if (!c)
+		return;
+	virDomainPtr d = virDomainLookupByName(c, flyt_json_str(m->w->spec, "domain", ""));
+	if (d) {
+		virDomainFree(d);
+		return;
+	}
+	_cleanup_free_ char *dir = copies_dir(m->agent, m->w->spec);
+	if (flyt_rm_rf(dir, &err) < 0)
+		log_warn("migration %s: removing the disk copies in %s: %s", m->id, dir, err.msg);
+}
+
+/* Target: an empty image for each disk the source offers to copy. Adds
+ * [{"target", "path"}] to info as "disks". */
+static int create_copies(migration_t *m, json_t *info, flyt_error_t *err)
+{
+	json_t *disks = json_object_get(m->peer_info, "disks");
+	if (!json_is_array(disks) || json_array_size(disks) == 0)
+		return 0;
+	if (json_array_size(disks) > MAX_COPIED_DISKS)
+		return flyt_error_set(err, FLYT_E_INVALID, 0, "too many disks to copy");
+	_cleanup_free_ char *dir = copies_dir(m->agent, m->w->spec);
+	if (flyt_mkdir_p(dir, 0755, err) < 0)
+		return -1;
+	json_t *out = json_array();
+	json_object_set_new(info, "disks", out);
+	size_t i;
+	json_t *disk;
+	json_array_foreach (disks, i, disk) {
+		const char *dev = NULL, *format = NULL;
+		int64_t capacity = 0;
+		if (flyt_json_get_string(disk, "target", true, 32, &dev, err) < 0 ||
+		    flyt_json_get_string(disk, "format", true, 8, &format, err) < 0 ||
+		    flyt_json_get_int(disk, "capacity", true, 1, (int64_t)DISKIMG_MAX_SIZE, &capacity, err) < 0)
+			return flyt_error_prefix(err, "disk %zu to copy", i + 1);
+		if (!dev[0] || strspn(dev, "abcdefghijklmnopqrstuvwxyz0123456789") != strlen(dev))
+			return flyt_error_set(err, FLYT_E_INVALID, 0, "bad disk device name to copy");
+		_cleanup_free_ char *path = flyt_asprintf("%s/%s.%s", dir, dev, strcmp(format, "raw") ? format : "img");
+		if (diskimg_create(m->agent, path, format, (uint64_t)capacity, err) < 0)
+			return flyt_error_prefix(err, "disk %s", dev);
+		json_array_append_new(out, json_pack("{s:s, s:s}", "target", dev, "path", path));
+	}
+	return 0;
+}
+
+/* Source: the domain's XML (flags: virDomainGetXMLDesc's) with each copied disk
+ * pointing at the target's copy (a flat image: no backing chain). */
+static char *target_xml(virDomainPtr d, unsigned flags, json_t *copies, flyt_error_t *err)
+{
+	_cleanup_xml_ xmlDocPtr doc = domain_xml(d, flags, err);
+	if (!doc)
+		return NULL;
+	size_t i;
+	json_t *copy;
+	json_array_foreach (copies, i, copy) {
+		const char *dev = flyt_json_str(copy, "target", ""), *path = flyt_json_str(copy, "path", "");
+		xmlNodePtr disk = find_disk(doc, dev);
+		xmlNodePtr src = xml_child(disk, "source");
+		if (!src || path[0] != '/' || strlen(path) > 500 || strchr(path, '\n')) {
+			flyt_error_set(err, FLYT_E_CORRUPT, 0, "cannot point disk %s at the target's copy", dev);
+			return NULL;
+		}
+		xmlSetProp(src, (const xmlChar *)"file", (const xmlChar *)path);
+		for (xmlNodePtr b; (b = xml_child(disk, "backingStore"));) {
+			xmlUnlinkNode(b);
+			xmlFreeNode(b);
+		}
+	}
+	xmlChar *text = NULL;
+	int len = 0;
+	xmlDocDumpMemory(doc, &text, &len);
+	if (!text) {
+		flyt_error_set(err, FLYT_E_INTERNAL, 0, "cannot write the target's domain XML");
+		return NULL;
+	}
+	char *ret = flyt_strdup((const char *)text);
+	xmlFree(text);
+	return ret;
+}
+
 /* ---- migration ---- */
 
-static int libvirt_incoming(migration_t *m, json_t *info, flyt_error_t *err)
+static int libvirt_offer(migration_t *m, json_t *info, flyt_error_t *err)
+{
+	_cleanup_conn_ virConnectPtr c = lv_open(m->agent, err);
+	if (!c)
+		return -1;
+	_cleanup_dom_ virDomainPtr d = lv_domain(c, m->w->spec, err);
+	if (!d)
+		return -1;
+	json_t *disks = json_array();
+	json_object_set_new(info, "disks", disks);
+	return local_disks(d, disks, err);
+}
+
+static int libvirt_incoming(migration_t *m, json_t *ready, flyt_error_t *err)
 {
 	agent_t *a = m->agent;
 	_cleanup_conn_ virConnectPtr c = lv_open(a, err);
 	if (!c)
 		return -1;
+	bool copy = json_array_size(json_object_get(m->peer_info, "disks")) > 0;
 	virDomainPtr d = virDomainLookupByName(c, flyt_json_str(m->w->spec, "domain", ""));
 	if (d) {
 		int active = virDomainIsActive(d);
 		virDomainFree(d);
 		if (active == 1)
 			return flyt_error_set(err, FLYT_E_CONFLICT, 0, "a domain of that name runs here already");
+		if (copy)
+			return flyt_error_set(err, FLYT_E_CONFLICT, 0,
+					      "a domain of that name is defined here already (undefine it: its disk "
+					      "copies would be overwritten)");
 	}
-	json_object_set_new(info, "uri", json_string(a->libvirt_migrate_uri ? a->libvirt_migrate_uri : a->libvirt_uri));
+	json_t *info = json_object_get(ready, "driver");
+	if (!json_is_object(info))
+		return flyt_error_set(err, FLYT_E_INTERNAL, 0, "no driver facts in ready");
+	if (create_copies(m, info, err) < 0) {
+		drop_copies(m);
+		return flyt_error_prefix(err, "copies of the local disks");
+	}
+	json_object_set_new(ready, "uri",
+			    json_string(a->libvirt_migrate_uri ? a->libvirt_migrate_uri : a->libvirt_uri));
 	return 0;
 }
 
@@ -229,6 +510,42 @@ static void decide_commit(migration_t *m)
 	pthread_mutex_unlock(&m->agent->lock);
 }
 
+/* Source: libvirt copies the local disks (NBD storage migration) into the
+ * target's copies, and the domain's definitions there point at them. */
+static int copy_storage_params(migration_t *m, virDomainPtr d, json_t *copies, migrate_call_t *mc, int *maxp,
+			       flyt_error_t *err)
+{
+	unsigned secure = VIR_DOMAIN_XML_SECURE | VIR_DOMAIN_XML_MIGRATABLE;
+	_cleanup_free_ char *live = target_xml(d, secure, copies, err);
+	if (!live)
+		return -1;
+	_cleanup_free_ char *persistent = NULL;
+	if (virDomainIsPersistent(d) == 1 &&
+	    !(persistent = target_xml(d, secure | VIR_DOMAIN_XML_INACTIVE, copies, err)))
+		return -1;
+	if (virTypedParamsAddString(&mc->params, &mc->nparams, maxp, VIR_MIGRATE_PARAM_DEST_XML, live) < 0 ||
+	    (persistent &&
+	     virTypedParamsAddString(&mc->params, &mc->nparams, maxp, VIR_MIGRATE_PARAM_PERSIST_XML, persistent) < 0))
+		return lv_error(err, "migration parameters");
+	char devs[256] = "";
+	size_t i;
+	json_t *copy;
+	json_array_foreach (copies, i, copy) {
+		const char *dev = flyt_json_str(copy, "target", "");
+		if (virTypedParamsAddString(&mc->params, &mc->nparams, maxp, VIR_MIGRATE_PARAM_MIGRATE_DISKS, dev) < 0)
+			return lv_error(err, "migration parameters");
+		size_t n = strlen(devs);
+		snprintf(devs + n, sizeof(devs) - n, "%s%s", i ? ", " : "", dev);
+	}
+	mc->flags |= VIR_MIGRATE_NON_SHARED_DISK;
+	pthread_mutex_lock(&m->agent->lock);
+	snprintf(m->note, sizeof(m->note), "copying %zu local disk%s (%s)", json_array_size(copies),
+		 json_array_size(copies) == 1 ? "" : "s", devs);
+	migration_changed(m);
+	pthread_mutex_unlock(&m->agent->lock);
+	return 0;
+}
+
 static int libvirt_send(migration_t *m, flyt_error_t *err)
 {
 	agent_t *a = m->agent;
@@ -262,6 +579,11 @@ static int libvirt_send(migration_t *m, flyt_error_t *err)
 	if (m->bandwidth)
 		virTypedParamsAddULLong(&mc.params, &mc.nparams, &maxp, VIR_MIGRATE_PARAM_BANDWIDTH,
 					m->bandwidth / (1024 * 1024));
+	json_t *copies = json_object_get(m->peer_info, "disks");
+	if (json_array_size(copies) > 0 && copy_storage_params(m, d, copies, &mc, &maxp, err) < 0) {
+		virTypedParamsFree(mc.params, mc.nparams);
+		return -1;
+	}
 	if (m->max_downtime_ms > 0 && virDomainMigrateSetMaxDowntime(d2, (unsigned long long)m->max_downtime_ms, 0) < 0)
 		log_warn("migration %s: cannot set the downtime limit before the job", m->id);
 	pthread_t t;
@@ -295,8 +617,9 @@ static int libvirt_send(migration_t *m, flyt_error_t *err)
 			if (virDomainMigrateStartPostCopy(d2, 0) == 0) {
 				pthread_mutex_lock(&a->lock);
 				m->postcopy_started = true;
-				snprintf(m->note, sizeof(m->note), "switched to postcopy after %u pass%s", m->passes,
-					 m->passes == 1 ? "" : "es");
+				size_t nl = strlen(m->note);
+				snprintf(m->note + nl, sizeof(m->note) - nl, "%sswitched to postcopy after %u pass%s",
+					 nl ? "; " : "", m->passes, m->passes == 1 ? "" : "es");
 				migration_changed(m);
 				pthread_mutex_unlock(&a->lock);
 			} else {
@@ -368,6 +691,7 @@ static int libvirt_resume(migration_t *m, flyt_error_t *err)
 
 static int libvirt_discard(migration_t *m, flyt_error_t *err)
 {
+	drop_copies(m);
 	return 0;
 }
 
@@ -396,7 +720,10 @@ static int libvirt_dump_finish(migration_t *m, bool commit, flyt_error_t *err)
 
 static int libvirt_finish_source(migration_t *m, flyt_error_t *err)
 {
-	return 0; /* libvirt undefined the source domain itself (UNDEFINE_SOURCE) */
+	/* libvirt undefined the source domain itself (UNDEFINE_SOURCE); copies of
+	 * its disks an earlier migration made here are stale now */
+	drop_copies(m);
+	return 0;
 }
 
 const driver_t driver_libvirt = {
@@ -411,6 +738,7 @@ const driver_t driver_libvirt = {
 	.restore = libvirt_restore,
 	.resume = libvirt_resume,
 	.discard = libvirt_discard,
+	.offer = libvirt_offer,
 	.receive = libvirt_incoming,
 	.send = libvirt_send,
 	.finish_source = libvirt_finish_source,
@@ -421,7 +749,8 @@ const driver_t driver_libvirt = {
 static int libvirt_probe(agent_t *a, json_t *caps, flyt_error_t *err)
 {
 	json_object_set_new(caps, "available", json_false());
-	json_object_set_new(caps, "reason", json_string("flytd was built without libvirt (install libvirt-dev)"));
+	json_object_set_new(caps, "reason",
+			    json_string("flytd was built without libvirt (install libvirt-dev and libxml2-dev)"));
 	return 0;
 }
 

@@ -7,9 +7,10 @@
  * A kernel or at least one disk is required; machine type and CPU model are pinned
  * in the spec so that both hosts start the same virtual hardware. A disk is local
  * unless "shared" (the same path reaches the same storage on every host): a local
- * disk is copied to the target during the migration (raw images only), into the
- * target's workload directory, and the target's spec points there. flyt records
- * a local disk's "size" in the spec when it starts the VM.
+ * disk is copied to the target during the migration, into an image of the same
+ * format and virtual size in the target's workload directory (diskimg.c; qcow2
+ * through qemu-img), and the target's spec points there. flyt records a local
+ * disk's virtual "size" in the spec when it starts the VM.
  *
  * QEMU runs daemonized (not a child of flytd, like process workloads), its cwd and
  * files in the workload's directory: qemu.pid, qemu.log (its stderr), serial.log
@@ -21,7 +22,9 @@
  *                 migrate-incoming on the target's data address (port chosen by
  *                 QEMU); postcopy: a watcher runs the guest as soon as QEMU
  *                 switches to postcopy
- *                 local disks: an empty copy of each, exported over NBD
+ *                 local disks: an empty copy of each (raw or qcow2, as the
+ *                 source's), exported over NBD: the mirrors write what the guest
+ *                 sees, whatever the format underneath
  *   send          source: local disks first: drive-mirror to the target's NBD
  *                 exports until in sync; then capabilities and parameters,
  *                 migrate, progress from query-migrate every 100 ms, cancel,
@@ -260,6 +263,35 @@ static void last_log_line(workload_t *w, char *buf, size_t size)
 	snprintf(buf, size, "%s", nl ? nl + 1 : text);
 }
 
+/* Records the virtual size of each local qcow2 disk in w's spec, as QEMU sees it
+ * (the file's size is not: a qcow2 file grows as it fills). */
+static int record_disk_sizes(qmp_t *q, workload_t *w, flyt_error_t *err)
+{
+	size_t i;
+	json_t *d;
+	_cleanup_json_ json_t *blocks = NULL;
+	json_array_foreach (json_object_get(w->spec, "disks"), i, d) {
+		if (json_is_true(json_object_get(d, "shared")) || strcmp(flyt_json_str(d, "format", "raw"), "qcow2"))
+			continue;
+		if (!blocks && qmp_call(q, "query-block", NULL, &blocks, err) < 0)
+			return -1;
+		char dev[32];
+		snprintf(dev, sizeof(dev), "disk%zu", i);
+		size_t k;
+		json_t *b;
+		int64_t size = -1;
+		json_array_foreach (blocks, k, b)
+			if (strcmp(flyt_json_str(b, "device", ""), dev) == 0)
+				size = flyt_json_int(json_object_get(json_object_get(b, "inserted"), "image"),
+						     "virtual-size", -1);
+		if (size <= 0)
+			return flyt_error_set(err, FLYT_E_INTERNAL, 0, "QEMU does not say how large disk %zu is",
+					      i + 1);
+		json_object_set_new(d, "size", json_integer(size));
+	}
+	return 0;
+}
+
 /* Starts QEMU for w and waits until its control monitor answers. */
 static int launch(agent_t *a, workload_t *w, bool incoming, flyt_error_t *err)
 {
@@ -279,7 +311,7 @@ static int launch(agent_t *a, workload_t *w, bool incoming, flyt_error_t *err)
 		struct stat st;
 		if (file_valid("disk", path, err) < 0 || stat(path, &st) < 0)
 			return -1;
-		if (!json_is_true(json_object_get(d, "shared")))
+		if (!json_is_true(json_object_get(d, "shared")) && !strcmp(flyt_json_str(d, "format", "raw"), "raw"))
 			json_object_set_new(d, "size", json_integer((json_int_t)st.st_size));
 	}
 	static const char *const stale[] = { "qmp.sock", "qmp-mig.sock", "qemu.pid", NULL };
@@ -321,7 +353,7 @@ static int launch(agent_t *a, workload_t *w, bool incoming, flyt_error_t *err)
 	w->pid = (pid_t)pid;
 	w->start_ticks = proc_start_ticks(w->pid);
 	_cleanup_qmp_ qmp_t q = QMP_INIT;
-	if (qmp_open(&q, w->dir, "qmp.sock", QMP_TIMEOUT_MS, err) < 0) {
+	if (qmp_open(&q, w->dir, "qmp.sock", QMP_TIMEOUT_MS, err) < 0 || record_disk_sizes(&q, w, err) < 0) {
 		kill(w->pid, SIGKILL);
 		return flyt_error_prefix(err, "VM %s", w->name);
 	}
@@ -444,31 +476,24 @@ static int set_capabilities(qmp_t *q, migration_t *m, bool source, flyt_error_t 
 
 static void *postcopy_watcher(void *arg);
 
-/* Target: an empty raw image of the right size for every local disk, in the
- * workload's directory; the spec points there from now on. */
-static int create_disk_copies(workload_t *w, flyt_error_t *err)
+/* Target: an empty image of the same format and virtual size for every local
+ * disk, in the workload's directory (disk0.img for raw, disk0.qcow2); the spec
+ * points there from now on. */
+static int create_disk_copies(agent_t *a, workload_t *w, flyt_error_t *err)
 {
 	size_t i;
 	json_t *d;
 	json_array_foreach (json_object_get(w->spec, "disks"), i, d) {
 		if (json_is_true(json_object_get(d, "shared")))
 			continue;
-		if (strcmp(flyt_json_str(d, "format", "raw"), "raw") != 0)
-			return flyt_error_set(err, FLYT_E_UNSUPPORTED, 0,
-					      "disk %zu: only raw local disks can be copied (make it shared, or raw)",
-					      i + 1);
+		const char *format = flyt_json_str(d, "format", "raw");
 		int64_t size = flyt_json_int(d, "size", -1);
 		if (size <= 0)
 			return flyt_error_set(err, FLYT_E_INVALID, 0, "disk %zu: its size is unknown", i + 1);
-		_cleanup_free_ char *path = flyt_asprintf("%s/disk%zu.img", w->dir, i);
-		int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-		if (fd < 0)
-			return flyt_error_set(err, FLYT_E_IO, errno, "create %s", path);
-		int r = ftruncate(fd, (off_t)size);
-		int e = errno;
-		close(fd);
-		if (r < 0)
-			return flyt_error_set(err, FLYT_E_IO, e, "size %s", path);
+		_cleanup_free_ char *path =
+		    flyt_asprintf("%s/disk%zu.%s", w->dir, i, strcmp(format, "raw") == 0 ? "img" : format);
+		if (diskimg_create(a, path, format, (uint64_t)size, err) < 0)
+			return flyt_error_prefix(err, "disk %zu", i + 1);
 		json_object_set_new(d, "path", json_string(path));
 	}
 	return 0;
@@ -512,7 +537,7 @@ static int qemu_incoming(migration_t *m, json_t *info, flyt_error_t *err)
 {
 	agent_t *a = m->agent;
 	workload_t *w = m->w;
-	if (create_disk_copies(w, err) < 0)
+	if (create_disk_copies(a, w, err) < 0)
 		return -1;
 	pthread_mutex_lock(&a->lock);
 	workload_save(a, w, NULL);
