@@ -23,6 +23,7 @@ flyt_http_client_t ctl_agent_client(ctl_t *c, const char *url, long timeout_ms)
 		.token = c->token,
 		.timeout_ms = timeout_ms ? timeout_ms : c->agent_timeout_ms,
 		.connect_timeout_ms = 3000,
+		.keep_alive = true, /* its GETs reuse connections (see http_client.c) */
 	};
 }
 
