@@ -29,6 +29,8 @@ typedef struct {
 	int64_t session_ttl_min; /* lifetime of a browser session */
 	bool cookie_secure;	 /* mark the session cookie Secure (TLS in front) */
 	char token[FLYT_TOKEN_MAX];
+	char *read_token_file;		 /* --read-token-file, or NULL: no read-only token */
+	char read_token[FLYT_TOKEN_MAX]; /* may GET, never change anything ("" without one) */
 
 	/* runtime */
 	store_t *store;
