@@ -2,6 +2,7 @@
 """The controller's REST API under many concurrent clients.
 
     sudo python3 bench/bench_api.py [--workloads 2000] [--duration 10] [--json FILE]
+                                    [--endpoints "workload show,hosts"] [--connections 8,64]
 
 A controller and two agents on network-namespace hosts (tests/integration/
 harness.py); --workloads fake-driver workloads created through the API (the
@@ -109,7 +110,27 @@ def main():
     ap.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
     ap.add_argument("--build-dir", default=os.environ.get("FLYT_BUILD_DIR", os.path.join(ROOT, "build")))
     ap.add_argument("--json", help="write every figure to this file")
+    ap.add_argument("--endpoints", help="comma-separated labels of the endpoints to run (default all: %s)" %
+                    ", ".join(label for label, _ in ENDPOINTS))
+    ap.add_argument("--connections", help="comma-separated connection counts (default %s)" %
+                    ",".join(str(n) for n in CONNECTIONS))
     args = ap.parse_args()
+    endpoints = ENDPOINTS
+    if args.endpoints:
+        wanted = [e.strip() for e in args.endpoints.split(",")]
+        endpoints = [(label, path) for label, path in ENDPOINTS if label in wanted]
+        if len(endpoints) != len(wanted):
+            log("--endpoints: choose among %s" % ", ".join(label for label, _ in ENDPOINTS))
+            return 2
+    connections = CONNECTIONS
+    if args.connections:
+        try:
+            connections = [int(n) for n in args.connections.split(",")]
+        except ValueError:
+            connections = []
+        if not connections or min(connections) < 1:
+            log("--connections: a comma-separated list of positive numbers")
+            return 2
     if os.geteuid() != 0:
         log("run as root: sudo python3 bench/bench_api.py")
         return 2
@@ -141,8 +162,8 @@ def main():
         sampler = Sampler(pid)
         sampler.start()
         auth = "Authorization: Bearer %s" % c.token
-        for label, path in ENDPOINTS:
-            for conns in CONNECTIONS:
+        for label, path in endpoints:
+            for conns in connections:
                 url = c.controller_url + path
                 argv = ["wrk", "-t2", "-c%d" % conns, "-d%ds" % args.duration, "--latency", "-H", auth, url]
                 p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,

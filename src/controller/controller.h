@@ -9,6 +9,7 @@
 
 #include <jansson.h>
 
+#include "controller/legacy.h"
 #include "controller/store.h"
 #include "energy/plan.h"
 #include "energy/policy.h"
@@ -28,6 +29,8 @@ typedef struct {
 	int64_t session_ttl_min; /* lifetime of a browser session */
 	bool cookie_secure;	 /* mark the session cookie Secure (TLS in front) */
 	char token[FLYT_TOKEN_MAX];
+	char *read_token_file;		 /* --read-token-file, or NULL: no read-only token */
+	char read_token[FLYT_TOKEN_MAX]; /* may GET, never change anything ("" without one) */
 
 	/* runtime */
 	store_t *store;
@@ -92,10 +95,8 @@ int workloads_delete(ctl_t *c, const char *name, bool force, flyt_error_t *err);
 int workloads_logs(ctl_t *c, const char *name, const char *stream, uint64_t tail, char **ret, size_t *ret_len,
 		   flyt_error_t *err);
 
-/* legacy.c: the old system's files */
-bool legacy_is_workload_spec(json_t *body);
-/* The old workload spec as the body of workloads_create for host. */
-int legacy_workload_convert(json_t *old, const char *host, json_t **ret, flyt_error_t *err);
+/* legacy.c: the old system's guests.json, each guest added as a host (the
+ * parsers of its files are in legacy.h) */
 int legacy_guests_import(ctl_t *c, json_t *body, json_t **ret, flyt_error_t *err);
 
 /* orchestrator.c */

@@ -23,6 +23,7 @@ flyt_http_client_t ctl_agent_client(ctl_t *c, const char *url, long timeout_ms)
 		.token = c->token,
 		.timeout_ms = timeout_ms ? timeout_ms : c->agent_timeout_ms,
 		.connect_timeout_ms = 3000,
+		.keep_alive = true, /* its GETs reuse connections (see http_client.c) */
 	};
 }
 
@@ -81,6 +82,9 @@ int main(int argc, char **argv)
 	c.listen = flyt_strdup("127.0.0.1:7700");
 	c.db_path = flyt_strdup("/var/lib/flyt/controller.db");
 	c.token_file = flyt_strdup(getenv("FLYT_TOKEN_FILE") ? getenv("FLYT_TOKEN_FILE") : "/etc/flyt/token");
+	c.read_token_file = getenv("FLYT_READ_TOKEN_FILE") && getenv("FLYT_READ_TOKEN_FILE")[0]
+				? flyt_strdup(getenv("FLYT_READ_TOKEN_FILE"))
+				: NULL;
 	c.offline_after_ms = 10000;
 	c.agent_timeout_ms = 30000;
 	c.signals_interval_ms = 300000;
@@ -93,6 +97,9 @@ int main(int argc, char **argv)
 		  "SQLite database (default /var/lib/flyt/controller.db)" },
 		{ "token-file", 't', FLYT_OPT_STRING, &c.token_file, "FILE",
 		  "cluster token, created if missing (default $FLYT_TOKEN_FILE or /etc/flyt/token)" },
+		{ "read-token-file", 0, FLYT_OPT_STRING, &c.read_token_file, "FILE",
+		  "a read-only token, created if missing: it may read everything and change nothing "
+		  "(default $FLYT_READ_TOKEN_FILE, else none)" },
 		{ "offline-after", 0, FLYT_OPT_INT, &c.offline_after_ms, "MS",
 		  "a host that neither reports nor answers this long is offline (default 10000)", 1000, 3600000 },
 		{ "signals-url", 0, FLYT_OPT_STRING, &c.signals_url, "URL",
@@ -135,8 +142,10 @@ int main(int argc, char **argv)
 	pthread_cond_init(&c.change_cond, &ca);
 	pthread_condattr_destroy(&ca);
 	/* the directories of the token and the database, on a first start */
-	const char *const files[] = { c.token_file, c.db_path };
+	const char *const files[] = { c.token_file, c.db_path, c.read_token_file };
 	for (size_t i = 0; i < ELEMENTSOF(files); i++) {
+		if (!files[i])
+			continue;
 		_cleanup_free_ char *dir = flyt_strdup(files[i]);
 		char *slash = strrchr(dir, '/');
 		if (slash && slash != dir) {
@@ -154,6 +163,19 @@ int main(int argc, char **argv)
 	}
 	if (created)
 		log_info("created a new cluster token in %s: give this file to every agent and client", c.token_file);
+	if (c.read_token_file) {
+		if (flyt_token_load_or_create(c.read_token_file, c.read_token, &created, &err) < 0) {
+			log_error("read-only token: %s", err.msg);
+			return 1;
+		}
+		if (flyt_token_equal(c.read_token, c.token)) {
+			log_error("read-only token: %s holds the cluster token; give it a token of its own",
+				  c.read_token_file);
+			return 1;
+		}
+		log_info("%s the read-only token in %s: it may read everything and change nothing",
+			 created ? "created" : "loaded", c.read_token_file);
+	}
 	if (store_open(c.db_path, &c.store, &err) < 0) {
 		log_error("%s", err.msg);
 		return 1;

@@ -1,5 +1,8 @@
 /* Who may call the controller: the cluster token as a bearer credential (the CLI,
- * agents, scripts), or a browser session that began with that token.
+ * agents, scripts), or a browser session that began with that token. With
+ * --read-token-file, a second, read-only token: as a bearer credential it may
+ * make every request that changes nothing (GET, HEAD, and no route marked as
+ * writing); anything else is refused with 403. It cannot open a browser session.
  *
  * A browser signs in once with POST /api/v1/session {"token"}; the controller
  * answers with a cookie holding a random session id (HttpOnly, so page scripts
@@ -71,9 +74,17 @@ int session_auth(flyt_http_request_t *req, const flyt_route_t *route, flyt_error
 		if (!tok)
 			return flyt_error_set(err, FLYT_E_UNAUTHORIZED, 0,
 					      "the Authorization header is not a bearer token");
-		if (!flyt_token_equal(tok, c->token))
-			return flyt_error_set(err, FLYT_E_UNAUTHORIZED, 0, "bad token");
-		return 0;
+		if (flyt_token_equal(tok, c->token))
+			return 0;
+		if (c->read_token[0] && flyt_token_equal(tok, c->read_token)) {
+			if (changes_state(req, route))
+				return flyt_error_set(err, FLYT_E_FORBIDDEN, 0,
+						      "%s %.200s changes state: the read-only token may only read "
+						      "(use the cluster token)",
+						      req->method, req->path);
+			return 0;
+		}
+		return flyt_error_set(err, FLYT_E_UNAUTHORIZED, 0, "bad token");
 	}
 	_cleanup_json_ json_t *sess = session_of_request(c, req);
 	if (!sess)
@@ -118,6 +129,9 @@ int session_open(ctl_t *c, flyt_http_request_t *req, json_t *body, flyt_http_res
 	    flyt_json_get_string(body, "token", true, FLYT_TOKEN_MAX, &token, err) < 0)
 		return -1;
 	if (!flyt_token_equal(token, c->token)) {
+		if (c->read_token[0] && flyt_token_equal(token, c->read_token))
+			return flyt_error_set(err, FLYT_E_FORBIDDEN, 0,
+					      "the read-only token is for API clients: sign in with the cluster token");
 		log_warn("sign-in from %s with a wrong token", req->peer);
 		return flyt_error_set(err, FLYT_E_UNAUTHORIZED, 0, "wrong token");
 	}
@@ -153,9 +167,13 @@ int session_show(ctl_t *c, flyt_http_request_t *req, flyt_http_response_t *res, 
 	const char *authz = flyt_http_header(req, "Authorization");
 	if (authz) {
 		const char *tok = flyt_bearer_token(authz);
-		if (!tok || !flyt_token_equal(tok, c->token))
+		bool admin = tok && flyt_token_equal(tok, c->token);
+		bool reader = tok && !admin && c->read_token[0] && flyt_token_equal(tok, c->read_token);
+		if (!admin && !reader)
 			return flyt_error_set(err, FLYT_E_UNAUTHORIZED, 0, "bad token");
-		flyt_http_reply_json(res, 200, json_pack("{s:b, s:s}", "signed_in", 1, "via", "token"));
+		flyt_http_reply_json(
+		    res, 200,
+		    json_pack("{s:b, s:s, s:s}", "signed_in", 1, "via", "token", "role", admin ? "admin" : "read"));
 		return 0;
 	}
 	_cleanup_json_ json_t *sess = session_of_request(c, req);

@@ -182,7 +182,8 @@ int energy_set_finish(energy_set_t *set, flyt_error_t *err)
 /* Merges the sorted samples of b into a (b wins at equal times). */
 static void series_merge(energy_series_t *a, const energy_series_t *b)
 {
-	energy_sample_t *m = malloc((a->n + b->n + 1) * sizeof(*m));
+	size_t cap = a->n + b->n + 1;
+	energy_sample_t *m = malloc(cap * sizeof(*m));
 	if (!m)
 		abort();
 	size_t i = 0, j = 0, n = 0;
@@ -198,7 +199,7 @@ static void series_merge(energy_series_t *a, const energy_series_t *b)
 	free(a->s);
 	a->s = m;
 	a->n = n;
-	a->cap = a->n + b->n + 1;
+	a->cap = cap; /* what was allocated (not n + b->n + 1: appending after a merge overran it) */
 	if (b->step_ms > 0 && (a->step_ms <= 0 || b->step_ms < a->step_ms))
 		a->step_ms = b->step_ms;
 }

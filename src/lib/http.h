@@ -125,6 +125,9 @@ typedef struct {
 	long connect_timeout_ms; /* default 5 s */
 	const char *unix_socket; /* speak HTTP over this unix socket instead of TCP */
 	size_t max_response;	 /* default 16 MiB */
+	/* Keep the connection open for the next GET of any client that asks for it
+	 * (see flyt_http_call_file); other methods always use a new connection. */
+	bool keep_alive;
 } flyt_http_client_t;
 
 /* Sends method path (appended to base_url) with body (may be NULL) as JSON. On a 2xx

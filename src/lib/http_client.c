@@ -1,7 +1,10 @@
-/* The JSON HTTP client: one libcurl easy handle per call, bounded responses. */
+/* The JSON HTTP client: one libcurl easy handle per call, bounded responses;
+ * for GETs of clients with keep_alive, an easy handle from a small pool, which
+ * keeps its connections open. */
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <stdlib.h>
@@ -79,6 +82,62 @@ static void curl_easy_cleanupp(CURL **c)
 		curl_easy_cleanup(*c);
 }
 
+/* Easy handles kept between keep_alive GETs (the controller's calls to its
+ * agents: a workload's live status on every GET of it, probes). Each keeps its
+ * connections open, so a repeated call reuses one instead of a new TCP
+ * connection (and a new thread in the agent's server) per call; under many
+ * concurrent clients the new connections were the bottleneck, and their
+ * TIME_WAIT sockets piled up. Bounded: at most POOL_MAX idle handles, each with
+ * at most POOL_CONNS connections, none reused after POOL_MAX_AGE_S idle (flyt's
+ * servers close idle connections after 120 s). Only GET: curl resends a request
+ * that failed on a reused connection before any answer, which is harmless only
+ * for a request that changes nothing. */
+#define POOL_MAX 16
+#define POOL_CONNS 4L
+#define POOL_MAX_AGE_S 30L
+
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static CURL *pool[POOL_MAX];
+static size_t pool_n;
+
+typedef struct {
+	CURL *h;
+	bool pooled;
+} handle_t;
+
+static handle_t handle_get(bool pooled)
+{
+	handle_t x = { NULL, pooled };
+	if (pooled) {
+		pthread_mutex_lock(&pool_lock);
+		if (pool_n > 0)
+			x.h = pool[--pool_n];
+		pthread_mutex_unlock(&pool_lock);
+	}
+	if (!x.h)
+		x.h = curl_easy_init();
+	return x;
+}
+
+static void handle_release(handle_t *x)
+{
+	if (!x->h)
+		return;
+	if (x->pooled) {
+		/* no option may point at this call's buffers while it waits */
+		curl_easy_reset(x->h);
+		pthread_mutex_lock(&pool_lock);
+		if (pool_n < POOL_MAX) {
+			pool[pool_n++] = x->h;
+			x->h = NULL;
+		}
+		pthread_mutex_unlock(&pool_lock);
+	}
+	if (x->h)
+		curl_easy_cleanup(x->h);
+	x->h = NULL;
+}
+
 /* A response body going to a file (downloads): 2xx bodies are written to fd,
  * anything else is kept in memory for the error message. */
 typedef struct {
@@ -123,7 +182,10 @@ int flyt_http_call_file(const flyt_http_client_t *c, const char *method, const c
 {
 	if (ret_status)
 		*ret_status = 0;
-	_cleanup_(curl_easy_cleanupp) CURL *h = curl_easy_init();
+	bool pooled =
+	    c->keep_alive && !c->unix_socket && !body && !upload_path && !download_path && strcmp(method, "GET") == 0;
+	_cleanup_(handle_release) handle_t handle = handle_get(pooled);
+	CURL *h = handle.h;
 	if (!h)
 		return flyt_error_set(err, FLYT_E_INTERNAL, 0, "curl_easy_init failed");
 	_cleanup_free_ char *url = flyt_asprintf("%s%s", c->base_url, path);
@@ -173,6 +235,10 @@ int flyt_http_call_file(const flyt_http_client_t *c, const char *method, const c
 	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
 	if (c->unix_socket)
 		curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, c->unix_socket);
+	if (pooled) {
+		curl_easy_setopt(h, CURLOPT_MAXCONNECTS, POOL_CONNS);
+		curl_easy_setopt(h, CURLOPT_MAXAGE_CONN, POOL_MAX_AGE_S);
+	}
 	if (in) {
 		struct stat st;
 		if (fstat(fileno(in), &st) < 0)

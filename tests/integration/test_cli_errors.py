@@ -149,6 +149,42 @@ def test_bad_token(cluster):
     base.check_unchanged()
 
 
+def test_read_only_token(make_cluster, tmp_path):
+    """--read-token-file: a second token that may read everything and change
+    nothing (403 for every state-changing request, from the API and the CLI); the
+    cluster token stays what it was, an admin."""
+    path = str(tmp_path / "read-token")
+    c = make_cluster(controller_args=["--read-token-file", path])
+    base = start_hog(c)
+    assert os.stat(path).st_mode & 0o077 == 0, "the read-only token file is readable by others"
+    with open(path) as f:
+        read = f.read().strip()
+    assert len(read) == 64 and read != c.token
+    for path_ in ("/api/v1/hosts", "/api/v1/workloads", "/api/v1/workloads/hog", "/api/v1/migrations",
+                  "/api/v1/workloads/hog/targets", "/api/v1/info"):
+        r = c.api("GET", path_, token=read)
+        assert r.status == 200, (path_, r.status, r.text)
+    assert c.api("GET", "/api/v1/session", token=read, expect=200).json["role"] == "read"
+    assert c.api("GET", "/api/v1/session", expect=200).json["role"] == "admin"
+    expect_error(c.api("POST", "/api/v1/migrations", {"workload": "hog", "target": "h2"}, token=read), 403,
+                 "forbidden", "read-only")
+    expect_error(c.api("POST", "/api/v1/workloads/hog/stop", token=read), 403, "forbidden", "read-only")
+    expect_error(c.api("DELETE", "/api/v1/workloads/hog", token=read), 403, "forbidden", "read-only")
+    expect_error(c.api("PATCH", "/api/v1/workloads/hog", {"pinned": True}, token=read), 403, "forbidden")
+    expect_error(c.api("POST", "/api/v1/workloads", {"name": "x", "kind": "fake", "host": "h1"}, token=read),
+                 403, "forbidden")
+    # no browser session from it
+    expect_error(c.api("POST", "/api/v1/session", {"token": read}, token=None), 403, "forbidden", "cluster token")
+    # the CLI with it: reading works, changing is refused in one line
+    out = c.cli("workload", "ls", token_file=path).stdout
+    assert "hog" in out, out
+    expect_cli_error(c.cli("migrate", "hog", "--to", "h2", "--wait", check=False, token_file=path), "read-only")
+    expect_cli_error(c.cli("workload", "stop", "hog", check=False, token_file=path), "read-only")
+    base.check_unchanged()
+    # the cluster token still changes things
+    c.api("POST", "/api/v1/workloads/hog/stop", expect=200)
+
+
 def test_malformed_json(cluster):
     c = cluster
     base = start_hog(c)

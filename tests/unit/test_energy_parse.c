@@ -405,6 +405,29 @@ static void test_series(void)
 	ok(s->n == 3 && s->s[0].t_ms == t0 + 2 * ENERGY_MS_PER_HOUR, "trim drops what ended");
 }
 
+/* Regression (fuzz_energy_csv, fuzz_energy_json): a merged series recorded more
+ * room than it had (n + b->n + 1 after n had been updated), so appending to a set
+ * after merging into it wrote past the samples' allocation (a heap overflow
+ * under AddressSanitizer). Now appending after a merge grows it first. */
+static void test_append_after_merge(void)
+{
+	_cleanup_(energy_set_free) energy_set_t set = ENERGY_SET_INIT;
+	flyt_error_t err = FLYT_ERROR_INIT;
+	static const char csv[] = "HourUTC;PriceArea;SpotPriceEUR\n"
+				  "2024-01-01 02:00;DK1;3,5\n2024-01-01 01:00;DK1;2,5\n2024-01-01 00:00;DK1;1,5\n";
+	ok(energy_parse(csv, sizeof(csv) - 1, "csv", &set, NULL, &err) == 0, "parsed into an empty set (a merge)");
+	energy_series_t *s = energy_set_find(&set, "DK1", ENERGY_PRICE_EUR);
+	ok(s && s->n == 3 && s->n <= s->cap, "3 samples, within its room");
+	int64_t t0 = T("2024-01-01");
+	for (int i = 3; i < 100; i++)
+		energy_set_append(&set, "DK1", ENERGY_PRICE_EUR, 0, t0 + i * ENERGY_MS_PER_HOUR, i + 1.5);
+	ok(energy_set_finish(&set, &err) == 0, "finished after appending 97 samples");
+	bool right = s->n == 100;
+	for (size_t i = 0; right && i < s->n; i++)
+		right = s->s[i].t_ms == t0 + (int64_t)i * ENERGY_MS_PER_HOUR && s->s[i].v == (double)i + 1.5;
+	ok(right, "all 100 samples in order with their values");
+}
+
 int main(void)
 {
 	test_time();
@@ -413,5 +436,6 @@ int main(void)
 	test_json();
 	test_csv_errors();
 	test_series();
+	test_append_after_merge();
 	return done();
 }
