@@ -174,6 +174,78 @@ def pids_with_env(entry):
     return [p for p in all_pids() if p != me and want in proc_environ(p)]
 
 
+def _crc32c_table():
+    table = []
+    for i in range(256):
+        c = i
+        for _ in range(8):
+            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
+        table.append(c)
+    return table
+
+
+_CRC32C = _crc32c_table()
+
+
+def crc32c(data):
+    """CRC-32C (Castagnoli) of bytes, as flyt's flyt_crc32c(0, ...)."""
+    crc = 0xFFFFFFFF
+    for b in data:
+        crc = _CRC32C[(crc ^ b) & 0xFF] ^ (crc >> 8)
+    return crc ^ 0xFFFFFFFF
+
+
+def agent_cgroup(name, state_dir):
+    """The cgroup under which the agent named name with state_dir puts its runc
+    containers (src/agent/drivers/runc.c: /flyt/NAME-CRC32C(STATE_DIR))."""
+    return "/flyt/%s-%08x" % (name, crc32c(state_dir.encode()))
+
+
+def proc_cgroups(pid):
+    """The cgroup paths of a process, one per hierarchy."""
+    try:
+        with open("/proc/%d/cgroup" % pid) as f:
+            return [line.rstrip("\n").split(":", 2)[2] for line in f if line.count(":") >= 2]
+    except OSError:
+        return []
+
+
+def remove_cgroups(path):
+    """Removes the (empty) cgroup path and those below it in every hierarchy."""
+    root = "/sys/fs/cgroup"
+    try:
+        hierarchies = [os.path.join(root, d) for d in os.listdir(root)] + [root]
+    except OSError:
+        return
+    for h in hierarchies:
+        top = os.path.join(h, path.lstrip("/"))
+        if not os.path.isdir(top):
+            continue
+        for d, _, _ in sorted(os.walk(top), key=lambda t: -len(t[0])):
+            try:
+                os.rmdir(d)
+            except OSError:
+                pass
+
+
+def thaw_cgroups(path):
+    """Thaws the cgroup path and those below it (a frozen process does not die
+    of SIGKILL until it is thawed): cgroup v1's freezer, v2's cgroup.freeze."""
+    for top, name, value in (("/sys/fs/cgroup/freezer", "freezer.state", "THAWED"),
+                             ("/sys/fs/cgroup/unified", "cgroup.freeze", "0"),
+                             ("/sys/fs/cgroup", "cgroup.freeze", "0")):
+        base = os.path.join(top, path.lstrip("/"))
+        if not os.path.isdir(base):
+            continue
+        for d, _, files in os.walk(base):
+            if name in files:
+                try:
+                    with open(os.path.join(d, name), "w") as f:
+                        f.write(value)
+                except OSError:
+                    pass
+
+
 def _kill(pid, sig=signal.SIGKILL):
     try:
         os.kill(pid, sig)
@@ -914,19 +986,25 @@ class Cluster:
         its namespaces. Repeats until nothing is left (CRIU may be restoring)."""
         marker = "FLYT_TEST_ID=%s" % self.test_id
         inodes = {h.netns_inode for h in self.hosts.values() if h.netns_inode}
+        # runc containers have a network namespace and an environment of their
+        # own: they are found by their agent's cgroup
+        cgroups = tuple(agent_cgroup(h.name, h.state_dir) + "/" for h in self.hosts.values())
         deadline = time.monotonic() + deadline_s
         while True:
             victims = set(pids_with_env(marker))
-            if inodes:
-                me = os.getpid()
-                for pid in all_pids():
-                    if pid != me and proc_netns(pid) in inodes:
-                        victims.add(pid)
+            me = os.getpid()
+            for pid in all_pids():
+                if pid == me:
+                    continue
+                if proc_netns(pid) in inodes or any(g.startswith(cgroups) for g in proc_cgroups(pid)):
+                    victims.add(pid)
             victims = {p for p in victims if proc_start_time(p) is not None}
             if not victims:
                 return
             for p in victims:
                 _kill(p, signal.SIGKILL)
+            for g in cgroups:
+                thaw_cgroups(g)
             if time.monotonic() > deadline:
                 sys.stderr.write("flyt harness: processes survive SIGKILL: %s\n" % sorted(victims))
                 return
@@ -966,6 +1044,8 @@ class Cluster:
                             _kill(e.proc.pid, signal.SIGKILL)
                         e.stop()
                 self._sweep(deadline_s=5 if fast else 30)
+                for h in self.hosts.values():
+                    remove_cgroups(agent_cgroup(h.name, h.state_dir))
                 for h in self.hosts.values():
                     for e in h.engines.values():
                         import engines
