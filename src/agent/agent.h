@@ -216,6 +216,11 @@ struct driver {
 	int (*receive)(migration_t *m, json_t *ready, flyt_error_t *err);
 	int (*send)(migration_t *m, flyt_error_t *err);
 	int (*finish_source)(migration_t *m, flyt_error_t *err);
+	/* from the dump to dump_finish the source is held by its engine, not by
+	 * CRIU (runc and docker pause it in a cgroup freezer, which no signal thaws;
+	 * Podman stops it and keeps its checkpoint): a flytd that restarts there
+	 * without a commit decision resumes it with dump_finish(false) */
+	bool engine_holds_source;
 };
 
 #define DRIVER_CALL(drv, slot, err, ...)        \

@@ -308,9 +308,10 @@ static void settle_source(agent_t *a, migration_t *m, json_t *j)
 		/* the hook saw flytd vanish and, without a commit decision, let CRIU
 		 * thaw the workload: it runs here still */
 		snprintf(m->error, sizeof(m->error), "flytd restarted during the migration; the workload stayed here");
-		if (w && w->driver->send) {
+		if (w && (w->driver->send || w->driver->engine_holds_source)) {
 			/* a live driver's engine may still be migrating, or have paused
-			 * the source at its end: stop it and resume the source */
+			 * the source at its end; a container engine holds it paused or
+			 * stopped: stop the migration and resume the source */
 			flyt_error_t lerr = FLYT_ERROR_INIT;
 			m->w = w;
 			if (DRIVER_CALL(w->driver, dump_finish, &lerr, m, false, &lerr) < 0)

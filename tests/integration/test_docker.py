@@ -9,6 +9,7 @@ running source and leaves nothing on the target."""
 import os
 import pty
 import select
+import signal
 import subprocess
 import time
 
@@ -119,6 +120,39 @@ def test_failed_restore_rolls_back_to_the_running_source(make_cluster):
     assert d2.cli("run", "--rm", "-v", "data:/data", "busybox", "cat", "/data/mine") == "theirs"
     wl = c.workload("counter")
     assert wl["host"] == "h1" and wl["state"] == "running", wl
+
+
+def test_source_agent_killed_while_the_container_is_paused(make_cluster):
+    """The source's flytd dies (kill -9) while the container is paused for its
+    checkpoint and the target holds before restoring: the restarted flytd, which
+    had not decided to commit, unpauses it (no signal would: the cgroup freezer
+    holds it) and the migration ends rolled back, the container counting on h1."""
+    c = docker_cluster(make_cluster)
+    d1, d2 = c.hosts["h1"].engines["docker"], c.hosts["h2"].engines["docker"]
+    c.kill_agent("h2", signal.SIGTERM)
+    c.start_agent("h2", env={"FLYT_FAULT": "pause:target:restoring"})
+    paused = os.path.join(c.hosts["h2"].state_dir, "fault-paused")
+    d1.cli("run", "-d", "--name", "counter", "-v", "data:/data", "busybox", "sh", "-c", COUNTER)
+    engines.wait_running(c, d1, "counter")
+    adopt(c, "counter")
+    wait_for(lambda: len(read_log(d1, "counter")) > 5, 30, "the counter to count")
+    before = read_log(d1, "counter")
+    r = c.start_migration("counter", "h2", "stop-copy")
+    assert r.status == 202, r.text
+    mid = r.json["id"]
+    wait_for(lambda: os.path.exists(paused), 120, "the target to pause before restoring")
+    c.kill_agent("h1", signal.SIGKILL)
+    c.start_agent("h1", wait=False)
+    os.unlink(paused)
+    m = c.wait_migration(mid, timeout=300)
+    assert m["state"] == "rolled_back", m
+    engines.wait_running(c, d1, "counter")
+    wait_for(lambda: len(read_log(d1, "counter")) > len(before) + 10, 60, "the counter to go on on h1")
+    assert_continuous(read_log(d1, "counter"), before)
+    wl = c.workload("counter")
+    assert wl["host"] == "h1" and wl["state"] == "running", wl
+    wait_for(lambda: d2.api("GET", "/v1.41/containers/counter/json")[0] == 404, 60,
+             "h2 to keep no container of it")
 
 
 class Attached:

@@ -7,6 +7,7 @@ source: from its checkpoint in stop-copy mode, its frozen copy in lazy mode."""
 import json
 import os
 import shutil
+import signal
 import subprocess
 
 import pytest
@@ -233,3 +234,35 @@ def test_lazy_failures_roll_back(make_cluster, tmp_path):
     n = len(log_numbers(log))
     wait_for(lambda: len(log_numbers(log)) > n + 3, 30, "the counter to go on on h1")
     assert c.workload("own")["host"] == "h1"
+
+
+def test_source_agent_killed_while_the_container_is_paused(make_cluster):
+    """The source's flytd dies (kill -9) while its container is paused for the
+    checkpoint and the target holds before restoring: the restarted flytd, which
+    had not decided to commit, resumes the container (runc resume, not a signal:
+    the cgroup freezer holds it) and the migration ends rolled back, the counter
+    going on on h1 only."""
+    c = make_cluster()
+    c.kill_agent("h2", signal.SIGTERM)
+    c.start_agent("h2", env={"FLYT_FAULT": "pause:target:restoring"})
+    paused = os.path.join(c.hosts["h2"].state_dir, "fault-paused")
+    tar = engines.make_busybox_tarball(c.tmp)
+    c.cli("workload", "create", "--kind", "runc", "--host", "h1", "--name", "rc", "--rootfs", tar, "--",
+          "sh", "-c", COUNTER)
+    log1 = os.path.join(rootfs_of(c, "h1", "rc"), "tmp", "log")
+    wait_for(lambda: os.path.exists(log1) and len(log_numbers(log1)) > 5, 30, "the counter to count")
+    r = c.start_migration("rc", "h2", "stop-copy")
+    assert r.status == 202, r.text
+    mid = r.json["id"]
+    wait_for(lambda: os.path.exists(paused), 120, "the target to pause before restoring")
+    frozen = log_numbers(log1)
+    c.kill_agent("h1", signal.SIGKILL)
+    c.start_agent("h1", wait=False)
+    os.unlink(paused)
+    m = c.wait_migration(mid, timeout=300)
+    assert m["state"] == "rolled_back", m
+    wait_for(lambda: len(log_numbers(log1)) > len(frozen) + 5, 60, "the counter to go on on h1")
+    assert_continuous(log_numbers(log1), frozen)
+    w = c.workload("rc")
+    assert w["host"] == "h1" and w["state"] == "running", w
+    wait_for(lambda: "rc" not in c.agent_workloads("h2"), 60, "h2 to keep nothing of rc")

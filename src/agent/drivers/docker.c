@@ -533,6 +533,7 @@ const driver_t driver_docker = {
 	.status = docker_status,
 	.dump = docker_dump,
 	.dump_finish = docker_dump_finish,
+	.engine_holds_source = true,
 	.restore = docker_restore,
 	.resume = docker_resume,
 	.discard = docker_discard,

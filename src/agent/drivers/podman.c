@@ -491,6 +491,7 @@ const driver_t driver_podman = {
 	.status = podman_status,
 	.dump = podman_dump,
 	.dump_finish = podman_dump_finish,
+	.engine_holds_source = true,
 	.restore = podman_restore,
 	.resume = podman_resume,
 	.discard = podman_discard,

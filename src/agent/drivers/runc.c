@@ -748,6 +748,7 @@ const driver_t driver_runc = {
 	.dump = runc_dump,
 	.release = runc_release,
 	.dump_finish = runc_dump_finish,
+	.engine_holds_source = true,
 	.restore = runc_restore,
 	.resume = runc_resume,
 	.discard = runc_discard,
