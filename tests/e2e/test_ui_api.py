@@ -100,7 +100,7 @@ def test_sign_in_and_session(ui_cluster):
     r = s.get("/api/v1/session")
     assert r.status == 200 and r.json["signed_in"] and r.json["via"] == "session" and r.json["csrf"] == s.csrf, r
     r = call(c, "GET", "/api/v1/session", token=c.token)
-    assert r.json == {"signed_in": True, "via": "token"}, r
+    assert r.json == {"signed_in": True, "via": "token", "role": "admin"}, r
     assert call(c, "GET", "/api/v1/session", token="f" * 64).status == 401
 
     # sessions list: no ids or CSRF tokens, the caller's marked
