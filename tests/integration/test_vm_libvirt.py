@@ -137,6 +137,13 @@ def test_adopt_migrate_and_cancel(lv):
     assert r.status >= 400 and "nosuchdomain" in r.text, (r.status, r.text)
     assert c.api("GET", "/api/v1/workloads/oldvm").status == 404
 
+    # a domain name is also a directory name on the hosts (their copies of its
+    # disks): "..", hidden and slashed names are refused before any use
+    for bad in ("..", ".lvvm", "a/../b"):
+        r = c.api("POST", "/api/v1/workloads", {"name": "bad", "kind": "libvirt", "host": "h1",
+                                                 "spec": {"domain": bad}})
+        assert r.status == 400 and "bad domain name" in r.text, (bad, r.status, r.text)
+
     # the old system's VMs become flyt workloads
     r = c.cli("workload", "adopt", "--kind", "libvirt", "--host", "h1", "lvvm")
     assert "adopted domain lvvm" in r.stdout, r.stdout

@@ -142,7 +142,8 @@ static int libvirt_validate(agent_t *a, json_t *spec, flyt_error_t *err)
 	if (flyt_json_check_keys(spec, "libvirt spec", keys, err) < 0 ||
 	    flyt_json_get_string(spec, "domain", true, 64, &name, err) < 0)
 		return flyt_error_prefix(err, "libvirt spec");
-	if (!name[0] ||
+	/* it names a directory (copies_dir): no "." or ".." or hidden names */
+	if (!name[0] || name[0] == '.' ||
 	    strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") != strlen(name))
 		return flyt_error_set(err, FLYT_E_INVALID, 0, "libvirt spec: bad domain name");
 	return 0;
