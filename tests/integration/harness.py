@@ -907,6 +907,24 @@ class Cluster:
             elif m.get("state") in TERMINAL_STATES:
                 return m
 
+    def migrate_killing_the_source_agent(self, workload):
+        """Migrates workload h1 -> h2 (stop-copy) and kills -9 h1's agent once h1
+        has checkpointed it and while h2 holds before restoring (h2's agent is
+        restarted with FLYT_FAULT=pause:target:restoring for that); h1's agent is
+        started again and the migration followed to its end, which is returned."""
+        self.kill_agent("h2", signal.SIGTERM)
+        self.start_agent("h2", env={"FLYT_FAULT": "pause:target:restoring"})
+        paused = os.path.join(self.hosts["h2"].state_dir, "fault-paused")
+        r = self.start_migration(workload, "h2", "stop-copy")
+        if r.status != 202:
+            raise HarnessError("migration of %s not started: %s" % (workload, r.text))
+        mid = r.json["id"]
+        self.wait_for(lambda: os.path.exists(paused), 120, "h2 to pause before restoring %s" % workload)
+        self.kill_agent("h1", signal.SIGKILL)
+        self.start_agent("h1", wait=False)
+        os.unlink(paused)
+        return self.wait_migration(mid, timeout=300)
+
     def migrate(self, workload, target, mode="auto", timeout=300, **opts):
         """Starts a migration and waits for its end; returns the final migration."""
         r = self.start_migration(workload, target, mode, **opts)

@@ -9,7 +9,6 @@ running source and leaves nothing on the target."""
 import os
 import pty
 import select
-import signal
 import subprocess
 import time
 
@@ -129,22 +128,12 @@ def test_source_agent_killed_while_the_container_is_paused(make_cluster):
     holds it) and the migration ends rolled back, the container counting on h1."""
     c = docker_cluster(make_cluster)
     d1, d2 = c.hosts["h1"].engines["docker"], c.hosts["h2"].engines["docker"]
-    c.kill_agent("h2", signal.SIGTERM)
-    c.start_agent("h2", env={"FLYT_FAULT": "pause:target:restoring"})
-    paused = os.path.join(c.hosts["h2"].state_dir, "fault-paused")
     d1.cli("run", "-d", "--name", "counter", "-v", "data:/data", "busybox", "sh", "-c", COUNTER)
     engines.wait_running(c, d1, "counter")
     adopt(c, "counter")
     wait_for(lambda: len(read_log(d1, "counter")) > 5, 30, "the counter to count")
     before = read_log(d1, "counter")
-    r = c.start_migration("counter", "h2", "stop-copy")
-    assert r.status == 202, r.text
-    mid = r.json["id"]
-    wait_for(lambda: os.path.exists(paused), 120, "the target to pause before restoring")
-    c.kill_agent("h1", signal.SIGKILL)
-    c.start_agent("h1", wait=False)
-    os.unlink(paused)
-    m = c.wait_migration(mid, timeout=300)
+    m = c.migrate_killing_the_source_agent("counter")
     assert m["state"] == "rolled_back", m
     engines.wait_running(c, d1, "counter")
     wait_for(lambda: len(read_log(d1, "counter")) > len(before) + 10, 60, "the counter to go on on h1")

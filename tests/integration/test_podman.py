@@ -4,8 +4,6 @@ lists), on a busybox image built here: the image travels when the target lacks
 it, the container keeps its name, its counter, its files and its volume; a
 failed import on the target restores the source from its kept checkpoint."""
 import json
-import os
-import signal
 
 import pytest
 
@@ -107,20 +105,10 @@ def test_source_agent_killed_while_the_container_is_stopped(make_cluster):
     kept, and the migration ends rolled back, the counter going on on h1."""
     c = make_cluster(engines=[engines.PodmanEngine])
     p1, p2 = c.hosts["h1"].engines["podman"], c.hosts["h2"].engines["podman"]
-    c.kill_agent("h2", signal.SIGTERM)
-    c.start_agent("h2", env={"FLYT_FAULT": "pause:target:restoring"})
-    paused = os.path.join(c.hosts["h2"].state_dir, "fault-paused")
     start_counter(c, p1)
     c.cli("workload", "adopt", "--kind", "podman", "--host", "h1", "--name", "pc", "counter")
     before = read_log(p1, "counter")
-    r = c.start_migration("pc", "h2", "stop-copy")
-    assert r.status == 202, r.text
-    mid = r.json["id"]
-    wait_for(lambda: os.path.exists(paused), 120, "the target to pause before restoring")
-    c.kill_agent("h1", signal.SIGKILL)
-    c.start_agent("h1", wait=False)
-    os.unlink(paused)
-    m = c.wait_migration(mid, timeout=300)
+    m = c.migrate_killing_the_source_agent("pc")
     assert m["state"] == "rolled_back", m
     engines.wait_running(c, p1, "counter")
     wait_for(lambda: len(read_log(p1, "counter")) > len(before) + 10, 60, "the counter to go on on h1")
