@@ -144,6 +144,28 @@ function unavailable(obj) {
   return Object.entries(obj || {}).filter(([, v]) => v && !v.available);
 }
 
+/* What of a host's drivers or modes is available, and why the rest is not. */
+function Availability({ of }) {
+  const missing = unavailable(of);
+  return (
+    <>
+      {available(of).join(', ') || 'none'}
+      {missing.length > 0 && (
+        <details>
+          <summary>{missing.length} unavailable</summary>
+          <ul class="reasons">
+            {missing.map(([k, v]) => (
+              <li>
+                <strong>{k}</strong>: {v.reason || 'unavailable'}
+              </li>
+            ))}
+          </ul>
+        </details>
+      )}
+    </>
+  );
+}
+
 function Memory({ m }) {
   if (!m || !m.total_bytes) return <span>–</span>;
   const used = m.total_bytes - (m.available_bytes || 0);
@@ -162,8 +184,6 @@ function Memory({ m }) {
 
 function HostCard({ h, signals, energy, policy }) {
   const load = Array.isArray(h.load) ? h.load.map((x) => Number(x).toFixed(2)).join(' · ') : '–';
-  const noModes = unavailable(h.modes);
-  const noDrivers = unavailable(h.drivers);
   return (
     <article class="card host" aria-labelledby={`host-${h.name}`}>
       <header class="card-head">
@@ -211,35 +231,11 @@ function HostCard({ h, signals, energy, policy }) {
         </dd>
         <dt>Drivers</dt>
         <dd>
-          {available(h.drivers).join(', ') || 'none'}
-          {noDrivers.length > 0 && (
-            <details>
-              <summary>{noDrivers.length} unavailable</summary>
-              <ul class="reasons">
-                {noDrivers.map(([k, v]) => (
-                  <li>
-                    <strong>{k}</strong>: {v.reason || 'unavailable'}
-                  </li>
-                ))}
-              </ul>
-            </details>
-          )}
+          <Availability of={h.drivers} />
         </dd>
         <dt>Migration modes</dt>
         <dd>
-          {available(h.modes).join(', ') || 'none'}
-          {noModes.length > 0 && (
-            <details>
-              <summary>{noModes.length} unavailable</summary>
-              <ul class="reasons">
-                {noModes.map(([k, v]) => (
-                  <li>
-                    <strong>{k}</strong>: {v.reason || 'unavailable'}
-                  </li>
-                ))}
-              </ul>
-            </details>
-          )}
+          <Availability of={h.modes} />
         </dd>
         <dt>Last seen</dt>
         <dd>{ago(h.last_seen)}</dd>
