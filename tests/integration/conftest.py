@@ -16,13 +16,7 @@ import harness  # noqa: E402
 
 
 def pytest_configure(config):
-    def report(text):
-        capman = config.pluginmanager.getplugin("capturemanager")
-        if capman:
-            capman.suspend_global_capture(in_=False)
-        sys.stderr.write(text)
-        sys.stderr.flush()
-    harness.report = report
+    harness.install_reporter(config)
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -174,6 +174,20 @@ def pids_with_env(entry):
     return [p for p in all_pids() if p != me and want in proc_environ(p)]
 
 
+def install_reporter(config):
+    """Makes harness.report (what a test prints past pytest's capture) write to
+    stderr with pytest's capture suspended; called by the conftests."""
+    global report
+
+    def write(text):
+        capman = config.pluginmanager.getplugin("capturemanager")
+        if capman:
+            capman.suspend_global_capture(in_=False)
+        sys.stderr.write(text)
+        sys.stderr.flush()
+    report = write
+
+
 def _crc32c_table():
     table = []
     for i in range(256):
