@@ -17,30 +17,6 @@
 #define TAR_TIMEOUT_MS (30 * 60 * 1000)
 #define ENGINE_TRANSFER_TIMEOUT_MS (30 * 60 * 1000)
 
-static int run_tool(const char *const *args, unsigned timeout_ms, flyt_error_t *err)
-{
-	_cleanup_strv_ char **argv = NULL;
-	for (const char *const *p = args; *p; p++)
-		flyt_strv_push(&argv, *p);
-	flyt_spawn_opts_t o = {
-		.argv = argv,
-		.out = FLYT_SPAWN_NULL,
-		.err = FLYT_SPAWN_CAPTURE,
-		.timeout_ms = timeout_ms,
-	};
-	flyt_spawn_result_t res;
-	if (flyt_spawn_run(&o, &res, err) < 0)
-		return flyt_error_prefix(err, "%s", argv[0]);
-	int r = 0;
-	if (res.exit_code != 0) {
-		char how[512];
-		flyt_spawn_describe(&res, how, sizeof(how));
-		r = flyt_error_set(err, FLYT_E_IO, 0, "%s %s", argv[0], how);
-	}
-	flyt_spawn_result_free(&res);
-	return r;
-}
-
 int container_tar_create(const char *dir, const char *tarball, flyt_error_t *err)
 {
 	const char *argv[] = { "tar",
@@ -57,7 +33,7 @@ int container_tar_create(const char *dir, const char *tarball, flyt_error_t *err
 			       "--sparse",
 			       ".",
 			       NULL };
-	if (run_tool(argv, TAR_TIMEOUT_MS, err) < 0)
+	if (flyt_spawn_tool(argv, TAR_TIMEOUT_MS, err) < 0)
 		return flyt_error_prefix(err, "archiving %s", dir);
 	return 0;
 }
@@ -77,7 +53,7 @@ int container_tar_extract(const char *tarball, const char *dir, flyt_error_t *er
 			       "--xattrs-include=trusted.*",
 			       "--xattrs-include=security.capability",
 			       NULL };
-	if (run_tool(argv, TAR_TIMEOUT_MS, err) < 0)
+	if (flyt_spawn_tool(argv, TAR_TIMEOUT_MS, err) < 0)
 		return flyt_error_prefix(err, "unpacking into %s", dir);
 	return 0;
 }
@@ -89,7 +65,7 @@ int container_move_dir(const char *from, const char *to, flyt_error_t *err)
 	if (errno != EXDEV)
 		return flyt_error_set(err, FLYT_E_IO, errno, "move %s to %s", from, to);
 	const char *argv[] = { "cp", "--archive", "--no-target-directory", from, to, NULL };
-	if (run_tool(argv, TAR_TIMEOUT_MS, err) < 0)
+	if (flyt_spawn_tool(argv, TAR_TIMEOUT_MS, err) < 0)
 		return -1;
 	flyt_rm_rf(from, NULL);
 	return 0;
@@ -98,7 +74,7 @@ int container_move_dir(const char *from, const char *to, flyt_error_t *err)
 int container_copy_dir(const char *from, const char *to, flyt_error_t *err)
 {
 	const char *argv[] = { "cp", "--archive", "--no-target-directory", from, to, NULL };
-	return run_tool(argv, TAR_TIMEOUT_MS, err);
+	return flyt_spawn_tool(argv, TAR_TIMEOUT_MS, err);
 }
 
 int container_path_check(const char *what, const char *path, bool want_dir, flyt_error_t *err)

@@ -67,25 +67,11 @@ static int create_qcow2(agent_t *a, const char *path, uint64_t size, flyt_error_
 				      "copying a qcow2 disk needs qemu-img on the target host (install qemu-utils)");
 	char sizes[32];
 	snprintf(sizes, sizeof(sizes), "%llu", (unsigned long long)size);
-	char *argv[] = { (char *)qemu_img, (char *)"create", (char *)"-q", (char *)"-f",
-			 (char *)"qcow2",  (char *)path,     sizes,	   NULL };
-	flyt_spawn_opts_t o = {
-		.argv = argv,
-		.out = FLYT_SPAWN_NULL,
-		.err = FLYT_SPAWN_CAPTURE,
-		.timeout_ms = QEMU_IMG_TIMEOUT_MS,
-	};
-	flyt_spawn_result_t res;
-	if (flyt_spawn_run(&o, &res, err) < 0)
-		return flyt_error_prefix(err, "qemu-img");
-	if (res.exit_code != 0) {
-		char how[300];
-		flyt_spawn_describe(&res, how, sizeof(how));
-		flyt_spawn_result_free(&res);
+	const char *argv[] = { qemu_img, "create", "-q", "-f", "qcow2", path, sizes, NULL };
+	if (flyt_spawn_tool(argv, QEMU_IMG_TIMEOUT_MS, err) < 0) {
 		unlink(path);
-		return flyt_error_set(err, FLYT_E_IO, 0, "qemu-img create %s: %s", path, how);
+		return -1;
 	}
-	flyt_spawn_result_free(&res);
 	return 0;
 }
 

@@ -356,3 +356,27 @@ void flyt_spawn_describe(const flyt_spawn_result_t *res, char *buf, size_t size)
 	else
 		snprintf(buf, size, "%s", how);
 }
+
+int flyt_spawn_tool(const char *const *args, unsigned timeout_ms, flyt_error_t *err)
+{
+	_cleanup_strv_ char **argv = NULL;
+	for (const char *const *p = args; *p; p++)
+		flyt_strv_push(&argv, *p);
+	flyt_spawn_opts_t o = {
+		.argv = argv,
+		.out = FLYT_SPAWN_NULL,
+		.err = FLYT_SPAWN_CAPTURE,
+		.timeout_ms = timeout_ms,
+	};
+	flyt_spawn_result_t res;
+	if (flyt_spawn_run(&o, &res, err) < 0)
+		return flyt_error_prefix(err, "%s", argv[0]);
+	int r = 0;
+	if (res.exit_code != 0) {
+		char how[512];
+		flyt_spawn_describe(&res, how, sizeof(how));
+		r = flyt_error_set(err, FLYT_E_IO, 0, "%s %s", argv[0], how);
+	}
+	flyt_spawn_result_free(&res);
+	return r;
+}

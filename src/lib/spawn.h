@@ -49,6 +49,11 @@ typedef struct {
  * status; -1 with err when it could not be started. */
 int flyt_spawn_run(const flyt_spawn_opts_t *o, flyt_spawn_result_t *res, flyt_error_t *err);
 
+/* Runs a tool (args: a NULL-terminated list) to completion with its output
+ * discarded; a failure to start or a non-zero exit is an error naming the tool,
+ * how it ended and the end of its stderr. */
+int flyt_spawn_tool(const char *const *args, unsigned timeout_ms, flyt_error_t *err);
+
 /* Starts without waiting. Capturing is not allowed here (use files). */
 int flyt_spawn_start(const flyt_spawn_opts_t *o, flyt_child_t *child, flyt_error_t *err);
 
