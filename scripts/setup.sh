@@ -37,7 +37,7 @@ say() { printf 'setup: %s\n' "$*"; }
 # Packages flyt builds against and runs with.
 build_pkgs=(
 	build-essential meson ninja-build pkg-config
-	libjansson-dev libmicrohttpd-dev libcurl4-openssl-dev libsqlite3-dev zlib1g-dev
+	libjansson-dev libmicrohttpd-dev libcurl4-openssl-dev libgnutls28-dev libsqlite3-dev zlib1g-dev
 	iproute2 iptables nftables procps
 	# run-time libraries of CRIU 4.2 that bookworm has in compatible versions
 	libnftables1 libprotobuf-c1 libbsd0 libgnutls30 libuuid1

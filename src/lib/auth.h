@@ -8,7 +8,7 @@
 
 #include "error.h"
 
-#define FLYT_TOKEN_MAX 128
+#define FLYT_TOKEN_MAX 256
 
 /* Reads the token from path into out (FLYT_TOKEN_MAX bytes). Refuses files that
  * group or others can read, and empty or over-long tokens. */

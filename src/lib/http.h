@@ -20,6 +20,8 @@
 #define FLYT_HTTP_MAX_PARAMS 4
 
 typedef struct flyt_http_server flyt_http_server_t;
+struct flyt_tls;
+struct flyt_cert_info;
 
 typedef struct {
 	const char *method;
@@ -33,6 +35,9 @@ typedef struct {
 	void *user;    /* the server's user data */
 	void *auth;    /* set by the auth callback (e.g. the principal) */
 	char peer[64]; /* client address */
+	/* Over TLS, the client certificate the cluster CA signed (NULL when the
+	 * client presented none, or the server speaks plain HTTP). */
+	const struct flyt_cert_info *peer_cert;
 	flyt_http_server_t *server;
 } flyt_http_request_t;
 
@@ -59,6 +64,7 @@ typedef int (*flyt_http_handler_t)(flyt_http_request_t *req, flyt_http_response_
 enum {
 	FLYT_ROUTE_PUBLIC = 1 << 0, /* no authentication */
 	FLYT_ROUTE_WRITE = 1 << 1,  /* changes state (for read-only credentials and CSRF checks) */
+	FLYT_ROUTE_AGENT = 1 << 2,  /* an agent may call it with its certificate (controller) */
 };
 
 typedef struct {
@@ -85,6 +91,9 @@ typedef struct {
 	const char *name;	  /* for log lines */
 	/* Fallback for GET requests that match no route (static files); may be NULL. */
 	flyt_http_handler_t fallback;
+	/* HTTPS with this identity (lib/tls.h); clients may present certificates the
+	 * cluster CA signed (req->peer_cert). NULL: plain HTTP. */
+	struct flyt_tls *tls;
 } flyt_http_config_t;
 
 int flyt_http_server_start(const flyt_http_config_t *cfg, flyt_http_server_t **ret, flyt_error_t *err);
@@ -119,8 +128,14 @@ int flyt_parse_hostport(const char *s, char *host, size_t host_size, uint16_t *p
 /* ---- client ---- */
 
 typedef struct {
-	const char *base_url;	 /* "http://198.18.0.2:7800" */
-	const char *token;	 /* bearer token, may be NULL */
+	const char *base_url; /* "http://198.18.0.2:7800" */
+	const char *token;    /* bearer token, may be NULL */
+	/* HTTPS: verify the server against this CA file and present this client
+	 * certificate (all may be NULL). */
+	const char *ca_file, *cert_file, *key_file;
+	/* Only for fetching the CA itself during enrolment, whose fingerprint the
+	 * caller then checks: do not verify the server. */
+	bool insecure_bootstrap;
 	long timeout_ms;	 /* whole request; default 30 s */
 	long connect_timeout_ms; /* default 5 s */
 	const char *unix_socket; /* speak HTTP over this unix socket instead of TCP */

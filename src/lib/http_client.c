@@ -176,6 +176,21 @@ static void fclosep_(FILE **f)
 		fclose(*f);
 }
 
+/* HTTPS: the CA to verify the server with and the client certificate. */
+static void set_tls(CURL *h, const flyt_http_client_t *c)
+{
+	if (c->ca_file)
+		curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
+	if (c->cert_file && c->key_file) {
+		curl_easy_setopt(h, CURLOPT_SSLCERT, c->cert_file);
+		curl_easy_setopt(h, CURLOPT_SSLKEY, c->key_file);
+	}
+	if (c->insecure_bootstrap) {
+		curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
+		curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
+	}
+}
+
 int flyt_http_call_file(const flyt_http_client_t *c, const char *method, const char *path, json_t *body,
 			const char *upload_path, const char *download_path, char **ret_body, size_t *ret_len,
 			long *ret_status, flyt_error_t *err)
@@ -235,6 +250,7 @@ int flyt_http_call_file(const flyt_http_client_t *c, const char *method, const c
 	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
 	if (c->unix_socket)
 		curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, c->unix_socket);
+	set_tls(h, c);
 	if (pooled) {
 		curl_easy_setopt(h, CURLOPT_MAXCONNECTS, POOL_CONNS);
 		curl_easy_setopt(h, CURLOPT_MAXAGE_CONN, POOL_MAX_AGE_S);
@@ -345,6 +361,7 @@ int flyt_http_get_answer(const flyt_http_client_t *c, const char *path, flyt_htt
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
+	set_tls(h, c);
 	CURLcode rc = curl_easy_perform(h);
 	if (rc != CURLE_OK) {
 		free(sink.buf);

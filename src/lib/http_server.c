@@ -1,6 +1,7 @@
 /* The JSON API server: libmicrohttpd, one thread per connection, a route table. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <gnutls/gnutls.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -15,6 +16,7 @@
 #include "http.h"
 #include "json.h"
 #include "log.h"
+#include "tls.h"
 #include "util.h"
 
 struct flyt_http_server {
@@ -31,6 +33,9 @@ typedef struct {
 	bool too_large;
 	bool refused; /* no route, or no credentials: the body is not kept */
 	uint64_t started_us;
+	int cert_state; /* peer_certificate()'s answer */
+	flyt_cert_info_t cert;
+	flyt_error_t cert_err;
 } request_ctx_t;
 
 typedef struct {
@@ -316,6 +321,19 @@ static void fill_peer(struct MHD_Connection *conn, char *out, size_t size)
 		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, out, (socklen_t)size);
 }
 
+/* The client's certificate: 1 and *ret filled when it presented one the CA
+ * signed, 0 when it presented none, -1 when it presented another. */
+static int peer_certificate(struct MHD_Connection *conn, flyt_cert_info_t *ret, flyt_error_t *err)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+	if (!ci || !ci->tls_session)
+		return 0;
+	unsigned n = 0;
+	if (!gnutls_certificate_get_peers(ci->tls_session, &n) || n == 0)
+		return 0;
+	return flyt_tls_verify_peer(ci->tls_session, ret, err) < 0 ? -1 : 1;
+}
+
 /* Finds req's route and checks its credentials. Returns the route; or NULL with
  * *ret_fallback set (a GET for the fallback handler); or NULL with res filled
  * with the refusal (404, 405, 401, ...). */
@@ -387,15 +405,20 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
 	if (!rc) {
 		rc = flyt_malloc0(sizeof(*rc));
 		rc->started_us = flyt_now_us();
+		rc->cert_err = (flyt_error_t)FLYT_ERROR_INIT;
+		rc->cert_state = srv->cfg.tls ? peer_certificate(conn, &rc->cert, &rc->cert_err) : 0;
 		const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
 		uint64_t clen;
 		if (cl && flyt_parse_u64(cl, UINT64_MAX, &clen) == 0 && clen > srv->cfg.max_body)
 			rc->too_large = true;
 		/* the headers are in: a request without a route or credentials gets its
 		 * answer once the body has passed, but nothing of the body is kept */
-		flyt_http_request_t pre = {
-			.method = method, .path = url, .conn = conn, .user = srv->cfg.user, .server = srv
-		};
+		flyt_http_request_t pre = { .method = method,
+					    .path = url,
+					    .conn = conn,
+					    .user = srv->cfg.user,
+					    .server = srv,
+					    .peer_cert = rc->cert_state > 0 ? &rc->cert : NULL };
 		flyt_http_response_t scratch = { 0 };
 		bool fallback;
 		if (!resolve(srv, &pre, &scratch, &fallback) && !fallback)
@@ -439,7 +462,13 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
 	};
 	fill_peer(conn, req.peer, sizeof(req.peer));
 	flyt_http_response_t res = { 0 };
-	if (rc->too_large && !rc->refused) {
+	if (rc->cert_state > 0)
+		req.peer_cert = &rc->cert;
+	if (rc->cert_state < 0) {
+		/* a certificate the cluster CA did not sign, or an expired one */
+		log_warn("%s: %s: %s", srv->cfg.name ? srv->cfg.name : "http", req.peer, rc->cert_err.msg);
+		reply_error(&res, &rc->cert_err);
+	} else if (rc->too_large && !rc->refused) {
 		flyt_error_t err = FLYT_ERROR_INIT;
 		flyt_error_set(&err, FLYT_E_TOO_LARGE, 0, "request body exceeds the limit of %zu bytes",
 			       srv->cfg.max_body);
@@ -497,11 +526,23 @@ int flyt_http_server_start(const flyt_http_config_t *cfg, flyt_http_server_t **r
 	if (!srv->cfg.max_connections)
 		srv->cfg.max_connections = 256;
 
-	srv->daemon = MHD_start_daemon(
-	    flags, port, NULL, NULL, access_handler, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-	    MHD_OPTION_NOTIFY_COMPLETED, request_completed, srv, MHD_OPTION_CONNECTION_LIMIT,
-	    (unsigned)srv->cfg.max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)srv->cfg.max_per_ip,
-	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_EXTERNAL_LOGGER, log_mhd, srv, MHD_OPTION_END);
+	struct MHD_OptionItem tls_opts[] = {
+		{ MHD_OPTION_HTTPS_CERT_CALLBACK, 0, cfg->tls ? flyt_tls_server_cert_callback() : NULL },
+		{ MHD_OPTION_HTTPS_MEM_TRUST, 0, cfg->tls ? (void *)flyt_tls_ca_pem(cfg->tls) : NULL },
+		{ MHD_OPTION_END, 0, NULL },
+	};
+	if (cfg->tls) {
+		flags |= MHD_USE_TLS;
+		flyt_tls_set_server_identity(cfg->tls);
+	} else {
+		tls_opts[0].option = MHD_OPTION_END;
+	}
+	srv->daemon =
+	    MHD_start_daemon(flags, port, NULL, NULL, access_handler, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+			     MHD_OPTION_NOTIFY_COMPLETED, request_completed, srv, MHD_OPTION_CONNECTION_LIMIT,
+			     (unsigned)srv->cfg.max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+			     (unsigned)srv->cfg.max_per_ip, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
+			     MHD_OPTION_EXTERNAL_LOGGER, log_mhd, srv, MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
 	if (!srv->daemon) {
 		int e = errno;
 		free(srv);

@@ -19,12 +19,27 @@
 #include "crc32c.h"
 #include "json.h"
 #include "net.h"
+#include "tls.h"
 #include "util.h"
 
 void flyt_stream_init(flyt_stream_t *s, int fd)
 {
 	memset(s, 0, sizeof(*s));
 	s->fd = fd;
+}
+
+void flyt_stream_close(flyt_stream_t *s)
+{
+	flyt_tls_conn_free(s->tls);
+	s->tls = NULL;
+	if (s->fd >= 0)
+		close(s->fd);
+	s->fd = -1;
+}
+
+bool flyt_stream_pending(flyt_stream_t *s)
+{
+	return s->tls && flyt_tls_conn_pending(s->tls);
 }
 
 static void put32(unsigned char *p, uint32_t v)
@@ -83,6 +98,13 @@ int flyt_stream_send(flyt_stream_t *s, flyt_frame_type_t type, const void *paylo
 		damaged[len / 2] ^= 0x10;
 		payload = damaged;
 	}
+	if (s->tls) {
+		flyt_tls_conn_cork(s->tls);
+		if (flyt_tls_conn_send(s->tls, h, sizeof(h), err) < 0 ||
+		    flyt_tls_conn_send(s->tls, payload, len, err) < 0 || flyt_tls_conn_uncork(s->tls, err) < 0)
+			return -1;
+		goto sent;
+	}
 	struct iovec iov[2] = { { h, sizeof(h) }, { (void *)payload, len } };
 	int niov = len ? 2 : 1;
 	size_t total = sizeof(h) + len;
@@ -107,6 +129,7 @@ int flyt_stream_send(flyt_stream_t *s, flyt_frame_type_t type, const void *paylo
 			k -= take;
 		}
 	}
+sent:
 	s->send_seq++;
 	s->bytes_sent += sizeof(h) + len;
 	if (s->rate_bps)
@@ -132,8 +155,35 @@ void flyt_stream_send_error(flyt_stream_t *s, const flyt_error_t *e)
 }
 
 /* Reads exactly len bytes, within s->deadline_ms when set. */
+static int read_full_tls(flyt_stream_t *s, char *p, size_t len, flyt_error_t *err)
+{
+	while (len > 0) {
+		if (s->deadline_ms && !flyt_tls_conn_pending(s->tls)) {
+			uint64_t now = flyt_now_ms();
+			if (now >= s->deadline_ms)
+				return flyt_error_set(err, FLYT_E_TIMEOUT, 0, "receive: deadline passed");
+			struct pollfd pfd = { .fd = s->fd, .events = POLLIN };
+			int r = poll(&pfd, 1, (int)(s->deadline_ms - now));
+			if (r < 0 && errno != EINTR)
+				return flyt_error_set(err, FLYT_E_INTERNAL, errno, "poll");
+			if (r <= 0)
+				continue;
+		}
+		ssize_t n = flyt_tls_conn_recv(s->tls, p, len, err);
+		if (n < 0)
+			return -1;
+		if (n == 0)
+			return flyt_error_set(err, FLYT_E_UNAVAILABLE, 0, "receive: connection closed by peer");
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
 static int read_full(flyt_stream_t *s, void *buf, size_t len, flyt_error_t *err)
 {
+	if (s->tls)
+		return read_full_tls(s, buf, len, err);
 	if (!s->deadline_ms)
 		return flyt_read_all(s->fd, buf, len, err);
 	char *p = buf;

@@ -37,8 +37,12 @@ typedef enum {
 	FLYT_FRAME_TYPE_MAX,
 } flyt_frame_type_t;
 
+struct flyt_tls_conn;
+
 typedef struct {
 	int fd;
+	/* When set, frames travel inside this TLS session over fd (lib/tls.h). */
+	struct flyt_tls_conn *tls;
 	uint32_t send_seq, recv_seq;
 	uint64_t bytes_sent, bytes_received;
 	/* When set and true, long transfers stop with FLYT_E_CANCELLED. */
@@ -58,6 +62,10 @@ typedef struct {
 } flyt_stream_t;
 
 void flyt_stream_init(flyt_stream_t *s, int fd);
+/* Frees the TLS session and closes fd (both when set). */
+void flyt_stream_close(flyt_stream_t *s);
+/* Whether bytes are waiting that poll on fd would not show (TLS buffers them). */
+bool flyt_stream_pending(flyt_stream_t *s);
 
 int flyt_stream_send(flyt_stream_t *s, flyt_frame_type_t type, const void *payload, uint32_t len, flyt_error_t *err);
 int flyt_stream_send_json(flyt_stream_t *s, flyt_frame_type_t type, json_t *j, flyt_error_t *err);
