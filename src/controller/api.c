@@ -83,11 +83,26 @@ static int h_agent_register(flyt_http_request_t *req, flyt_http_response_t *res,
 {
 	_cleanup_json_ json_t *body = NULL;
 	json_t *out = NULL;
-	if (with_body(req, &body, err) < 0 || hosts_register(C(req), body, &out, err) < 0)
+	if (with_body(req, &body, err) < 0 ||
+	    hosts_register(C(req), body, req->peer_cert ? req->peer_cert->cn : NULL, &out, err) < 0)
 		return -1;
 	flyt_http_reply_json(res, 200, out);
 	return 0;
 }
+
+#define PKI_HANDLER(h, fn)                                                                   \
+	static int h(flyt_http_request_t *req, flyt_http_response_t *res, flyt_error_t *err) \
+	{                                                                                    \
+		return fn(C(req), req, res, err);                                            \
+	}
+PKI_HANDLER(h_agent_renew, pki_renew)
+PKI_HANDLER(h_ca, pki_ca)
+PKI_HANDLER(h_enroll, pki_enroll)
+PKI_HANDLER(h_join_tokens, pki_join_tokens)
+PKI_HANDLER(h_join_token_create, pki_join_token_create)
+PKI_HANDLER(h_join_token_delete, pki_join_token_delete)
+PKI_HANDLER(h_token_rotate, pki_token_rotate)
+PKI_HANDLER(h_host_rotate_cert, pki_host_rotate_cert)
 
 static int h_agent_heartbeat(flyt_http_request_t *req, flyt_http_response_t *res, flyt_error_t *err)
 {
@@ -456,8 +471,23 @@ const flyt_route_t ctl_routes[] = {
 	{ "POST", "/api/v1/hosts", h_host_add, FLYT_ROUTE_WRITE, "add a host by the URL of its agent" },
 	{ "GET", "/api/v1/hosts/:name", h_host_show, 0, "one host with its facts" },
 	{ "DELETE", "/api/v1/hosts/:name", h_host_delete, FLYT_ROUTE_WRITE, "forget a host without workloads" },
-	{ "POST", "/api/v1/agents/register", h_agent_register, FLYT_ROUTE_WRITE, "an agent registers itself" },
-	{ "POST", "/api/v1/agents/:name/heartbeat", h_agent_heartbeat, FLYT_ROUTE_WRITE, "an agent reports in" },
+	{ "POST", "/api/v1/agents/register", h_agent_register, FLYT_ROUTE_WRITE | FLYT_ROUTE_AGENT,
+	  "an agent registers itself" },
+	{ "POST", "/api/v1/agents/:name/heartbeat", h_agent_heartbeat, FLYT_ROUTE_WRITE | FLYT_ROUTE_AGENT,
+	  "an agent reports in" },
+	{ "POST", "/api/v1/agents/:name/renew", h_agent_renew, FLYT_ROUTE_WRITE | FLYT_ROUTE_AGENT,
+	  "an agent renews its certificate (with that certificate)" },
+	{ "GET", "/api/v1/ca", h_ca, FLYT_ROUTE_PUBLIC,
+	  "the cluster CA certificate and its SHA-256 (no authentication)" },
+	{ "POST", "/api/v1/enroll", h_enroll, FLYT_ROUTE_PUBLIC | FLYT_ROUTE_WRITE,
+	  "a new agent exchanges a join token and a certificate request for its certificate" },
+	{ "GET", "/api/v1/join-tokens", h_join_tokens, 0, "join tokens that have not expired (without secrets)" },
+	{ "POST", "/api/v1/join-tokens", h_join_token_create, FLYT_ROUTE_WRITE, "create a join token for new agents" },
+	{ "DELETE", "/api/v1/join-tokens/:id", h_join_token_delete, FLYT_ROUTE_WRITE, "revoke a join token" },
+	{ "POST", "/api/v1/tokens/rotate", h_token_rotate, FLYT_ROUTE_WRITE,
+	  "replace the cluster (or read-only) token; the old one is refused at once" },
+	{ "POST", "/api/v1/hosts/:name/rotate-cert", h_host_rotate_cert, FLYT_ROUTE_WRITE,
+	  "have a host's agent renew its certificate now" },
 	{ "GET", "/api/v1/workloads", h_workloads, 0, "list workloads (filters, paging)" },
 	{ "POST", "/api/v1/workloads", h_workload_create, FLYT_ROUTE_WRITE,
 	  "create a workload on a host (flyt's spec, or the old system's with ?host=HOST)" },

@@ -14,6 +14,7 @@
 #include "energy/plan.h"
 #include "energy/policy.h"
 #include "lib/auth.h"
+#include "lib/tls.h"
 #include "lib/error.h"
 #include "lib/events.h"
 #include "lib/http.h"
@@ -31,6 +32,16 @@ typedef struct {
 	char token[FLYT_TOKEN_MAX];
 	char *read_token_file;		 /* --read-token-file, or NULL: no read-only token */
 	char read_token[FLYT_TOKEN_MAX]; /* may GET, never change anything ("" without one) */
+	pthread_mutex_t token_lock;	 /* guards both tokens (rotation) */
+	/* TLS (pki.c) */
+	bool plain_http;      /* --plain-http: no TLS anywhere */
+	char *tls_dir;	      /* the cluster CA and the controller's certificate */
+	char **tls_sans;      /* extra names for the controller's certificate */
+	int64_t cert_days;    /* lifetime of the certificates it issues */
+	char *join_token_out; /* write a new join token here at start */
+	int64_t join_ttl_min; /* lifetime of join tokens */
+	struct flyt_tls *tls; /* NULL with --plain-http */
+	char ca_fingerprint[65];
 
 	/* runtime */
 	store_t *store;
@@ -70,7 +81,7 @@ flyt_http_client_t ctl_agent_client(ctl_t *c, const char *url, long timeout_ms);
 void ctl_publish(ctl_t *c, const char *type, json_t *data);
 
 /* hosts.c */
-int hosts_register(ctl_t *c, json_t *body, json_t **ret, flyt_error_t *err);
+int hosts_register(ctl_t *c, json_t *body, const char *cert_cn, json_t **ret, flyt_error_t *err);
 int hosts_heartbeat(ctl_t *c, const char *name, json_t *body, flyt_error_t *err);
 int hosts_add(ctl_t *c, json_t *body, json_t **ret, flyt_error_t *err);
 int hosts_remove(ctl_t *c, const char *name, flyt_error_t *err);
@@ -158,7 +169,21 @@ int signals_samples(ctl_t *c, const char *area, const char *kind, int64_t from_m
 extern const flyt_route_t ctl_routes[];
 extern const size_t ctl_nroutes;
 
+/* pki.c: the cluster CA, the controller's certificate, join tokens, agent
+ * enrolment and renewal, token rotation */
+int pki_setup(ctl_t *c, flyt_error_t *err);
+int pki_ca(ctl_t *c, flyt_http_request_t *req, flyt_http_response_t *res, flyt_error_t *err);
+int pki_enroll(ctl_t *c, flyt_http_request_t *req, flyt_http_response_t *res, flyt_error_t *err);
+int pki_renew(ctl_t *c, flyt_http_request_t *req, flyt_http_response_t *res, flyt_error_t *err);
+int pki_join_token_create(ctl_t *c, flyt_http_request_t *req, flyt_http_response_t *res, flyt_error_t *err);
+int pki_join_tokens(ctl_t *c, flyt_http_request_t *req, flyt_http_response_t *res, flyt_error_t *err);
+int pki_join_token_delete(ctl_t *c, flyt_http_request_t *req, flyt_http_response_t *res, flyt_error_t *err);
+int pki_token_rotate(ctl_t *c, flyt_http_request_t *req, flyt_http_response_t *res, flyt_error_t *err);
+int pki_host_rotate_cert(ctl_t *c, flyt_http_request_t *req, flyt_http_response_t *res, flyt_error_t *err);
+
 /* session.c: bearer tokens and browser sessions */
+/* "admin" for the cluster token, "read" for the read-only token, else NULL. */
+const char *ctl_token_role(ctl_t *c, const char *tok);
 #define SESSION_COOKIE "flyt_session"
 #define CSRF_HEADER "X-CSRF-Token"
 /* The server's auth callback: a bearer token, or a session cookie (with the CSRF

@@ -10,10 +10,15 @@
 #include "lib/log.h"
 #include "lib/util.h"
 
-static int validate_url(const char *url, flyt_error_t *err)
+static int validate_url(ctl_t *c, const char *url, flyt_error_t *err)
 {
 	if (!flyt_startswith(url, "http://") && !flyt_startswith(url, "https://"))
 		return flyt_error_set(err, FLYT_E_INVALID, 0, "host URL must start with http:// or https://");
+	/* TLS everywhere unless the controller was told otherwise */
+	if (c->tls && !flyt_startswith(url, "https://"))
+		return flyt_error_set(err, FLYT_E_INVALID, 0,
+				      "host URL must start with https:// (this controller speaks TLS to agents; "
+				      "--plain-http turns that off)");
 	for (const char *p = url; *p; p++)
 		if ((unsigned char)*p <= ' ' || *p == '"' || *p == '\\')
 			return flyt_error_set(err, FLYT_E_INVALID, 0, "host URL contains a forbidden character");
@@ -32,7 +37,7 @@ static int upsert(ctl_t *c, const char *name, const char *url, json_t *facts, js
 	return 0;
 }
 
-int hosts_register(ctl_t *c, json_t *body, json_t **ret, flyt_error_t *err)
+int hosts_register(ctl_t *c, json_t *body, const char *cert_cn, json_t **ret, flyt_error_t *err)
 {
 	static const char *const keys[] = { "name", "url", "facts", NULL };
 	const char *name = NULL, *url = NULL;
@@ -44,7 +49,10 @@ int hosts_register(ctl_t *c, json_t *body, json_t **ret, flyt_error_t *err)
 		return -1;
 	if (!flyt_name_valid(name))
 		return flyt_error_set(err, FLYT_E_INVALID, 0, "bad host name \"%.63s\"", name);
-	if (validate_url(url, err) < 0)
+	if (cert_cn && strcmp(cert_cn, name) != 0)
+		return flyt_error_set(err, FLYT_E_FORBIDDEN, 0, "the certificate of agent %s may not register %s",
+				      cert_cn, name);
+	if (validate_url(c, url, err) < 0)
 		return -1;
 	return upsert(c, name, url, facts, ret, err);
 }
@@ -54,7 +62,7 @@ int hosts_add(ctl_t *c, json_t *body, json_t **ret, flyt_error_t *err)
 	static const char *const keys[] = { "url", NULL };
 	const char *url = NULL;
 	if (flyt_json_check_keys(body, "host", keys, err) < 0 ||
-	    flyt_json_get_string(body, "url", true, 255, &url, err) < 0 || validate_url(url, err) < 0)
+	    flyt_json_get_string(body, "url", true, 255, &url, err) < 0 || validate_url(c, url, err) < 0)
 		return -1;
 	_cleanup_free_ char *base = flyt_strdup(url);
 	size_t n = strlen(base);

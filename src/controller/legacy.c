@@ -14,7 +14,7 @@ int legacy_guests_import(ctl_t *c, json_t *body, json_t **ret, flyt_error_t *err
 {
 	/* everything is checked before anything is added */
 	_cleanup_json_ json_t *guests = NULL;
-	if (legacy_guests_parse(body, &guests, err) < 0)
+	if (legacy_guests_parse(body, c->tls ? "https" : "http", &guests, err) < 0)
 		return -1;
 	json_t *results = json_array();
 	size_t added = 0, failed = 0, i;

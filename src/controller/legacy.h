@@ -29,6 +29,7 @@ bool legacy_is_workload_spec(json_t *body);
 int legacy_workload_convert(json_t *old, const char *host, json_t **ret, flyt_error_t *err);
 
 /* Checks a whole guests file and returns its guests, in order, as
- * [{"ip", "port", "url": "http://IP:PORT", "libvirt_uri"}] (libvirt_uri only when
- * given and not empty). Nothing is returned unless every guest is valid. */
-int legacy_guests_parse(json_t *body, json_t **ret, flyt_error_t *err);
+ * [{"ip", "port", "url": "SCHEME://IP:PORT", "libvirt_uri"}] (libvirt_uri only
+ * when given and not empty; scheme "https", or "http" for a --plain-http
+ * cluster). Nothing is returned unless every guest is valid. */
+int legacy_guests_parse(json_t *body, const char *scheme, json_t **ret, flyt_error_t *err);

@@ -207,7 +207,7 @@ int legacy_workload_convert(json_t *old, const char *host, json_t **ret, flyt_er
 			      "old workload spec: \"Type\" must be \"Container\" or \"VM\", not \"%.16s\"", type);
 }
 
-int legacy_guests_parse(json_t *body, json_t **ret, flyt_error_t *err)
+int legacy_guests_parse(json_t *body, const char *scheme, json_t **ret, flyt_error_t *err)
 {
 	static const char *const keys[] = { "Guests", NULL };
 	static const char *const gkeys[] = { "Ip", "Port", "LibvirtURI", NULL };
@@ -236,7 +236,8 @@ int legacy_guests_parse(json_t *body, json_t **ret, flyt_error_t *err)
 					      "guests file: guest %zu: \"Ip\" \"%.64s\" is not an address", i + 1, ip);
 		if (check_port("Port", port_s, false, &port, err) < 0)
 			return flyt_error_prefix(err, "guests file: guest %zu", i + 1);
-		_cleanup_free_ char *url = flyt_asprintf(strchr(ip, ':') ? "http://[%s]:%d" : "http://%s:%d", ip, port);
+		_cleanup_free_ char *url =
+		    flyt_asprintf(strchr(ip, ':') ? "%s://[%s]:%d" : "%s://%s:%d", scheme, ip, port);
 		json_t *r = json_pack("{s:s, s:i, s:s}", "ip", ip, "port", port, "url", url);
 		if (uri && uri[0])
 			json_object_set_new(r, "libvirt_uri", json_string(uri));

@@ -20,7 +20,10 @@ flyt_http_client_t ctl_agent_client(ctl_t *c, const char *url, long timeout_ms)
 {
 	return (flyt_http_client_t){
 		.base_url = url,
-		.token = c->token,
+		.token = c->tls ? NULL : c->token, /* over TLS its certificate speaks for it */
+		.ca_file = c->tls ? flyt_tls_ca_file(c->tls) : NULL,
+		.cert_file = c->tls ? flyt_tls_cert_file(c->tls) : NULL,
+		.key_file = c->tls ? flyt_tls_key_file(c->tls) : NULL,
 		.timeout_ms = timeout_ms ? timeout_ms : c->agent_timeout_ms,
 		.connect_timeout_ms = 3000,
 		.keep_alive = true, /* its GETs reuse connections (see http_client.c) */
@@ -90,6 +93,8 @@ int main(int argc, char **argv)
 	c.signals_interval_ms = 300000;
 	c.policy_interval_ms = 10000;
 	c.session_ttl_min = 720;
+	c.cert_days = 90;
+	c.join_ttl_min = 60;
 	const flyt_opt_t opts[] = {
 		{ "listen", 'l', FLYT_OPT_STRING, &c.listen, "ADDR:PORT",
 		  "API and UI address (default 127.0.0.1:7700)" },
@@ -119,7 +124,19 @@ int main(int argc, char **argv)
 		{ "session-ttl", 0, FLYT_OPT_INT, &c.session_ttl_min, "MINUTES",
 		  "lifetime of a web UI session (default 720)", 5, 43200 },
 		{ "cookie-secure", 0, FLYT_OPT_FLAG, &c.cookie_secure, NULL,
-		  "mark the session cookie Secure (when browsers reach the controller over HTTPS)" },
+		  "mark the session cookie Secure (always so over TLS; for a TLS proxy in front of --plain-http)" },
+		{ "tls-dir", 0, FLYT_OPT_STRING, &c.tls_dir, "DIR",
+		  "the cluster CA and the controller's certificate (default: tls/ beside --db)" },
+		{ "tls-san", 0, FLYT_OPT_LIST, &c.tls_sans, "NAME",
+		  "another IP address or DNS name clients reach the controller at (repeatable)" },
+		{ "cert-days", 0, FLYT_OPT_INT, &c.cert_days, "DAYS",
+		  "lifetime of the certificates the controller issues (default 90)", 1, 3650 },
+		{ "join-token-out", 0, FLYT_OPT_STRING, &c.join_token_out, "FILE",
+		  "write a new join token for agents to this file at start (mode 0600)" },
+		{ "join-ttl", 0, FLYT_OPT_INT, &c.join_ttl_min, "MINUTES", "lifetime of join tokens (default 60)", 1,
+		  10080 },
+		{ "plain-http", 0, FLYT_OPT_FLAG, &c.plain_http, NULL,
+		  "no TLS: plain HTTP for the API, the UI and the agents (unsafe; logged loudly)" },
 		{ NULL },
 	};
 	flyt_daemon_t d = {
@@ -136,6 +153,12 @@ int main(int argc, char **argv)
 	}
 	flyt_error_t err = FLYT_ERROR_INIT;
 	pthread_mutex_init(&c.change_lock, NULL);
+	pthread_mutex_init(&c.token_lock, NULL);
+	if (!c.tls_dir) {
+		_cleanup_free_ char *dir = flyt_strdup(c.db_path);
+		char *slash = strrchr(dir, '/');
+		c.tls_dir = slash ? flyt_asprintf("%.*s/tls", (int)(slash - dir), dir) : flyt_strdup("tls");
+	}
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -176,7 +199,7 @@ int main(int argc, char **argv)
 		log_info("%s the read-only token in %s: it may read everything and change nothing",
 			 created ? "created" : "loaded", c.read_token_file);
 	}
-	if (store_open(c.db_path, &c.store, &err) < 0) {
+	if (store_open(c.db_path, &c.store, &err) < 0 || pki_setup(&c, &err) < 0) {
 		log_error("%s", err.msg);
 		return 1;
 	}
@@ -198,13 +221,14 @@ int main(int argc, char **argv)
 		.max_per_ip = 64,
 		.name = "controller",
 		.fallback = ui_serve,
+		.tls = c.tls,
 	};
 	if (flyt_http_server_start(&cfg, &c.http, &err) < 0) {
 		log_error("%s", err.msg);
 		return 1;
 	}
-	log_info("flyt-controller %s on http://%s (database %s, schema %d)", FLYT_VERSION, c.listen, c.db_path,
-		 store_schema_version(c.store));
+	log_info("flyt-controller %s on %s://%s (database %s, schema %d)", FLYT_VERSION, c.tls ? "https" : "http",
+		 c.listen, c.db_path, store_schema_version(c.store));
 	orch_resume_unfinished(&c);
 	pthread_create(&c.monitor_thread, NULL, hosts_monitor, &c);
 	if (policy_start(&c, &err) < 0) {
@@ -229,6 +253,7 @@ int main(int argc, char **argv)
 		flyt_events_free(c.events);
 		store_close(c.store);
 	}
+	flyt_tls_free(c.tls);
 	flyt_daemon_fini(&d);
 	return 0;
 }

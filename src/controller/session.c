@@ -64,27 +64,58 @@ static bool changes_state(flyt_http_request_t *req, const flyt_route_t *route)
 	       (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0);
 }
 
+const char *ctl_token_role(ctl_t *c, const char *tok)
+{
+	if (!tok)
+		return NULL;
+	pthread_mutex_lock(&c->token_lock);
+	const char *role = flyt_token_equal(tok, c->token)			      ? "admin"
+			   : c->read_token[0] && flyt_token_equal(tok, c->read_token) ? "read"
+										      : NULL;
+	pthread_mutex_unlock(&c->token_lock);
+	return role;
+}
+
+/* An agent's certificate may call the endpoints agents use, for itself only. */
+static int agent_cert_auth(flyt_http_request_t *req, const flyt_route_t *route, flyt_error_t *err)
+{
+	const flyt_cert_info_t *cert = req->peer_cert;
+	if (strcmp(cert->role, "agent") != 0 || !(route->flags & FLYT_ROUTE_AGENT))
+		return flyt_error_set(err, FLYT_E_FORBIDDEN, 0,
+				      "the certificate of %s \"%.100s\" may not call %s %.200s (use a token)",
+				      cert->role[0] ? cert->role : "(no role)", cert->cn, req->method, req->path);
+	const char *name = flyt_http_param(req, "name");
+	if (name && strcmp(name, cert->cn) != 0)
+		return flyt_error_set(err, FLYT_E_FORBIDDEN, 0, "the certificate of agent %s may not act for %s",
+				      cert->cn, name);
+	return 0;
+}
+
+static int refuse_read_only(flyt_http_request_t *req, const char *via, flyt_error_t *err)
+{
+	return flyt_error_set(err, FLYT_E_FORBIDDEN, 0,
+			      "%s %.200s changes state: the read-only %s may only read (use the cluster token)",
+			      req->method, req->path, via);
+}
+
 int session_auth(flyt_http_request_t *req, const flyt_route_t *route, flyt_error_t *err)
 {
 	ctl_t *c = req->user;
 	const char *authz = flyt_http_header(req, "Authorization");
+	if (req->peer_cert && !authz)
+		return agent_cert_auth(req, route, err);
 	if (authz) {
 		/* a request that names a credential is judged by it alone */
 		const char *tok = flyt_bearer_token(authz);
 		if (!tok)
 			return flyt_error_set(err, FLYT_E_UNAUTHORIZED, 0,
 					      "the Authorization header is not a bearer token");
-		if (flyt_token_equal(tok, c->token))
-			return 0;
-		if (c->read_token[0] && flyt_token_equal(tok, c->read_token)) {
-			if (changes_state(req, route))
-				return flyt_error_set(err, FLYT_E_FORBIDDEN, 0,
-						      "%s %.200s changes state: the read-only token may only read "
-						      "(use the cluster token)",
-						      req->method, req->path);
-			return 0;
-		}
-		return flyt_error_set(err, FLYT_E_UNAUTHORIZED, 0, "bad token");
+		const char *role = ctl_token_role(c, tok);
+		if (!role)
+			return flyt_error_set(err, FLYT_E_UNAUTHORIZED, 0, "bad token");
+		if (strcmp(role, "read") == 0 && changes_state(req, route))
+			return refuse_read_only(req, "token", err);
+		return 0;
 	}
 	_cleanup_json_ json_t *sess = session_of_request(c, req);
 	if (!sess)
@@ -92,6 +123,9 @@ int session_auth(flyt_http_request_t *req, const flyt_route_t *route, flyt_error
 				      flyt_http_header(req, "Cookie")
 					  ? "not signed in: the session has expired or ended"
 					  : "missing bearer token");
+	if (changes_state(req, route) && strcmp(flyt_json_str(sess, "role", "admin"), "read") == 0 &&
+	    strcmp(route->pattern, "/api/v1/session") != 0) /* signing out is allowed */
+		return refuse_read_only(req, "session", err);
 	if (changes_state(req, route)) {
 		const char *csrf = flyt_http_header(req, CSRF_HEADER);
 		if (!csrf || !flyt_token_equal(csrf, flyt_json_str(sess, "csrf", "")))
@@ -113,9 +147,9 @@ static void set_cookie(ctl_t *c, flyt_http_response_t *res, const char *id, int6
 /* What the page may know of its session: never the id. */
 static json_t *session_public(json_t *sess, bool with_csrf)
 {
-	json_t *out = json_pack("{s:O, s:O, s:O, s:O}", "created", json_object_get(sess, "created"), "expires",
+	json_t *out = json_pack("{s:O, s:O, s:O, s:O, s:O}", "created", json_object_get(sess, "created"), "expires",
 				json_object_get(sess, "expires"), "peer", json_object_get(sess, "peer"), "agent",
-				json_object_get(sess, "agent"));
+				json_object_get(sess, "agent"), "role", json_object_get(sess, "role"));
 	if (with_csrf)
 		json_object_set(out, "csrf", json_object_get(sess, "csrf"));
 	return out;
@@ -128,10 +162,8 @@ int session_open(ctl_t *c, flyt_http_request_t *req, json_t *body, flyt_http_res
 	if (flyt_json_check_keys(body, "sign-in", keys, err) < 0 ||
 	    flyt_json_get_string(body, "token", true, FLYT_TOKEN_MAX, &token, err) < 0)
 		return -1;
-	if (!flyt_token_equal(token, c->token)) {
-		if (c->read_token[0] && flyt_token_equal(token, c->read_token))
-			return flyt_error_set(err, FLYT_E_FORBIDDEN, 0,
-					      "the read-only token is for API clients: sign in with the cluster token");
+	const char *role = ctl_token_role(c, token);
+	if (!role) {
 		log_warn("sign-in from %s with a wrong token", req->peer);
 		return flyt_error_set(err, FLYT_E_UNAUTHORIZED, 0, "wrong token");
 	}
@@ -145,16 +177,16 @@ int session_open(ctl_t *c, flyt_http_request_t *req, json_t *body, flyt_http_res
 		if ((unsigned char)*p < ' ' || (unsigned char)*p >= 0x7f)
 			*p = '?';
 	int64_t now = flyt_wall_ms();
-	_cleanup_json_ json_t *sess =
-	    json_pack("{s:s, s:s, s:s, s:s, s:I, s:I}", "id", id, "csrf", csrf, "peer", req->peer, "agent", agent,
-		      "created_ms", (json_int_t)now, "expires_ms", (json_int_t)(now + c->session_ttl_min * 60000));
+	_cleanup_json_ json_t *sess = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:s}", "id", id, "csrf", csrf, "peer",
+						req->peer, "agent", agent, "created_ms", (json_int_t)now, "expires_ms",
+						(json_int_t)(now + c->session_ttl_min * 60000), "role", role);
 	if (store_session_add(c->store, sess, err) < 0)
 		return -1;
 	json_decref(sess);
 	sess = store_session_get(c->store, id, now);
 	if (!sess)
 		return flyt_error_set(err, FLYT_E_INTERNAL, 0, "the new session is not in the store");
-	log_info("session opened for %s", req->peer);
+	log_info("%s session opened for %s", role, req->peer);
 	set_cookie(c, res, id, c->session_ttl_min * 60);
 	flyt_http_reply_json(res, 201, session_public(sess, true));
 	return 0;
@@ -166,14 +198,11 @@ int session_show(ctl_t *c, flyt_http_request_t *req, flyt_http_response_t *res, 
 	 * its console; it tells only the holder of a valid credential anything more */
 	const char *authz = flyt_http_header(req, "Authorization");
 	if (authz) {
-		const char *tok = flyt_bearer_token(authz);
-		bool admin = tok && flyt_token_equal(tok, c->token);
-		bool reader = tok && !admin && c->read_token[0] && flyt_token_equal(tok, c->read_token);
-		if (!admin && !reader)
+		const char *role = ctl_token_role(c, flyt_bearer_token(authz));
+		if (!role)
 			return flyt_error_set(err, FLYT_E_UNAUTHORIZED, 0, "bad token");
-		flyt_http_reply_json(
-		    res, 200,
-		    json_pack("{s:b, s:s, s:s}", "signed_in", 1, "via", "token", "role", admin ? "admin" : "read"));
+		flyt_http_reply_json(res, 200,
+				     json_pack("{s:b, s:s, s:s}", "signed_in", 1, "via", "token", "role", role));
 		return 0;
 	}
 	_cleanup_json_ json_t *sess = session_of_request(c, req);

@@ -136,6 +136,15 @@ static const char *const schema_steps[] = {
 	"  created_ms INTEGER NOT NULL,"
 	"  expires_ms INTEGER NOT NULL);"
 	"CREATE INDEX sessions_expires ON sessions(expires_ms);",
+	/* TLS (src/controller/pki.c): join tokens for agent enrolment, stored as the
+	 * SHA-256 of their secret; and the role of a browser session */
+	"CREATE TABLE join_tokens ("
+	"  id TEXT PRIMARY KEY,"
+	"  secret_sha256 TEXT NOT NULL,"
+	"  created_ms INTEGER NOT NULL,"
+	"  expires_ms INTEGER NOT NULL,"
+	"  uses INTEGER NOT NULL DEFAULT 0);"
+	"ALTER TABLE sessions ADD COLUMN role TEXT NOT NULL DEFAULT 'admin';",
 };
 
 #define SCHEMA_VERSION ((int)ELEMENTSOF(schema_steps))
@@ -1411,9 +1420,10 @@ int store_session_add(store_t *st, json_t *sess, flyt_error_t *err)
 		goto out;
 	sqlite3_bind_int64(purge, 1, flyt_json_int(sess, "created_ms", 0));
 	sqlite3_step(purge);
-	if (prepare(st,
-		    "INSERT INTO sessions (id, csrf, peer, agent, created_ms, expires_ms) VALUES (?, ?, ?, ?, ?, ?)",
-		    &s, err) < 0)
+	if (prepare(
+		st,
+		"INSERT INTO sessions (id, csrf, peer, agent, created_ms, expires_ms, role) VALUES (?, ?, ?, ?, ?, ?, ?)",
+		&s, err) < 0)
 		goto out;
 	bind_text(s, 1, flyt_json_str(sess, "id", NULL));
 	bind_text(s, 2, flyt_json_str(sess, "csrf", NULL));
@@ -1421,6 +1431,7 @@ int store_session_add(store_t *st, json_t *sess, flyt_error_t *err)
 	bind_text(s, 4, flyt_json_str(sess, "agent", ""));
 	sqlite3_bind_int64(s, 5, flyt_json_int(sess, "created_ms", 0));
 	sqlite3_bind_int64(s, 6, flyt_json_int(sess, "expires_ms", 0));
+	bind_text(s, 7, flyt_json_str(sess, "role", "admin"));
 	if (sqlite3_step(s) != SQLITE_DONE) {
 		sql_fail(st, err, "save session");
 		goto out;
@@ -1431,14 +1442,14 @@ out:
 	return r;
 }
 
-#define SESSION_COLUMNS "id, csrf, peer, agent, created_ms, expires_ms"
+#define SESSION_COLUMNS "id, csrf, peer, agent, created_ms, expires_ms, role"
 
 static json_t *session_row(sqlite3_stmt *s)
 {
-	return json_pack("{s:o, s:o, s:o, s:o, s:I, s:I, s:o, s:o}", "id", col_text(s, 0), "csrf", col_text(s, 1),
+	return json_pack("{s:o, s:o, s:o, s:o, s:I, s:I, s:o, s:o, s:o}", "id", col_text(s, 0), "csrf", col_text(s, 1),
 			 "peer", col_text(s, 2), "agent", col_text(s, 3), "created_ms",
 			 (json_int_t)sqlite3_column_int64(s, 4), "expires_ms", (json_int_t)sqlite3_column_int64(s, 5),
-			 "created", col_time(s, 4), "expires", col_time(s, 5));
+			 "created", col_time(s, 4), "expires", col_time(s, 5), "role", col_text(s, 6));
 }
 
 json_t *store_session_get(store_t *st, const char *id, int64_t now_ms)
@@ -1485,6 +1496,102 @@ int store_session_delete(store_t *st, const char *id, int64_t *ret_deleted, flyt
 	}
 	if (ret_deleted)
 		*ret_deleted = sqlite3_changes(st->db);
+	r = 0;
+out:
+	pthread_mutex_unlock(&st->lock);
+	return r;
+}
+
+/* ---- join tokens ---- */
+
+int store_join_token_add(store_t *st, const char *id, const char *secret_sha256, int64_t created_ms, int64_t expires_ms,
+			 flyt_error_t *err)
+{
+	pthread_mutex_lock(&st->lock);
+	int r = -1;
+	_cleanup_stmt_ sqlite3_stmt *s = NULL, *purge = NULL;
+	/* expired tokens go when new ones come */
+	if (prepare(st, "DELETE FROM join_tokens WHERE expires_ms <= ?", &purge, err) < 0)
+		goto out;
+	sqlite3_bind_int64(purge, 1, created_ms);
+	sqlite3_step(purge);
+	if (prepare(st, "INSERT INTO join_tokens (id, secret_sha256, created_ms, expires_ms) VALUES (?, ?, ?, ?)", &s,
+		    err) < 0)
+		goto out;
+	bind_text(s, 1, id);
+	bind_text(s, 2, secret_sha256);
+	sqlite3_bind_int64(s, 3, created_ms);
+	sqlite3_bind_int64(s, 4, expires_ms);
+	if (sqlite3_step(s) != SQLITE_DONE) {
+		sql_fail(st, err, "save join token");
+		goto out;
+	}
+	r = 0;
+out:
+	pthread_mutex_unlock(&st->lock);
+	return r;
+}
+
+#define JOIN_COLUMNS "id, secret_sha256, created_ms, expires_ms, uses"
+
+static json_t *join_token_row(sqlite3_stmt *s)
+{
+	return json_pack("{s:o, s:o, s:I, s:I, s:o, s:o, s:I}", "id", col_text(s, 0), "secret_sha256", col_text(s, 1),
+			 "created_ms", (json_int_t)sqlite3_column_int64(s, 2), "expires_ms",
+			 (json_int_t)sqlite3_column_int64(s, 3), "created", col_time(s, 2), "expires", col_time(s, 3),
+			 "uses", (json_int_t)sqlite3_column_int64(s, 4));
+}
+
+json_t *store_join_token_use(store_t *st, const char *id, int64_t now_ms)
+{
+	pthread_mutex_lock(&st->lock);
+	json_t *tok = NULL;
+	_cleanup_stmt_ sqlite3_stmt *s = NULL, *u = NULL;
+	if (prepare(st, "SELECT " JOIN_COLUMNS " FROM join_tokens WHERE id = ? AND expires_ms > ?", &s, NULL) == 0) {
+		bind_text(s, 1, id);
+		sqlite3_bind_int64(s, 2, now_ms);
+		if (sqlite3_step(s) == SQLITE_ROW)
+			tok = join_token_row(s);
+	}
+	if (tok && prepare(st, "UPDATE join_tokens SET uses = uses + 1 WHERE id = ?", &u, NULL) == 0) {
+		bind_text(u, 1, id);
+		sqlite3_step(u);
+	}
+	pthread_mutex_unlock(&st->lock);
+	return tok;
+}
+
+json_t *store_join_tokens_list(store_t *st, int64_t now_ms)
+{
+	pthread_mutex_lock(&st->lock);
+	json_t *arr = json_array();
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	if (prepare(st, "SELECT " JOIN_COLUMNS " FROM join_tokens WHERE expires_ms > ? ORDER BY created_ms DESC", &s,
+		    NULL) == 0) {
+		sqlite3_bind_int64(s, 1, now_ms);
+		while (sqlite3_step(s) == SQLITE_ROW) {
+			json_t *row = join_token_row(s);
+			json_object_del(row, "secret_sha256");
+			json_array_append_new(arr, row);
+		}
+	}
+	pthread_mutex_unlock(&st->lock);
+	return arr;
+}
+
+int store_join_token_delete(store_t *st, const char *id, int64_t *ret_deleted, flyt_error_t *err)
+{
+	pthread_mutex_lock(&st->lock);
+	int r = -1;
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	if (prepare(st, "DELETE FROM join_tokens WHERE id = ?", &s, err) < 0)
+		goto out;
+	bind_text(s, 1, id);
+	if (sqlite3_step(s) != SQLITE_DONE) {
+		sql_fail(st, err, "delete join token");
+		goto out;
+	}
+	*ret_deleted = sqlite3_changes(st->db);
 	r = 0;
 out:
 	pthread_mutex_unlock(&st->lock);

@@ -142,3 +142,14 @@ json_t *store_sessions_list(store_t *st, int64_t now_ms);
 /* Deletes the session id, or every session when id is NULL; *ret_deleted (may be
  * NULL) gets how many went. */
 int store_session_delete(store_t *st, const char *id, int64_t *ret_deleted, flyt_error_t *err);
+
+/* ---- join tokens (agent enrolment) ---- */
+
+/* Saves a join token (its id and the SHA-256 of its secret), dropping expired ones. */
+int store_join_token_add(store_t *st, const char *id, const char *secret_sha256, int64_t created_ms, int64_t expires_ms,
+			 flyt_error_t *err);
+/* The join token id when it has not expired at now_ms (counting the use), else NULL. */
+json_t *store_join_token_use(store_t *st, const char *id, int64_t now_ms);
+/* Join tokens that have not expired, without their secrets' hashes. */
+json_t *store_join_tokens_list(store_t *st, int64_t now_ms);
+int store_join_token_delete(store_t *st, const char *id, int64_t *ret_deleted, flyt_error_t *err);

@@ -96,7 +96,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	json_t *guests = NULL;
 	err = (flyt_error_t)FLYT_ERROR_INIT;
-	int r = legacy_guests_parse(body, &guests, &err);
+	int r = legacy_guests_parse(body, "https", &guests, &err);
 	if (r == 0) {
 		check_guests(guests);
 		json_decref(guests);

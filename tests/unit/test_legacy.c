@@ -57,10 +57,10 @@ static void test_guests(void)
 	    J("{\"Guests\": [{\"Ip\": \"198.18.0.1\", \"Port\": \"7800\", \"LibvirtURI\": \"\"},"
 	      " {\"Ip\": \"fd00::2\", \"Port\": 7801, \"LibvirtURI\": \"qemu:///system\"}]}");
 	_cleanup_json_ json_t *g = NULL;
-	is_int(legacy_guests_parse(file, &g, &err), 0, "guests.json read");
+	is_int(legacy_guests_parse(file, "https", &g, &err), 0, "guests.json read");
 	is_int(json_array_size(g), 2, "two guests");
-	is_str(flyt_json_str(json_array_get(g, 0), "url", NULL), "http://198.18.0.1:7800", "an IPv4 URL");
-	is_str(flyt_json_str(json_array_get(g, 1), "url", NULL), "http://[fd00::2]:7801", "an IPv6 URL");
+	is_str(flyt_json_str(json_array_get(g, 0), "url", NULL), "https://198.18.0.1:7800", "an IPv4 URL");
+	is_str(flyt_json_str(json_array_get(g, 1), "url", NULL), "https://[fd00::2]:7801", "an IPv6 URL");
 	ok(!json_object_get(json_array_get(g, 0), "libvirt_uri") &&
 	       json_object_get(json_array_get(g, 1), "libvirt_uri"),
 	   "a LibvirtURI only where one was given");
@@ -68,10 +68,10 @@ static void test_guests(void)
 	json_t *none = NULL;
 	_cleanup_json_ json_t *bad = J("{\"Guests\": [{\"Ip\": \"198.18.0.1\", \"Port\": 7800},"
 				       " {\"Ip\": \"198.18.0.9; rm -rf /\", \"Port\": 7800}]}");
-	is_int(legacy_guests_parse(bad, &none, &err), -1, "a bad address anywhere refuses the whole file");
+	is_int(legacy_guests_parse(bad, "https", &none, &err), -1, "a bad address anywhere refuses the whole file");
 	ok(strstr(err.msg, "guest 2") && strstr(err.msg, "Ip"), "... naming the guest and the field: %s", err.msg);
 	_cleanup_json_ json_t *port = J("{\"Guests\": [{\"Ip\": \"198.18.0.1\", \"Port\": 0}]}");
-	is_int(legacy_guests_parse(port, &none, &err), -1, "port 0 refused");
+	is_int(legacy_guests_parse(port, "https", &none, &err), -1, "port 0 refused");
 	ok(none == NULL, "nothing returned");
 }
 
