@@ -69,6 +69,20 @@ const char *agent_helper_path(agent_t *a, const char *name, char *buf, size_t si
 static int auth(flyt_http_request_t *req, const flyt_route_t *route, flyt_error_t *err)
 {
 	agent_t *a = req->user;
+	if (a->tls) {
+		/* mutual TLS: the controller may do anything, a peer agent only read */
+		const flyt_cert_info_t *cert = req->peer_cert;
+		if (!cert)
+			return flyt_error_set(err, FLYT_E_UNAUTHORIZED, 0,
+					      "a client certificate of the cluster is required");
+		if (strcmp(cert->role, "controller") == 0)
+			return 0;
+		if (strcmp(cert->role, "agent") == 0 && !(route->flags & FLYT_ROUTE_WRITE))
+			return 0;
+		return flyt_error_set(err, FLYT_E_FORBIDDEN, 0,
+				      "the certificate of %s \"%.100s\" may not call %s %.200s",
+				      cert->role[0] ? cert->role : "(no role)", cert->cn, req->method, req->path);
+	}
 	const char *tok = flyt_bearer_token(flyt_http_header(req, "Authorization"));
 	if (!tok)
 		return flyt_error_set(err, FLYT_E_UNAUTHORIZED, 0, "missing bearer token");
@@ -107,12 +121,7 @@ static int controller_register(agent_t *a, flyt_http_client_t *c, flyt_error_t *
 static void *heartbeat_thread(void *arg)
 {
 	agent_t *a = arg;
-	flyt_http_client_t c = {
-		.base_url = a->controller_url,
-		.token = a->token,
-		.timeout_ms = 10000,
-		.connect_timeout_ms = 3000,
-	};
+	flyt_http_client_t c = agent_client(a, a->controller_url, 10000);
 	_cleanup_free_ char *path = flyt_asprintf("/api/v1/agents/%s/heartbeat", a->name);
 	bool registered = false, warned = false;
 	while (!atomic_load(&a->stopping)) {
@@ -145,6 +154,10 @@ static void *heartbeat_thread(void *arg)
 				warned = false;
 			}
 		}
+		if (agent_tls_due(a) && agent_tls_renew(a, &err) < 0 && !warned) {
+			log_warn("%s (will keep trying)", err.msg);
+			warned = true;
+		}
 		for (int64_t slept = 0; slept < a->heartbeat_ms && !atomic_load(&a->stopping); slept += 100)
 			flyt_sleep_ms(100);
 	}
@@ -161,10 +174,7 @@ static void expire_incoming(agent_t *a)
 		    now - m->t_start < INCOMING_EXPIRY_MS)
 			continue;
 		snprintf(m->error, sizeof(m->error), "the source never connected");
-		if (m->pages_fd >= 0) {
-			close(m->pages_fd);
-			m->pages_fd = -1;
-		}
+		migration_close_pages(m);
 		migration_set_phase(m, PHASE_ROLLED_BACK);
 		atomic_store(&m->done, true);
 	}
@@ -235,6 +245,7 @@ int agent_start(agent_t *a, flyt_error_t *err)
 	pthread_condattr_destroy(&ca);
 	a->events = flyt_events_new(2048);
 	a->data_listen_fd = -1;
+	pthread_mutex_init(&a->tls_lock, NULL);
 	fault_init(a);
 
 	if (!flyt_name_valid(a->name))
@@ -242,8 +253,12 @@ int agent_start(agent_t *a, flyt_error_t *err)
 		    err, FLYT_E_INVALID, 0,
 		    "host name \"%s\" is not valid: use 1-63 of a-z 0-9 . _ -, starting with a letter or digit",
 		    a->name ? a->name : "");
-	if (flyt_token_load(a->token_file, a->token, err) < 0)
-		return flyt_error_prefix(err, "cluster token");
+	if (a->plain_http) {
+		log_warn("*** --plain-http: this agent's API and its migration data go UNENCRYPTED, and it trusts "
+			 "anyone holding the cluster token. Use it only on a network you trust completely. ***");
+		if (flyt_token_load(a->token_file, a->token, err) < 0)
+			return flyt_error_prefix(err, "cluster token");
+	}
 	if (a->state_dir[0] != '/')
 		return flyt_error_set(err, FLYT_E_INVALID, 0, "--state-dir must be an absolute path");
 	if (flyt_mkdir_p(a->state_dir, 0700, err) < 0 || lock_state_dir(a, err) < 0)
@@ -272,6 +287,23 @@ int agent_start(agent_t *a, flyt_error_t *err)
 	if (a->data_listen_fd < 0)
 		return flyt_error_prefix(err, "migration data listener");
 
+	/* the address others reach this host at: in its certificate and its URL */
+	if (a->advertise_url) {
+		const char *p = strstr(a->advertise_url, "://");
+		p = p ? p + 3 : a->advertise_url;
+		bool v6 = *p == '[';
+		p += v6;
+		size_t n = strcspn(p, v6 ? "]" : ":/");
+		snprintf(a->tls_host, sizeof(a->tls_host), "%.*s", (int)n, p);
+	} else {
+		char addr[64];
+		const char *h = host;
+		if (strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0)
+			h = first_address(addr, sizeof(addr)) ? addr : "127.0.0.1";
+		snprintf(a->tls_host, sizeof(a->tls_host), "%s", h);
+	}
+	if (!a->plain_http && agent_tls_setup(a, err) < 0)
+		return -1;
 	if (workload_load_all(a, err) < 0 || migration_load_all(a, err) < 0)
 		return -1;
 
@@ -284,17 +316,15 @@ int agent_start(agent_t *a, flyt_error_t *err)
 		.max_body = 4 * 1024 * 1024,
 		.max_per_ip = 64,
 		.name = "agent",
+		.tls = a->tls,
 	};
 	if (flyt_http_server_start(&cfg, &a->http, err) < 0)
 		return -1;
 	migrations_resolve_in_doubt(a);
 	if (!a->advertise_url) {
-		char addr[64];
-		const char *h = host;
-		if (strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0)
-			h = first_address(addr, sizeof(addr)) ? addr : "127.0.0.1";
-		a->advertise_url = flyt_asprintf(strchr(h, ':') ? "http://[%s]:%u" : "http://%s:%u", h,
-						 flyt_http_server_port(a->http));
+		const char *h = a->tls_host;
+		a->advertise_url = flyt_asprintf(strchr(h, ':') ? "%s://[%s]:%u" : "%s://%s:%u",
+						 a->tls ? "https" : "http", h, flyt_http_server_port(a->http));
 	}
 	log_info("flytd %s: host %s, API on %s (advertised as %s), migration data on port %u, state in %s",
 		 FLYT_VERSION, a->name, a->listen, a->advertise_url, a->data_port, a->state_dir);

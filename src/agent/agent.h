@@ -15,6 +15,7 @@
 #include "lib/events.h"
 #include "lib/http.h"
 #include "lib/spawn.h"
+#include "lib/tls.h"
 
 typedef struct agent agent_t;
 typedef struct workload workload_t;
@@ -151,11 +152,12 @@ struct migration {
 	flyt_child_t dump_child;
 	flyt_child_t lazy_child;
 	int hook_listen_fd, hook_fd;
-	int data_fd;		   /* target: the accepted main connection */
-	int pages_fd;		   /* the page tunnel connection */
-	uint16_t page_server_port; /* source: CRIU's page server on 127.0.0.1 */
-	bool pages_released;	   /* source, lazy: the hook let CRIU serve pages */
-	uint16_t tunnel_port;	   /* target: where lazy-pages connects */
+	int data_fd;			 /* target: the accepted main connection */
+	int pages_fd;			 /* the page tunnel connection */
+	struct flyt_tls_conn *pages_tls; /* and its TLS session */
+	uint16_t page_server_port;	 /* source: CRIU's page server on 127.0.0.1 */
+	bool pages_released;		 /* source, lazy: the hook let CRIU serve pages */
+	uint16_t tunnel_port;		 /* target: where lazy-pages connects */
 	pthread_t tunnel_thread;
 	bool tunnel_started;
 	workload_t *w; /* the workload (source: existing; target: arriving) */
@@ -266,6 +268,12 @@ struct agent {
 	char fault_pause_phase[24];
 	uint32_t fault_corrupt_frame;
 	char token[FLYT_TOKEN_MAX];
+	/* TLS (enroll.c) */
+	bool plain_http;       /* --plain-http: no TLS, the cluster token instead */
+	char *join_token_file; /* --join-token-file: for the first start */
+	char tls_host[128];    /* the address peers reach this host at (in its certificate) */
+	flyt_tls_t *tls;       /* this agent's certificate; NULL with --plain-http */
+	pthread_mutex_t tls_lock;
 
 	/* runtime */
 	flyt_http_server_t *http;
@@ -293,6 +301,21 @@ struct agent {
 	bool has_soft_dirty, has_uffd;
 	int64_t pipe_max_size;
 };
+
+/* enroll.c: TLS */
+/* Loads STATE/tls, enrolling with the join token on a first start. */
+int agent_tls_setup(agent_t *a, flyt_error_t *err);
+/* Gets a new certificate from the controller now. */
+int agent_tls_renew(agent_t *a, flyt_error_t *err);
+/* Whether two thirds of the certificate's life have passed. */
+bool agent_tls_due(agent_t *a);
+json_t *agent_tls_json(agent_t *a);
+/* A client for the controller or a peer agent: its certificate over TLS, the
+ * cluster token with --plain-http. */
+flyt_http_client_t agent_client(agent_t *a, const char *url, long timeout_ms);
+
+/* migrate.c: closes the page tunnel connection and its TLS session. */
+void migration_close_pages(migration_t *m);
 
 /* agent.c */
 int agent_start(agent_t *a, flyt_error_t *err);

@@ -24,7 +24,17 @@ static int h_health(flyt_http_request_t *req, flyt_http_response_t *res, flyt_er
 
 static int h_host(flyt_http_request_t *req, flyt_http_response_t *res, flyt_error_t *err)
 {
-	flyt_http_reply_json(res, 200, facts_get(A(req)));
+	json_t *facts = facts_get(A(req));
+	json_object_set_new(facts, "tls", agent_tls_json(A(req)));
+	flyt_http_reply_json(res, 200, facts);
+	return 0;
+}
+
+static int h_tls_renew(flyt_http_request_t *req, flyt_http_response_t *res, flyt_error_t *err)
+{
+	if (agent_tls_renew(A(req), err) < 0)
+		return -1;
+	flyt_http_reply_json(res, 200, agent_tls_json(A(req)));
 	return 0;
 }
 
@@ -225,6 +235,7 @@ const flyt_route_t agent_routes[] = {
 	{ "GET", "/v1/health", h_health, FLYT_ROUTE_PUBLIC, "liveness (no authentication)" },
 	{ "GET", "/v1/host", h_host, 0, "host facts and capabilities" },
 	{ "POST", "/v1/host/refresh", h_host_refresh, FLYT_ROUTE_WRITE, "probe CRIU and kernel features again" },
+	{ "POST", "/v1/tls/renew", h_tls_renew, FLYT_ROUTE_WRITE, "get a new certificate from the controller now" },
 	{ "GET", "/v1/workloads", h_workloads, 0, "list workloads with live status" },
 	{ "POST", "/v1/workloads", h_workload_create, FLYT_ROUTE_WRITE, "create (and start) a workload" },
 	{ "GET", "/v1/workloads/:name", h_workload_show, 0, "one workload with live status" },

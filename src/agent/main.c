@@ -29,8 +29,14 @@ int main(int argc, char **argv)
 		{ "controller", 'c', FLYT_OPT_STRING, &a.controller_url, "URL", "controller to register with" },
 		{ "state-dir", 's', FLYT_OPT_STRING, &a.state_dir, "DIR",
 		  "state directory (default /var/lib/flyt/agent)" },
+		{ "join-token-file", 'j', FLYT_OPT_STRING, &a.join_token_file, "FILE",
+		  "a join token from the controller, for the first start (enrolment; then STATE/tls holds the "
+		  "certificate)" },
+		{ "plain-http", 0, FLYT_OPT_FLAG, &a.plain_http, NULL,
+		  "no TLS: plain HTTP and an unencrypted data channel, the cluster token as credential (unsafe; "
+		  "logged loudly)" },
 		{ "token-file", 't', FLYT_OPT_STRING, &a.token_file, "FILE",
-		  "cluster token (default $FLYT_TOKEN_FILE or /etc/flyt/token)" },
+		  "cluster token, with --plain-http (default $FLYT_TOKEN_FILE or /etc/flyt/token)" },
 		{ "criu", 0, FLYT_OPT_STRING, &a.criu, "PATH", "criu binary (default: criu on PATH)" },
 		{ "qemu", 0, FLYT_OPT_STRING, &a.qemu, "PATH",
 		  "QEMU binary for qemu workloads (default: qemu-system-x86_64 on PATH)" },

@@ -402,7 +402,7 @@ static void resolve_source(migration_t *m)
 static int source_decision(migration_t *m)
 {
 	agent_t *a = m->agent;
-	flyt_http_client_t c = { .base_url = m->peer_url, .token = a->token, .timeout_ms = 5000 };
+	flyt_http_client_t c = agent_client(a, m->peer_url, 5000);
 	_cleanup_free_ char *path = flyt_asprintf("/v1/migrations/%s", m->id);
 	uint64_t deadline = flyt_now_ms() + 10 * 60 * 1000;
 	while (flyt_now_ms() < deadline && !atomic_load(&a->stopping)) {
@@ -666,4 +666,13 @@ void migrations_prune(agent_t *a, size_t keep)
 		a->nmigrations = out;
 	}
 	pthread_mutex_unlock(&a->lock);
+}
+
+void migration_close_pages(migration_t *m)
+{
+	if (m->pages_fd >= 0)
+		close(m->pages_fd);
+	m->pages_fd = -1;
+	flyt_tls_conn_free(m->pages_tls);
+	m->pages_tls = NULL;
 }

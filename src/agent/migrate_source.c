@@ -66,6 +66,24 @@ static flyt_error_t *peer_reason(flyt_stream_t *s, flyt_error_t *err)
 	return err;
 }
 
+/* TLS on a data channel: the target must present the certificate of the agent
+ * the controller named. Closes the stream on failure. */
+static int start_tls(migration_t *m, flyt_stream_t *s, flyt_error_t *err)
+{
+	flyt_cert_info_t peer;
+	if (flyt_tls_conn_start(m->agent->tls, s->fd, false, CONNECT_TIMEOUT_MS, &s->tls, &peer, err) < 0) {
+		flyt_stream_close(s);
+		return flyt_error_prefix(err, "target %s data channel", m->peer_name);
+	}
+	if (strcmp(peer.role, "agent") != 0 || strcmp(peer.cn, m->peer_name) != 0) {
+		flyt_stream_close(s);
+		return flyt_error_set(err, FLYT_E_UNAUTHORIZED, 0,
+				      "the data channel of target %s presents the certificate of %s \"%s\"",
+				      m->peer_name, peer.role, peer.cn);
+	}
+	return 0;
+}
+
 /* Connects a data channel to the target and authenticates it with the ticket. */
 static int open_channel(migration_t *m, const char *channel, flyt_stream_t *s, flyt_error_t *err)
 {
@@ -78,6 +96,8 @@ static int open_channel(migration_t *m, const char *channel, flyt_stream_t *s, f
 		return flyt_error_prefix(err, "target %s data channel", m->peer_name);
 	flyt_tcp_tune(fd, (unsigned)m->agent->io_timeout_ms);
 	flyt_stream_init(s, fd);
+	if (m->agent->tls && start_tls(m, s, err) < 0)
+		return -1;
 	s->cancel = (const volatile bool *)&m->cancel;
 	if (strcmp(channel, "main") == 0)
 		s->corrupt_frame = m->agent->fault_corrupt_frame;
@@ -86,8 +106,7 @@ static int open_channel(migration_t *m, const char *channel, flyt_stream_t *s, f
 	_cleanup_json_ json_t *answer = NULL;
 	if (flyt_stream_send_json(s, FLYT_FRAME_HELLO, hello, err) < 0 ||
 	    flyt_stream_recv_json(s, FLYT_FRAME_HELLO, &answer, err) < 0) {
-		close(fd);
-		s->fd = -1;
+		flyt_stream_close(s);
 		return flyt_error_prefix(err, "target %s", m->peer_name);
 	}
 	return 0;
@@ -151,6 +170,7 @@ static void *source_tunnel_thread(void *arg)
 	migration_t *m = arg;
 	flyt_stream_t s;
 	flyt_stream_init(&s, m->pages_fd);
+	s.tls = m->pages_tls;
 	int plain = -1;
 	flyt_error_t err = FLYT_ERROR_INIT;
 	uint64_t deadline = flyt_now_ms() + RESTORE_WAIT_MS;
@@ -231,6 +251,7 @@ static int source_until_restored(migration_t *m, flyt_stream_t *s, bool *dumped,
 		if (open_channel(m, "pages", &ps, err) < 0)
 			return -1;
 		m->pages_fd = ps.fd;
+		m->pages_tls = ps.tls;
 		if (pthread_create(&m->tunnel_thread, NULL, source_tunnel_thread, m) != 0)
 			return flyt_error_set(err, FLYT_E_INTERNAL, errno, "page tunnel thread");
 		m->tunnel_started = true;
@@ -385,7 +406,7 @@ static void finish(migration_t *m, migration_phase_t phase, const flyt_error_t *
 int source_target_outcome(migration_t *m)
 {
 	agent_t *a = m->agent;
-	flyt_http_client_t c = { .base_url = m->peer_url, .token = a->token, .timeout_ms = 5000 };
+	flyt_http_client_t c = agent_client(a, m->peer_url, 5000);
 	_cleanup_free_ char *path = flyt_asprintf("/v1/incoming/%s", m->id);
 	uint64_t deadline = flyt_now_ms() + 5 * 60 * 1000;
 	while (flyt_now_ms() < deadline && !atomic_load(&a->stopping)) {
@@ -604,16 +625,12 @@ static void *source_thread(void *arg)
 	} else {
 		source_commit(m, &s);
 	}
-	if (s.fd >= 0)
-		close(s.fd);
+	flyt_stream_close(&s);
 	if (m->tunnel_started) {
 		pthread_join(m->tunnel_thread, NULL);
 		m->tunnel_started = false;
 	}
-	if (m->pages_fd >= 0) {
-		close(m->pages_fd);
-		m->pages_fd = -1;
-	}
+	migration_close_pages(m);
 	if (m->dump_child.pid > 0 && flyt_child_wait(&m->dump_child, 30000, NULL, NULL) == 0)
 		flyt_child_reap(&m->dump_child);
 	atomic_store(&m->done, true);

@@ -209,6 +209,7 @@ static void *target_tunnel_thread(void *arg)
 	if (pfd >= 0) {
 		flyt_stream_t s;
 		flyt_stream_init(&s, pfd);
+		s.tls = m->pages_tls;
 		uint64_t carried = 0;
 		if (tunnel_relay(plain, &s, NULL, &carried, &err) < 0)
 			log_warn("migration %s: page tunnel: %s", m->id, err.msg);
@@ -404,7 +405,7 @@ static int target_restore(migration_t *m, flyt_error_t *err)
 static int source_decision(migration_t *m)
 {
 	agent_t *a = m->agent;
-	flyt_http_client_t c = { .base_url = m->peer_url, .token = a->token, .timeout_ms = 5000 };
+	flyt_http_client_t c = agent_client(a, m->peer_url, 5000);
 	_cleanup_free_ char *path = flyt_asprintf("/v1/migrations/%s", m->id);
 	_cleanup_json_ json_t *j = NULL;
 	flyt_error_t err = FLYT_ERROR_INIT;
@@ -618,11 +619,19 @@ static void conn_run(agent_t *a, int fd)
 	flyt_tcp_tune(fd, HELLO_TIMEOUT_MS);
 	flyt_error_t err = FLYT_ERROR_INIT;
 	_cleanup_json_ json_t *hello = NULL;
-	int hr = read_hello(&s, &hello, &err);
+	flyt_cert_info_t peer = { 0 };
+	int hr = 0;
+	if (a->tls && flyt_tls_conn_start(a->tls, fd, true, HELLO_TIMEOUT_MS, &s.tls, &peer, &err) < 0)
+		hr = -1;
+	else if (a->tls && strcmp(peer.role, "agent") != 0)
+		hr = flyt_error_set(&err, FLYT_E_UNAUTHORIZED, 0, "the certificate of %s \"%s\" is not an agent's",
+				    peer.role, peer.cn);
+	if (hr == 0)
+		hr = read_hello(&s, &hello, &err);
 	atomic_fetch_sub(&a->unauthenticated, 1);
 	if (hr < 0) {
 		log_warn("data connection: %s", err.msg);
-		close(fd);
+		flyt_stream_close(&s);
 		return;
 	}
 	const char *id = flyt_json_str(hello, "migration", ""), *ticket = flyt_json_str(hello, "ticket", ""),
@@ -632,13 +641,17 @@ static void conn_run(agent_t *a, int fd)
 	bool ok = m && m->role == ROLE_TARGET && !migration_phase_terminal(m->phase) && !m->aborting && m->ticket[0] &&
 		  flyt_token_equal(ticket, m->ticket);
 	bool main_ch = strcmp(channel, "main") == 0, pages_ch = strcmp(channel, "pages") == 0;
+	/* over TLS the connection must come from the source's own agent */
+	if (ok && a->tls && strcmp(peer.cn, m->peer_name) != 0)
+		ok = false;
 	if (ok && main_ch && m->data_fd >= 0)
 		ok = false; /* one main connection per migration */
 	if (ok && main_ch)
 		m->data_fd = fd;
-	if (ok && pages_ch && m->pages_fd < 0)
+	if (ok && pages_ch && m->pages_fd < 0) {
 		m->pages_fd = fd;
-	else if (ok && pages_ch)
+		m->pages_tls = s.tls;
+	} else if (ok && pages_ch)
 		ok = false;
 	if (ok && !main_ch && !pages_ch)
 		ok = false;
@@ -647,7 +660,7 @@ static void conn_run(agent_t *a, int fd)
 		flyt_error_set(&err, FLYT_E_UNAUTHORIZED, 0, "unknown migration or bad ticket");
 		flyt_stream_send_error(&s, &err);
 		log_warn("data connection refused: %s", err.msg);
-		close(fd);
+		flyt_stream_close(&s);
 		return;
 	}
 	_cleanup_json_ json_t *answer = json_pack("{s:b}", "ok", 1);
@@ -663,9 +676,10 @@ static void conn_run(agent_t *a, int fd)
 		} else {
 			pthread_mutex_lock(&a->lock);
 			m->pages_fd = -1;
+			m->pages_tls = NULL; /* freed with s */
 			pthread_mutex_unlock(&a->lock);
 		}
-		close(fd);
+		flyt_stream_close(&s);
 		return;
 	}
 	if (pages_ch)
@@ -676,14 +690,11 @@ static void conn_run(agent_t *a, int fd)
 		m->tunnel_started = false;
 	}
 	pthread_mutex_lock(&a->lock);
-	if (m->pages_fd >= 0) {
-		close(m->pages_fd);
-		m->pages_fd = -1;
-	}
+	migration_close_pages(m);
 	m->data_fd = -1;
 	atomic_store(&m->done, true);
 	pthread_mutex_unlock(&a->lock);
-	close(fd);
+	flyt_stream_close(&s);
 }
 
 void migrate_target_accept(agent_t *a, int fd)

@@ -29,13 +29,15 @@ int tunnel_relay(int plain_fd, flyt_stream_t *framed, const volatile bool *stop,
 			p[np] = (struct pollfd){ .fd = framed->fd, .events = POLLIN };
 			ifr = np++;
 		}
-		int r = poll(p, (nfds_t)np, 500);
+		/* decrypted bytes TLS holds back do not wake poll */
+		bool pending = framed_open && flyt_stream_pending(framed);
+		int r = poll(p, (nfds_t)np, pending ? 0 : 500);
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
 			return flyt_error_set(err, FLYT_E_INTERNAL, errno, "tunnel poll");
 		}
-		if (r == 0)
+		if (r == 0 && !pending)
 			continue;
 		if (ip >= 0 && p[ip].revents) {
 			ssize_t n = recv(plain_fd, buf, 256 * 1024, 0);
@@ -52,7 +54,7 @@ int tunnel_relay(int plain_fd, flyt_stream_t *framed, const volatile bool *stop,
 					*bytes += (uint64_t)n;
 			}
 		}
-		if (ifr >= 0 && p[ifr].revents) {
+		if (ifr >= 0 && (p[ifr].revents || pending)) {
 			flyt_frame_type_t type;
 			uint32_t len;
 			if (flyt_stream_recv(framed, &type, buf, FLYT_FRAME_MAX, &len, err) < 0)

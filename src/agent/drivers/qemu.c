@@ -501,7 +501,8 @@ static int create_disk_copies(agent_t *a, workload_t *w, flyt_error_t *err)
 
 /* Target: an NBD server on the data address exporting every local disk, writable,
  * for the source's mirrors. Returns the port. */
-static int export_disks(qmp_t *q, workload_t *w, const char *host, uint16_t *ret_port, flyt_error_t *err)
+static int export_disks(qmp_t *q, workload_t *w, const char *host, const char *tls, uint16_t *ret_port,
+			flyt_error_t *err)
 {
 	/* QEMU cannot tell which port it got: take a free one (the host's own
 	 * network namespace, nobody else binds there meanwhile) */
@@ -511,9 +512,11 @@ static int export_disks(qmp_t *q, workload_t *w, const char *host, uint16_t *ret
 		return -1;
 	close(fd);
 	_cleanup_free_ char *ports = flyt_asprintf("%u", port);
-	if (qmp_call(q, "nbd-server-start",
-		     json_pack("{s:{s:s, s:{s:s, s:s}}}", "addr", "type", "inet", "data", "host", host, "port", ports),
-		     NULL, err) < 0)
+	json_t *args =
+	    json_pack("{s:{s:s, s:{s:s, s:s}}}", "addr", "type", "inet", "data", "host", host, "port", ports);
+	if (tls)
+		json_object_set_new(args, "tls-creds", json_string(tls)); /* clients must speak TLS */
+	if (qmp_call(q, "nbd-server-start", args, NULL, err) < 0)
 		return -1;
 	size_t i;
 	json_t *d;
@@ -531,6 +534,45 @@ static int export_disks(qmp_t *q, workload_t *w, const char *host, uint16_t *ret
 	}
 	*ret_port = port;
 	return 0;
+}
+
+/* TLS for QEMU's own migration connection: credentials made of this agent's
+ * certificate (lib/tls.h) in the file names QEMU's tls-creds-x509 object wants,
+ * in the migration's directory. Both sides verify the other against the
+ * cluster CA; the source also checks that the target's certificate covers the
+ * address it connects to. Nothing to do with --plain-http. */
+#define TLS_ID_MAX 48
+
+/* 1 with id filled when TLS is on, 0 when off, -1 on failure. */
+static int qemu_tls(qmp_t *q, migration_t *m, bool server, char id[TLS_ID_MAX], flyt_error_t *err)
+{
+	agent_t *a = m->agent;
+	if (!a->tls)
+		return 0;
+	_cleanup_free_ char *dir = flyt_asprintf("%s/qemu-tls", m->dir);
+	if (flyt_mkdir_p(dir, 0700, err) < 0)
+		return -1;
+	const char *role = server ? "server" : "client";
+	const char *const from[] = { flyt_tls_ca_file(a->tls), flyt_tls_cert_file(a->tls), flyt_tls_key_file(a->tls) };
+	const char *const to[] = { "ca-cert", "cert", "key" };
+	for (size_t i = 0; i < ELEMENTSOF(from); i++) {
+		_cleanup_free_ char *text = NULL;
+		size_t len = 0;
+		_cleanup_free_ char *path =
+		    i == 0 ? flyt_asprintf("%s/ca-cert.pem", dir) : flyt_asprintf("%s/%s-%s.pem", dir, role, to[i]);
+		if (flyt_read_file(from[i], 64 * 1024, &text, &len, err) < 0 ||
+		    flyt_write_file_atomic(path, text, len, 0600, err) < 0)
+			return flyt_error_prefix(err, "QEMU's TLS credentials");
+	}
+	/* one object per migration: a QEMU that stayed after a rolled-back one
+	 * still holds the earlier */
+	snprintf(id, TLS_ID_MAX, "flyt-tls-%.16s", m->id);
+	if (qmp_call(q, "object-add",
+		     json_pack("{s:s, s:s, s:s, s:s, s:b}", "qom-type", "tls-creds-x509", "id", id, "dir", dir,
+			       "endpoint", role, "verify-peer", 1),
+		     NULL, err) < 0)
+		return flyt_error_prefix(err, "QEMU's TLS credentials");
+	return 1;
 }
 
 static int qemu_incoming(migration_t *m, json_t *info, flyt_error_t *err)
@@ -552,6 +594,11 @@ static int qemu_incoming(migration_t *m, json_t *info, flyt_error_t *err)
 	uint16_t port;
 	if (flyt_parse_hostport(a->data_listen, host, sizeof(host), &port, err) < 0)
 		return -1;
+	char tls[TLS_ID_MAX];
+	int on = qemu_tls(&q, m, true, tls, err);
+	if (on < 0 ||
+	    (on && qmp_call(&q, "migrate-set-parameters", json_pack("{s:s}", "tls-creds", tls), NULL, err) < 0))
+		return -1;
 	_cleanup_free_ char *uri = flyt_asprintf(strchr(host, ':') ? "tcp:[%s]:0" : "tcp:%s:0", host);
 	if (qmp_call(&q, "migrate-incoming", json_pack("{s:s}", "uri", uri), NULL, err) < 0)
 		return -1;
@@ -566,7 +613,7 @@ static int qemu_incoming(migration_t *m, json_t *info, flyt_error_t *err)
 	json_object_set_new(info, "port", json_integer((json_int_t)lport));
 	if (local_disks(w->spec) > 0) {
 		uint16_t nbd_port;
-		if (export_disks(&q, w, host, &nbd_port, err) < 0)
+		if (export_disks(&q, w, host, on ? tls : NULL, &nbd_port, err) < 0)
 			return flyt_error_prefix(err, "exporting the disk copies");
 		json_object_set_new(info, "nbd_port", json_integer(nbd_port));
 	}
@@ -658,6 +705,19 @@ static int decide_commit(migration_t *m)
 
 /* Source: ends every mirror job (for a job in sync, "cancel" completes it without
  * switching the source to the copy) and waits until none is left. */
+/* The NBD client nodes of start_mirrors (best effort: some may not exist). */
+static void drop_mirror_targets(qmp_t *q, migration_t *m)
+{
+	size_t i;
+	json_t *d;
+	json_array_foreach (json_object_get(m->w->spec, "disks"), i, d) {
+		char node[32];
+		snprintf(node, sizeof(node), "mirror-target%zu", i);
+		flyt_error_t ignored = FLYT_ERROR_INIT;
+		qmp_call(q, "blockdev-del", json_pack("{s:s}", "node-name", node), NULL, &ignored);
+	}
+}
+
 static int end_mirrors(qmp_t *q, migration_t *m, bool force, flyt_error_t *err)
 {
 	size_t i;
@@ -675,8 +735,10 @@ static int end_mirrors(qmp_t *q, migration_t *m, bool force, flyt_error_t *err)
 		_cleanup_json_ json_t *jobs = NULL;
 		if (qmp_call(q, "query-block-jobs", NULL, &jobs, err) < 0)
 			return -1;
-		if (json_array_size(jobs) == 0)
+		if (json_array_size(jobs) == 0) {
+			drop_mirror_targets(q, m);
 			return 0;
+		}
 		if (flyt_now_ms() > deadline)
 			return flyt_error_set(err, FLYT_E_TIMEOUT, 0, "disk mirrors did not end");
 		flyt_sleep_ms(20);
@@ -685,7 +747,7 @@ static int end_mirrors(qmp_t *q, migration_t *m, bool force, flyt_error_t *err)
 
 /* Source: copies every local disk to the target's NBD export and returns once
  * all mirrors are in sync (they then copy every new write until end_mirrors). */
-static int start_mirrors(qmp_t *q, migration_t *m, uint64_t *ret_bytes, flyt_error_t *err)
+static int start_mirrors(qmp_t *q, migration_t *m, const char *tls, uint64_t *ret_bytes, flyt_error_t *err)
 {
 	size_t n = local_disks(m->w->spec);
 	*ret_bytes = 0;
@@ -698,17 +760,26 @@ static int start_mirrors(qmp_t *q, migration_t *m, uint64_t *ret_bytes, flyt_err
 	json_array_foreach (json_object_get(m->w->spec, "disks"), i, d) {
 		if (json_is_true(json_object_get(d, "shared")))
 			continue;
-		char dev[32], job[32];
+		char dev[32], job[32], node[32], port[8];
 		snprintf(dev, sizeof(dev), "disk%zu", i);
 		snprintf(job, sizeof(job), "mirror%zu", i);
-		_cleanup_free_ char *target =
-		    flyt_asprintf(strchr(m->live_host, ':') ? "nbd:[%s]:%u:exportname=%s" : "nbd:%s:%u:exportname=%s",
-				  m->live_host, m->live_nbd_port, dev);
-		json_t *args = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "device", dev, "job-id", job, "target",
-					 target, "format", "raw", "sync", "full", "mode", "existing");
+		snprintf(node, sizeof(node), "mirror-target%zu", i);
+		snprintf(port, sizeof(port), "%u", m->live_nbd_port);
+		/* the target's export as a node of its own (over TLS when the export
+		 * wants it), then a mirror into it */
+		json_t *nbd = json_pack("{s:s, s:s, s:{s:s, s:s, s:s}, s:s}", "driver", "nbd", "node-name", node,
+					"server", "type", "inet", "host", m->live_host, "port", port, "export", dev);
+		if (tls) {
+			json_object_set_new(nbd, "tls-creds", json_string(tls));
+			json_object_set_new(nbd, "tls-hostname", json_string(m->live_host));
+		}
+		if (qmp_call(q, "blockdev-add", nbd, NULL, err) < 0)
+			return flyt_error_prefix(err, "disk %zu: the target's export", i + 1);
+		json_t *args =
+		    json_pack("{s:s, s:s, s:s, s:s}", "device", dev, "job-id", job, "target", node, "sync", "full");
 		if (m->bandwidth)
 			json_object_set_new(args, "speed", json_integer((json_int_t)m->bandwidth));
-		if (qmp_call(q, "drive-mirror", args, NULL, err) < 0)
+		if (qmp_call(q, "blockdev-mirror", args, NULL, err) < 0)
 			return flyt_error_prefix(err, "disk %zu", i + 1);
 	}
 	for (;;) {
@@ -743,8 +814,12 @@ static int qemu_send(migration_t *m, flyt_error_t *err)
 	_cleanup_qmp_ qmp_t q = QMP_INIT;
 	if (qmp_open(&q, w->dir, "qmp-mig.sock", QMP_TIMEOUT_MS, err) < 0 || set_capabilities(&q, m, true, err) < 0)
 		return -1;
+	char tls[TLS_ID_MAX];
+	int on = qemu_tls(&q, m, false, tls, err);
+	if (on < 0)
+		return -1;
 	uint64_t disk_bytes = 0;
-	if (start_mirrors(&q, m, &disk_bytes, err) < 0) {
+	if (start_mirrors(&q, m, on ? tls : NULL, &disk_bytes, err) < 0) {
 		flyt_error_t ignored = FLYT_ERROR_INIT;
 		end_mirrors(&q, m, true, &ignored);
 		return flyt_error_prefix(err, "copying the local disks");
@@ -753,6 +828,10 @@ static int qemu_send(migration_t *m, flyt_error_t *err)
 	    json_pack("{s:I}", "max-bandwidth", (json_int_t)(m->bandwidth ? (int64_t)m->bandwidth : UNLIMITED_BPS));
 	if (m->max_downtime_ms > 0)
 		json_object_set_new(params, "downtime-limit", json_integer(m->max_downtime_ms));
+	if (on) {
+		json_object_set_new(params, "tls-creds", json_string(tls));
+		json_object_set_new(params, "tls-hostname", json_string(m->live_host));
+	}
 	if (qmp_call(&q, "migrate-set-parameters", params, NULL, err) < 0)
 		return -1;
 	if (qmp_call(&q, "migrate", json_pack("{s:s}", "uri", m->live_uri), NULL, err) < 0)
