@@ -26,7 +26,8 @@
 #define CLI_USAGE (-2) /* a usage error: exit status 2 */
 #define CLI_HELP 1     /* the command's help was printed: stop, exit status 0 */
 
-#define CLI_DEFAULT_CONTROLLER "http://127.0.0.1:7700"
+#define CLI_DEFAULT_CONTROLLER "https://127.0.0.1:7700"
+#define CLI_DEFAULT_CA_FILE "/var/lib/flyt/tls/ca.pem"
 #define CLI_DEFAULT_TOKEN_FILE "/etc/flyt/token"
 
 typedef struct {
@@ -34,6 +35,7 @@ typedef struct {
 	 * after the command's words too); owned, freed with flyt_opts_free(global_opts). */
 	char *controller;
 	char *token_file;
+	char *ca_file;
 	bool json;
 	const flyt_opt_t *global_opts;
 
@@ -157,6 +159,11 @@ int host_ls(cli_t *cli, const cli_command_t *cmd, int argc, char **argv, flyt_er
 int host_show(cli_t *cli, const cli_command_t *cmd, int argc, char **argv, flyt_error_t *err);
 int host_add(cli_t *cli, const cli_command_t *cmd, int argc, char **argv, flyt_error_t *err);
 int host_rm(cli_t *cli, const cli_command_t *cmd, int argc, char **argv, flyt_error_t *err);
+int host_rotate_cert(cli_t *cli, const cli_command_t *cmd, int argc, char **argv, flyt_error_t *err);
+int join_token_create(cli_t *cli, const cli_command_t *cmd, int argc, char **argv, flyt_error_t *err);
+int join_token_ls(cli_t *cli, const cli_command_t *cmd, int argc, char **argv, flyt_error_t *err);
+int join_token_rm(cli_t *cli, const cli_command_t *cmd, int argc, char **argv, flyt_error_t *err);
+int token_rotate(cli_t *cli, const cli_command_t *cmd, int argc, char **argv, flyt_error_t *err);
 
 int workload_create(cli_t *cli, const cli_command_t *cmd, int argc, char **argv, flyt_error_t *err);
 int workload_adopt(cli_t *cli, const cli_command_t *cmd, int argc, char **argv, flyt_error_t *err);

@@ -1,6 +1,8 @@
 /* Requests from flyt to the controller: the token and base URL set up at the first
  * call, paths with escaped segments and queries, long-poll timeouts. */
+#include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "lib/cleanup.h"
@@ -32,6 +34,15 @@ static int client_connect(cli_t *cli, flyt_error_t *err)
 	while (len > 0 && cli->base_url[len - 1] == '/')
 		cli->base_url[--len] = '\0';
 	cli->http = (flyt_http_client_t){ .base_url = cli->base_url, .token = cli->token };
+	if (flyt_startswith(cli->base_url, "https://")) {
+		if (access(cli->ca_file, R_OK) < 0)
+			return flyt_error_set(
+			    err, FLYT_E_NOT_FOUND, errno,
+			    "the cluster CA %s cannot be read (choose it with --ca-file or $FLYT_CA_FILE; "
+			    "the controller keeps it in its --tls-dir)",
+			    cli->ca_file);
+		cli->http.ca_file = cli->ca_file;
+	}
 	cli->connected = true;
 	return 0;
 }

@@ -46,16 +46,21 @@ static void print_error(const flyt_error_t *err)
 
 int main(int argc, char **argv)
 {
-	const char *env_controller = getenv("FLYT_CONTROLLER"), *env_token = getenv("FLYT_TOKEN_FILE");
+	const char *env_controller = getenv("FLYT_CONTROLLER"), *env_token = getenv("FLYT_TOKEN_FILE"),
+		   *env_ca = getenv("FLYT_CA_FILE");
 	cli_t cli = {
 		.controller = flyt_strdup(env_controller && *env_controller ? env_controller : CLI_DEFAULT_CONTROLLER),
 		.token_file = flyt_strdup(env_token && *env_token ? env_token : CLI_DEFAULT_TOKEN_FILE),
+		.ca_file = flyt_strdup(env_ca && *env_ca ? env_ca : CLI_DEFAULT_CA_FILE),
 	};
 	const flyt_opt_t global_opts[] = {
 		{ "controller", 0, FLYT_OPT_STRING, &cli.controller, "URL",
 		  "the controller (default $FLYT_CONTROLLER or " CLI_DEFAULT_CONTROLLER ")" },
 		{ "token-file", 0, FLYT_OPT_STRING, &cli.token_file, "FILE",
 		  "the cluster token (default $FLYT_TOKEN_FILE or " CLI_DEFAULT_TOKEN_FILE ")" },
+		{ "ca-file", 0, FLYT_OPT_STRING, &cli.ca_file, "FILE",
+		  "the cluster CA, to verify an https:// controller (default $FLYT_CA_FILE or " CLI_DEFAULT_CA_FILE
+		  ")" },
 		{ "json", 0, FLYT_OPT_FLAG, &cli.json, NULL, "print the API's JSON instead of text" },
 		{ NULL },
 	};
