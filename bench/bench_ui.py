@@ -23,6 +23,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
@@ -39,12 +40,13 @@ def free_port():
 
 
 class Api:
-    def __init__(self, port, token):
+    def __init__(self, port, token, ca_file):
         self.port = port
         self.token = token
+        self.ctx = ssl.create_default_context(cafile=ca_file)
 
     def call(self, method, path, body=None, timeout=120):
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        conn = http.client.HTTPSConnection("127.0.0.1", self.port, timeout=timeout, context=self.ctx)
         h = {"Authorization": "Bearer " + self.token}
         data = None
         if body is not None:
@@ -96,19 +98,22 @@ def main():
         token_file = os.path.join(tmp, "token")
         cport = free_port()
         log = open(os.path.join(tmp, "daemons.log"), "ab")
+        tls = os.path.join(tmp, "tls")
+        join = os.path.join(tmp, "join-token")
         procs.append(subprocess.Popen([os.path.join(a.build, "src", "controller", "flyt-controller"), "--listen",
                                        "127.0.0.1:%d" % cport, "--db", os.path.join(tmp, "db"), "--token-file",
-                                       token_file], stdout=log, stderr=log))
-        wait(lambda: os.path.exists(token_file), 30, "the token file")
+                                       token_file, "--tls-dir", tls, "--join-token-out", join],
+                                      stdout=log, stderr=log))
+        wait(lambda: os.path.exists(join), 30, "the join token file")
         with open(token_file) as f:
-            api = Api(cport, f.read().strip())
+            api = Api(cport, f.read().strip(), os.path.join(tls, "ca.pem"))
         wait(lambda: api.call("GET", "/api/v1/health"), 30, "the controller")
         for h in ("a", "b"):
             p = free_port()
             procs.append(subprocess.Popen([
                 os.path.join(a.build, "src", "flytd"), "--name", h, "--listen", "127.0.0.1:%d" % p,
-                "--data-listen", "127.0.0.1:%d" % free_port(), "--controller", "http://127.0.0.1:%d" % cport,
-                "--state-dir", os.path.join(tmp, h), "--token-file", token_file, "--driver", "fake"],
+                "--data-listen", "127.0.0.1:%d" % free_port(), "--controller", "https://127.0.0.1:%d" % cport,
+                "--state-dir", os.path.join(tmp, h), "--join-token-file", join, "--driver", "fake"],
                 stdout=log, stderr=log))
         wait(lambda: len([x for x in json.loads(api.call("GET", "/api/v1/hosts"))["hosts"]
                           if x["state"] == "online"]) == 2, 60, "both agents")
@@ -139,7 +144,8 @@ def main():
             rows.append((label, ms, size))
 
         node = shutil.which("node") or "/usr/bin/node"
-        env = dict(os.environ, FLYT_UI_URL="http://127.0.0.1:%d" % cport, FLYT_TOKEN_FILE=token_file,
+        env = dict(os.environ, FLYT_UI_URL="https://127.0.0.1:%d" % cport, FLYT_TOKEN_FILE=token_file,
+                   NODE_EXTRA_CA_CERTS=os.path.join(tls, "ca.pem"), FLYT_UI_CERT=os.path.join(tls, "cert.pem"),
                    FLYT_WEB_DIR=os.path.join(ROOT, "web"), FLYT_RUNS=str(a.runs), FLYT_QUERY=query)
         r = subprocess.run([node, os.path.join(ROOT, "bench", "ui_bench.mjs")], env=env, stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE, text=True, timeout=1800)

@@ -2,9 +2,10 @@
 // many workloads (server-side paging) against the alternative without paging
 // (fetch every workload and draw every row), in Debian's Chromium.
 //
-//   node ui_bench.mjs   (env: FLYT_UI_URL, FLYT_TOKEN_FILE, FLYT_WEB_DIR, FLYT_CHROMIUM,
+//   node ui_bench.mjs   (env: FLYT_UI_URL, FLYT_UI_CERT, FLYT_TOKEN_FILE, FLYT_WEB_DIR, FLYT_CHROMIUM,
 //                        FLYT_RUNS, FLYT_QUERY: a search term that matches a few)
 // Prints one "RESULT {json}" line: milliseconds per run for each measurement.
+import { createHash, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -15,10 +16,16 @@ const RUNS = Number(process.env.FLYT_RUNS || 5);
 const QUERY = process.env.FLYT_QUERY;
 const { chromium } = await import(pathToFileURL(join(process.env.FLYT_WEB_DIR, 'node_modules', 'playwright-core', 'index.mjs')).href);
 
+const args = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-dev-shm-usage'];
+if (BASE.startsWith('https:')) {
+  // trust exactly the controller's key (FLYT_UI_CERT: its certificate)
+  const spki = new X509Certificate(readFileSync(process.env.FLYT_UI_CERT)).publicKey.export({ type: 'spki', format: 'der' });
+  args.push(`--ignore-certificate-errors-spki-list=${createHash('sha256').update(spki).digest('base64')}`);
+}
 const browser = await chromium.launch({
   executablePath: process.env.FLYT_CHROMIUM || '/usr/bin/chromium',
   headless: true,
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-dev-shm-usage'],
+  args,
 });
 const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
 const page = await context.newPage();

@@ -55,10 +55,12 @@ flyt=$bin/cli/flyt
 
 net=198.18.0
 bridge=flytdemo0
-controller_url=http://$net.254:7700
+controller_url=https://$net.254:7700
 mkdir -p "$state"
 chmod 700 "$state"
 token=$state/token
+ca=$state/tls/ca.pem
+join=$state/join-token
 pids=()
 
 cleanup() {
@@ -111,14 +113,16 @@ for h in a b; do
 	i=$((i + 1))
 done
 
+# TLS everywhere: the controller creates the cluster CA in $state/tls and a join
+# token the agents enrol with (their certificates stay in their state directories)
 "$bin/controller/flyt-controller" --listen "$net.254:7700" --db "$state/controller.db" --token-file "$token" \
-	>>"$state/controller.log" 2>&1 &
+	--tls-dir "$state/tls" --join-token-out "$join" >>"$state/controller.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do
-	[ -s "$token" ] && curl -sf "$controller_url/api/v1/health" >/dev/null 2>&1 && break
+	[ -s "$token" ] && [ -s "$ca" ] && curl -sf --cacert "$ca" "$controller_url/api/v1/health" >/dev/null 2>&1 && break
 	sleep 0.1
 done
-curl -sf "$controller_url/api/v1/health" >/dev/null || {
+curl -sf --cacert "$ca" "$controller_url/api/v1/health" >/dev/null || {
 	say "the controller did not start; see $state/controller.log"
 	exit 1
 }
@@ -127,13 +131,13 @@ i=1
 for h in a b; do
 	mkdir -p "$state/$h"
 	nsenter --net="/run/netns/flytdemo-$h" "$bin/flytd" --name "$h" --listen "$net.$i:7800" \
-		--state-dir "$state/$h" --token-file "$token" --controller "$controller_url" \
+		--state-dir "$state/$h" --join-token-file "$join" --controller "$controller_url" \
 		>>"$state/agent-$h.log" 2>&1 &
 	pids+=($!)
 	i=$((i + 1))
 done
 
-export FLYT_CONTROLLER=$controller_url FLYT_TOKEN_FILE=$token
+export FLYT_CONTROLLER=$controller_url FLYT_TOKEN_FILE=$token FLYT_CA_FILE=$ca
 for _ in $(seq 100); do
 	online=$("$flyt" --json host ls 2>/dev/null | grep -c '"online"' || true)
 	[ "$online" -ge 2 ] && break
@@ -157,9 +161,12 @@ cat <<EOF
 
 flyt is running: controller on $controller_url (web page, REST API under /api/v1/),
 agents "a" ($net.1) and "b" ($net.2), and a Redis server "db" holding two keys.
+Everything speaks TLS with the cluster CA in $ca: a browser warns about
+the page until you import that file as an authority (or accept the warning once);
+sign in with the token in $token.
 In another terminal, as root:
 
-  export FLYT_CONTROLLER=$controller_url FLYT_TOKEN_FILE=$token
+  export FLYT_CONTROLLER=$controller_url FLYT_TOKEN_FILE=$token FLYT_CA_FILE=$ca
   alias flyt=$flyt
   flyt host ls                              # the two hosts and what they can do
   flyt workload show db                     # where db runs, its pid and memory

@@ -6,13 +6,11 @@ energy, hosts' areas and drains, workloads' auto-migrate flag), the old
 system's workload spec; the live events, and how the UI's files are served
 (headers, caching, compression)."""
 import gzip
-import http.client
 import json
 import re
 import sqlite3
 import threading
 import time
-import urllib.parse
 
 import pytest
 
@@ -34,8 +32,7 @@ class Answer:
 
 
 def call(c, method, path, body=None, cookie=None, csrf=None, token=None, headers=None, timeout=30):
-    u = urllib.parse.urlsplit(c.controller_url)
-    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=timeout)
+    conn = c.connection(c.controller_url, timeout)
     h = dict(headers or {})
     if cookie:
         h["Cookie"] = cookie
@@ -61,7 +58,8 @@ class Session:
     def __init__(self, c):
         r = call(c, "POST", "/api/v1/session", {"token": c.token}, headers={"User-Agent": "pytest <ua>"})
         assert r.status == 201, r
-        m = re.fullmatch(r"flyt_session=([0-9a-f]{64}); Path=/; Max-Age=(\d+); HttpOnly; SameSite=Strict",
+        # over TLS the cookie is Secure: browsers send it over HTTPS only
+        m = re.fullmatch(r"flyt_session=([0-9a-f]{64}); Path=/; Max-Age=(\d+); HttpOnly; SameSite=Strict; Secure",
                          r.headers["Set-Cookie"])
         assert m, r.headers["Set-Cookie"]
         self.id = m.group(1)
@@ -90,7 +88,8 @@ def test_sign_in_and_session(ui_cluster):
     assert call(c, "POST", "/api/v1/session", {"token": c.token, "remember": True}).status == 400
     s = Session(c)
     assert s.max_age == 720 * 60
-    assert set(s.body) == {"csrf", "created", "expires", "peer", "agent"}, s.body  # never the session id
+    assert set(s.body) == {"csrf", "created", "expires", "peer", "agent", "role"}, s.body  # never the session id
+    assert s.body["role"] == "admin", s.body
     assert re.fullmatch(r"[0-9a-f]{64}", s.csrf) and s.csrf != s.id
     assert s.body["agent"] == "pytest <ua>" and s.body["peer"] == c.bridge_ip
 
@@ -445,8 +444,7 @@ def read_sse(c, cookie, until, timeout=60, opened=None):
     """Reads the event stream with the cookie until until(events) is true; sets
     the threading.Event opened once the controller answered (from then on every
     event published reaches this stream)."""
-    u = urllib.parse.urlsplit(c.controller_url)
-    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=timeout)
+    conn = c.connection(c.controller_url, timeout)
     conn.request("GET", "/api/v1/events", headers={"Cookie": cookie, "Accept": "text/event-stream"})
     resp = conn.getresponse()
     assert resp.status == 200 and resp.headers["Content-Type"] == "text/event-stream", resp.status

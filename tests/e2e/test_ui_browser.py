@@ -60,6 +60,11 @@ def ui(cluster, scenario, timeout=300, **env):
         "FLYT_ARTIFACTS": ARTIFACTS,
         "FLYT_WEB_DIR": WEB_DIR,
         "FLYT_CHROMIUM": CHROMIUM,
+        # over TLS: Node's fetch trusts the cluster CA, Chromium the controller's key
+        "NODE_EXTRA_CA_CERTS": cluster.ca_file,
+        "FLYT_UI_CERT": os.path.join(cluster.tls_dir, "cert.pem"),
+        "FLYT_CLIENT_CERT": os.path.join(cluster.tls_dir, "cert.pem"),
+        "FLYT_CLIENT_KEY": os.path.join(cluster.tls_dir, "key.pem"),
     })
     e.pop("FLYT_TEST_ID", None)  # the browser is not a workload: the harness must not kill it as one
     e.update({k: str(v) for k, v in env.items()})

@@ -13,6 +13,8 @@
 // produces (except those a step announces it expects), writes a screenshot of the
 // page when it fails, and prints its findings as one "RESULT {json}" line.
 import { mkdirSync, readFileSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
+import { createHash, X509Certificate } from 'node:crypto';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
@@ -59,13 +61,18 @@ class Problems {
   }
 }
 
+// Over TLS, Chromium trusts exactly the controller's key (the SHA-256 of its
+// public key, base64): the cluster CA is not in the browser's store.
+function spkiPin(certFile) {
+  const spki = new X509Certificate(readFileSync(certFile)).publicKey.export({ type: 'spki', format: 'der' });
+  return createHash('sha256').update(spki).digest('base64');
+}
+
 async function launch() {
-  return chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
-      '--no-first-run', '--disable-dev-shm-usage'],
-  });
+  const args = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+    '--disable-component-update', '--no-first-run', '--disable-dev-shm-usage'];
+  if (BASE.startsWith('https:')) args.push(`--ignore-certificate-errors-spki-list=${spkiPin(env('FLYT_UI_CERT'))}`);
+  return chromium.launch({ executablePath: CHROMIUM, headless: true, args });
 }
 
 async function newPage(browser, problems, viewport = DESKTOP) {
@@ -375,14 +382,23 @@ scenarios.reconcile = async (browser, problems) => {
   const source = env('FLYT_SOURCE');
   const other = env('FLYT_TARGET');
   const otherUrl = env('FLYT_TARGET_URL');
-  const agent = async (method, path, body) => {
-    const res = await fetch(otherUrl + path, {
+  // agents want a client certificate of the cluster (the controller's here)
+  const agent = (method, path, body) => new Promise((resolve, reject) => {
+    const data = body ? JSON.stringify(body) : '';
+    const req = httpsRequest(otherUrl + path, {
       method,
-      headers: { Authorization: `Bearer ${TOKEN}`, 'Content-Type': 'application/json' },
-      body: body ? JSON.stringify(body) : undefined,
+      cert: readFileSync(env('FLYT_CLIENT_CERT')),
+      key: readFileSync(env('FLYT_CLIENT_KEY')),
+      headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(data) },
+    }, (res) => {
+      let text = '';
+      res.on('data', (d) => { text += d; });
+      res.on('end', () => (res.statusCode < 300 ? resolve(text)
+        : reject(new Error(`agent ${other}: ${method} ${path}: HTTP ${res.statusCode}: ${text}`))));
     });
-    if (!res.ok) throw new Error(`agent ${other}: ${method} ${path}: HTTP ${res.status}: ${await res.text()}`);
-  };
+    req.on('error', reject);
+    req.end(data);
+  });
   const { page, context } = await newPage(browser, problems);
   await signIn(page);
   await go(page, `#/workloads/${name}`, name);

@@ -40,6 +40,7 @@ import re
 import secrets
 import shutil
 import signal
+import ssl
 import socket
 import subprocess
 import sys
@@ -473,7 +474,7 @@ class Host:
         self.veth_ns = "flyt%dh%dn" % (n, index)
         self.ip = "198.18.%d.%d" % (n, index)
         self.port = 7800
-        self.url = "http://%s:%d" % (self.ip, self.port)
+        self.url = "%s://%s:%d" % ("https" if cluster.tls else "http", self.ip, self.port)
         self.state_dir = os.path.join(cluster.tmp, "state-%s" % self.name)
         self.log = os.path.join(cluster.logs, "flytd-%s.log" % self.name)
         self.extra_args = list(extra_args)
@@ -488,10 +489,11 @@ class Host:
 class Response:
     """The answer of an API call: status, parsed JSON (or None) and raw text."""
 
-    def __init__(self, status, body, text):
+    def __init__(self, status, body, text, headers=None):
         self.status = status
         self.json = body
         self.text = text
+        self.headers = headers or {}
 
     def __iter__(self):  # status, json = api(...)
         return iter((self.status, self.json))
@@ -504,17 +506,21 @@ class Response:
 
 class Cluster:
     def __init__(self, hosts=2, agent_args=None, host_args=None, controller_args=None, shared_dir=False,
-                 name="test", engines=()):
+                 name="test", engines=(), tls=True):
         """hosts: number of hosts; agent_args: extra flytd arguments for every host;
         host_args: {"h2": [...]} extra arguments per host; shared_dir: create a
         directory (self.shared_dir) every agent declares with --shared-dir;
         engines: classes of engines.py (DockerEngine, PodmanEngine) to start on
-        every host before its agent, which is told where they listen."""
+        every host before its agent, which is told where they listen;
+        tls: the default, TLS everywhere (the controller's CA in self.tls_dir,
+        agents enrolled with the join token it writes); False runs every
+        daemon with --plain-http."""
         reason = skip_reason()
         if reason:
             raise RuntimeError(reason)
         _install_handlers()
         self.name = name
+        self.tls = tls
         self.nhosts = hosts
         self._extra_procs = []
         self.test_id = "%d-%s" % (os.getpid(), secrets.token_hex(6))
@@ -539,6 +545,9 @@ class Cluster:
         with os.fdopen(fd, "w") as f:
             f.write(self.token + "\n")
         self.db = os.path.join(self.tmp, "controller.db")
+        self.tls_dir = os.path.join(self.tmp, "tls")
+        self.ca_file = os.path.join(self.tls_dir, "ca.pem")
+        self.join_token_file = os.path.join(self.tmp, "join-token")
         self.shared_dir = None
         if shared_dir:
             self.shared_dir = os.path.join(self.tmp, "shared")
@@ -552,7 +561,7 @@ class Cluster:
             self.bridge = "flytbr%d" % self.net
             self.bridge_ip = "198.18.%d.254" % self.net
             self.controller_port = 17000 + self.net
-            self.controller_url = "http://%s:%d" % (self.bridge_ip, self.controller_port)
+            self.controller_url = "%s://%s:%d" % ("https" if tls else "http", self.bridge_ip, self.controller_port)
             for i in range(1, hosts + 1):
                 h = Host(self, i, list(agent_args or []) + list((host_args or {}).get("h%d" % i, [])))
                 self.hosts[h.name] = h
@@ -666,7 +675,7 @@ class Cluster:
         if self.controller and self.controller.poll() is None:
             raise HarnessError("the controller is running already")
         argv = [FLYT_CONTROLLER, "--listen", "%s:%d" % (self.bridge_ip, self.controller_port), "--db", self.db,
-                "--token-file", self.token_file] + self.controller_args
+                "--token-file", self.token_file] + self.tls_args("controller") + self.controller_args
         self.controller = self._spawn(self._daemon_argv(argv, "controller"), self.controller_log)
         if wait:
             wait_for(self.controller_healthy, 30, "the controller to answer /api/v1/health")
@@ -700,7 +709,7 @@ class Cluster:
             r = self.api("GET", "/api/v1/hosts/%s" % host)
             before = r.json.get("last_seen") if r.status == 200 else None
         argv = [FLYTD, "--name", h.name, "--listen", "%s:%d" % (h.ip, h.port), "--state-dir", h.state_dir,
-                "--token-file", self.token_file, "--controller", self.controller_url] + h.extra_args + list(extra_args)
+                "--controller", self.controller_url] + self.tls_args("agent") + h.extra_args + list(extra_args)
         h.proc = self._spawn(self._daemon_argv(argv, "flytd-" + host), h.log, ns=h.ns, env=env)
         if wait:
             def registered():
@@ -722,7 +731,7 @@ class Cluster:
 
     def agent_healthy(self, host):
         h = self.hosts[host]
-        r = self._request(h.url, "GET", "/v1/health", None, None, 2)
+        r = self._request(h.url, "GET", "/v1/health", None, None, 2, client_cert=True)
         return r.status == 200
 
     def wait_ready(self, timeout=30):
@@ -762,10 +771,28 @@ class Cluster:
 
     # ---- HTTP ------------------------------------------------------------------
 
-    @staticmethod
-    def _request(base_url, method, path, body, token, timeout, headers=None):
+    def tls_args(self, daemon):
+        """The TLS options of a daemon of this cluster."""
+        if not self.tls:
+            return ["--plain-http"] + (["--token-file", self.token_file] if daemon == "agent" else [])
+        if daemon == "controller":
+            return ["--tls-dir", self.tls_dir, "--join-token-out", self.join_token_file, "--join-ttl", "1440"]
+        return ["--join-token-file", self.join_token_file]
+
+    def connection(self, base_url, timeout, client_cert=False):
+        """An http.client connection to base_url; over https it verifies the server
+        with the cluster CA, and with client_cert presents the controller's
+        certificate (what agents require)."""
         u = urllib.parse.urlsplit(base_url)
-        conn = http.client.HTTPConnection(u.hostname, u.port, timeout=timeout)
+        if u.scheme != "https":
+            return http.client.HTTPConnection(u.hostname, u.port, timeout=timeout)
+        ctx = ssl.create_default_context(cafile=self.ca_file)
+        if client_cert:
+            ctx.load_cert_chain(os.path.join(self.tls_dir, "cert.pem"), os.path.join(self.tls_dir, "key.pem"))
+        return http.client.HTTPSConnection(u.hostname, u.port, timeout=timeout, context=ctx)
+
+    def _request(self, base_url, method, path, body, token, timeout, headers=None, client_cert=False):
+        conn = self.connection(base_url, timeout, client_cert)
         hdrs = {"Accept": "application/json"}
         if token:
             hdrs["Authorization"] = "Bearer %s" % token
@@ -796,7 +823,7 @@ class Cluster:
                 parsed = jsonlib.loads(text)
             except ValueError:
                 parsed = None
-        return Response(resp.status, parsed, text)
+        return Response(resp.status, parsed, text, dict(resp.getheaders()))
 
     _NO_TOKEN = object()
 
@@ -814,7 +841,8 @@ class Cluster:
 
     def agent_api(self, host, method, path, body=None, expect=None, timeout=30):
         """Calls a host's agent directly (its /v1/ API)."""
-        r = self._request(self.hosts[host].url, method, path, body, self.token, timeout)
+        r = self._request(self.hosts[host].url, method, path, body, None if self.tls else self.token, timeout,
+                          client_cert=True)
         if expect is not None and r.status != expect:
             raise HarnessError("agent %s: %s %s: expected HTTP %s, got %d: %s" % (host, method, path, expect,
                                                                                    r.status, r.text.strip()[:2000]))
@@ -824,7 +852,8 @@ class Cluster:
 
     def cli(self, *args, check=True, json=False, token_file=None, timeout=180):
         """Runs the flyt CLI against this cluster's controller."""
-        argv = [FLYT_CLI, "--controller", self.controller_url, "--token-file", token_file or self.token_file]
+        argv = [FLYT_CLI, "--controller", self.controller_url, "--token-file", token_file or self.token_file,
+                "--ca-file", self.ca_file]
         if json:
             argv.append("--json")
         argv += [str(a) for a in args]

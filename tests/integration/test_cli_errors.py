@@ -173,8 +173,21 @@ def test_read_only_token(make_cluster, tmp_path):
     expect_error(c.api("PATCH", "/api/v1/workloads/hog", {"pinned": True}, token=read), 403, "forbidden")
     expect_error(c.api("POST", "/api/v1/workloads", {"name": "x", "kind": "fake", "host": "h1"}, token=read),
                  403, "forbidden")
-    # no browser session from it
-    expect_error(c.api("POST", "/api/v1/session", {"token": read}, token=None), 403, "forbidden", "cluster token")
+    # a browser session from it is read-only too: it reads, its writes are refused
+    # even with the session's CSRF token, and it may sign itself out
+    r = c.api("POST", "/api/v1/session", {"token": read}, token=None, expect=201)
+    cookie = r.headers["Set-Cookie"].split(";")[0]
+    csrf = r.json["csrf"]
+    assert r.json["role"] == "read", r.json
+    hdr = {"Cookie": cookie}
+    assert c.api("GET", "/api/v1/session", token=None, headers=hdr, expect=200).json["role"] == "read"
+    assert c.api("GET", "/api/v1/workloads/hog", token=None, headers=hdr).status == 200
+    expect_error(c.api("POST", "/api/v1/workloads/hog/stop", token=None, headers=dict(hdr, **{"X-CSRF-Token": csrf})),
+                 403, "forbidden", "read-only session")
+    expect_error(c.api("PATCH", "/api/v1/policy", {"enabled": True}, token=None,
+                       headers=dict(hdr, **{"X-CSRF-Token": csrf})), 403, "forbidden", "read-only session")
+    c.api("DELETE", "/api/v1/session", token=None, headers=dict(hdr, **{"X-CSRF-Token": csrf}), expect=200)
+    assert c.api("GET", "/api/v1/session", token=None, headers=hdr, expect=200).json == {"signed_in": False}
     # the CLI with it: reading works, changing is refused in one line
     out = c.cli("workload", "ls", token_file=path).stdout
     assert "hog" in out, out

@@ -10,7 +10,6 @@ mode and says why, and once the API says "committed" it shows the workload on
 its target (the last test, which catches a race in the controller).
 
 The modes tests move a 300 MiB memhog; the last one many small ones."""
-import http.client
 import json
 import os
 import threading
@@ -158,7 +157,7 @@ def test_committed_migration_has_moved_the_workload(cluster):
 
         def watch(long_poll):
             try:
-                conn = http.client.HTTPConnection(c.bridge_ip, c.controller_port, timeout=30)
+                conn = c.connection(c.controller_url, 30)
                 deadline = time.monotonic() + 60
                 version = 0
                 while time.monotonic() < deadline:
@@ -176,7 +175,7 @@ def test_committed_migration_has_moved_the_workload(cluster):
                         return
                 errors.append("migration %s did not end" % mid)
             except Exception as e:  # noqa: BLE001 - reported below
-                errors.append(repr(e))
+                errors.append("%d: %r" % (i, e))
 
         watchers = [threading.Thread(target=watch, args=(k < 2,)) for k in range(6)]
         for t in watchers:

@@ -20,6 +20,7 @@ import os
 import secrets
 import shutil
 import socket
+import ssl
 import subprocess
 import tempfile
 import threading
@@ -135,6 +136,7 @@ class Controller:
         self.port = free_port()
         self.token_file = os.path.join(tmp, "token")
         self.log = open(os.path.join(tmp, "controller.log"), "w")
+        self.ca_file = os.path.join(tmp, "tls", "ca.pem")
         self.proc = subprocess.Popen([CONTROLLER, "--listen", "127.0.0.1:%d" % self.port, "--db",
                                       os.path.join(tmp, "db"), "--token-file", self.token_file] + args,
                                      stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
@@ -142,8 +144,10 @@ class Controller:
                  "the controller to answer")
 
     def request(self, method, path, body=None):
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        conn = None
         try:
+            ctx = ssl.create_default_context(cafile=self.ca_file)
+            conn = http.client.HTTPSConnection("127.0.0.1", self.port, timeout=30, context=ctx)
             with open(self.token_file) as f:
                 token = f.read().strip()
             hdrs = {"Authorization": "Bearer " + token}
@@ -158,7 +162,8 @@ class Controller:
         except (ConnectionError, OSError):
             return 0, None
         finally:
-            conn.close()
+            if conn:
+                conn.close()
 
     def get(self, path):
         return self.request("GET", path)
@@ -218,10 +223,10 @@ def test_fetch_stale_and_recover(setup):
     # no host has an area yet: nothing is asked
     assert svc.count() == 0, "the fetcher asked for data before any host had an area"
     st, _ = ctl.request("POST", "/api/v1/agents/register",
-                        {"name": "h1", "url": "http://127.0.0.1:9", "facts": {}})
+                        {"name": "h1", "url": "https://127.0.0.1:9", "facts": {}})
     assert st == 200
     st, _ = ctl.request("POST", "/api/v1/agents/register",
-                        {"name": "h2", "url": "http://127.0.0.1:9", "facts": {}})
+                        {"name": "h2", "url": "https://127.0.0.1:9", "facts": {}})
     assert st == 200
     for h, a in (("h1", "dk1"), ("h2", "DK2")):
         st, j = ctl.request("PATCH", "/api/v1/hosts/" + h, {"area": a})
