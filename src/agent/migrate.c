@@ -189,6 +189,9 @@ void migration_set_phase(migration_t *m, migration_phase_t p)
 		m->t_end = now;
 		if (m->t_start)
 			m->total_ms = (int64_t)(now - m->t_start);
+		/* QEMU's copies of this agent's key (drivers/qemu.c) go with the migration */
+		_cleanup_free_ char *tls = flyt_asprintf("%s/qemu-tls", m->dir);
+		flyt_rm_rf(tls, NULL);
 	}
 	migration_changed(m);
 	flyt_error_t err = FLYT_ERROR_INIT;

@@ -42,6 +42,7 @@ import shutil
 import signal
 import ssl
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -1166,6 +1167,55 @@ def check_ticks_continuous(ticks, before):
     assert ticks[:len(before)] == before, "ticks.log lost lines written before the migration"
     assert len(ticks) > len(before), "no new ticks after the migration (%d lines before, %d after)" % (
         len(before), len(ticks))
+
+
+class Sniffer(threading.Thread):
+    """Collects the TCP payloads to and from port (None: every port) on an
+    interface of the root namespace (AF_PACKET: no tcpdump needed); the tests
+    look for clear text in what went over the wire."""
+
+    def __init__(self, ifname, port=None):
+        super().__init__(daemon=True)
+        self.port = port
+        self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))
+        # a migration sends its megabytes in a burst: room for all of them
+        self.sock.setsockopt(socket.SOL_SOCKET, 33, 256 * 1024 * 1024)  # SO_RCVBUFFORCE (root)
+        self.sock.bind((ifname, 0))
+        self.sock.settimeout(0.2)
+        self.stop = threading.Event()
+        self.payload = bytearray()
+        self.packets = 0
+
+    def run(self):
+        while not self.stop.is_set():
+            try:
+                frame = self.sock.recv(262144)
+            except socket.timeout:
+                continue
+            if len(frame) < 14 + 20 or frame[12:14] != b"\x08\x00":
+                continue
+            ip = frame[14:]
+            ihl = (ip[0] & 0x0F) * 4
+            if ip[9] != 6:  # TCP
+                continue
+            total = struct.unpack("!H", ip[2:4])[0]
+            tcp = ip[ihl:total] if total else ip[ihl:]  # 0: a segment offloaded whole
+            if len(tcp) < 20:
+                continue
+            dport = struct.unpack("!H", tcp[2:4])[0]
+            sport = struct.unpack("!H", tcp[0:2])[0]
+            if self.port is not None and self.port not in (dport, sport):
+                continue
+            data = tcp[(tcp[12] >> 4) * 4:]
+            if data:
+                self.packets += 1
+                self.payload += data
+
+    def finish(self):
+        self.stop.set()
+        self.join(10)
+        self.sock.close()
+        return bytes(self.payload)
 
 
 class MemhogSnapshot:

@@ -10,6 +10,7 @@ QEMU dies, must leave the VM running on the source, the same QEMU process, still
 counting, and nothing on the target.
 
 TCG only (see PLATFORM.md): the guest is idle, so precopy is safe under QEMU 7.2."""
+import glob
 import hashlib
 import json
 import os
@@ -274,8 +275,22 @@ def test_local_disk_is_copied(cluster, guest, fmt):
     boot = console(c, "h1", name)[0][0]
 
     before = last_count(c, "h1", name)
-    mig = c.migrate(name, "h2", "precopy")
+    # everything that reaches h2 meanwhile: QEMU's stream and the disk copy go in TLS
+    sniffer = harness.Sniffer(c.hosts["h2"].veth_root)
+    sniffer.start()
+    try:
+        mig = c.migrate(name, "h2", "precopy")
+    finally:
+        wire = sniffer.finish()
     assert mig["state"] == "committed", mig
+    assert len(wire) > DISK_MIB * 1024 * 1024 // 4, "the sniffer saw too little: %d bytes" % len(wire)
+    # QEMU_VM_FILE_MAGIC and version 3: eight bytes that random data would not hold
+    assert b"QEVM\x00\x00\x00\x03" not in wire, "QEMU's migration stream went in clear text"
+    for h in ("h1", "h2"):
+        left = glob.glob(os.path.join(c.hosts[h].state_dir, "migrations", "*", "qemu-tls"))
+        assert not left, "copies of an agent's key outlived the migration: %s" % left
+    needles = [magic.encode()] + [payload[k * 65536:k * 65536 + 64] for k in range(16)]
+    assert not any(n in wire for n in needles), "the disk went over the wire in clear text"
     assert mig["bytes"] > DISK_MIB * 1024 * 1024 // 4, mig  # the payload at least went over the wire
     assert_continues(c, name, "h1", "h2", before, boot)
     source_sha = file_sha(disk)  # the source QEMU has quit: the image is the switch-over's
