@@ -98,6 +98,9 @@ int client_get_wait(cli_t *cli, const char *path, unsigned wait_ms, json_t **ret
  * value" line per field (output_show). */
 int client_show(cli_t *cli, const char *method, const char *path, json_t *body, flyt_error_t *err);
 
+/* DELETE path, then the answer as JSON with --json, else the line done. */
+int client_delete(cli_t *cli, const char *path, const char *done, flyt_error_t *err);
+
 /* Like client_call but returns the body as text (*ret NUL-terminated, caller frees). */
 int client_call_raw(cli_t *cli, const char *method, const char *path, char **ret, size_t *ret_len, flyt_error_t *err);
 

@@ -1,6 +1,7 @@
 /* Requests from flyt to the controller: the token and base URL set up at the first
  * call, paths with escaped segments and queries, long-poll timeouts. */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -63,6 +64,18 @@ int client_show(cli_t *cli, const char *method, const char *path, json_t *body, 
 		output_json(ans);
 	else
 		output_show(ans);
+	return 0;
+}
+
+int client_delete(cli_t *cli, const char *path, const char *done, flyt_error_t *err)
+{
+	_cleanup_json_ json_t *ans = NULL;
+	if (client_call(cli, "DELETE", path, NULL, &ans, err) < 0)
+		return -1;
+	if (cli->json)
+		output_json(ans);
+	else
+		printf("%s\n", done);
 	return 0;
 }
 

@@ -80,12 +80,6 @@ int host_rm(cli_t *cli, const cli_command_t *cmd, int argc, char **argv, flyt_er
 	if (r != 0)
 		return r;
 	_cleanup_free_ char *path = client_path("hosts", argv[0], NULL);
-	_cleanup_json_ json_t *ans = NULL;
-	if (client_call(cli, "DELETE", path, NULL, &ans, err) < 0)
-		return -1;
-	if (cli->json)
-		output_json(ans);
-	else
-		printf("removed host %s\n", argv[0]);
-	return 0;
+	_cleanup_free_ char *done = flyt_asprintf("removed host %s", argv[0]);
+	return client_delete(cli, path, done, err);
 }

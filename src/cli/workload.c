@@ -397,14 +397,8 @@ int workload_rm(cli_t *cli, const cli_command_t *cmd, int argc, char **argv, fly
 		return r;
 	_cleanup_free_ char *path = client_path("workloads", argv[0], NULL);
 	client_query(&path, "force", force ? "true" : NULL);
-	_cleanup_json_ json_t *ans = NULL;
-	if (client_call(cli, "DELETE", path, NULL, &ans, err) < 0)
-		return -1;
-	if (cli->json)
-		output_json(ans);
-	else
-		printf("removed workload %s\n", argv[0]);
-	return 0;
+	_cleanup_free_ char *done = flyt_asprintf("removed workload %s", argv[0]);
+	return client_delete(cli, path, done, err);
 }
 
 int workload_logs(cli_t *cli, const cli_command_t *cmd, int argc, char **argv, flyt_error_t *err)

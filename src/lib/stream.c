@@ -155,18 +155,28 @@ void flyt_stream_send_error(flyt_stream_t *s, const flyt_error_t *e)
 }
 
 /* Reads exactly len bytes, within s->deadline_ms when set. */
+/* Waits until fd is readable or s->deadline_ms passes: 1 readable, 0 not yet
+ * (call again), -1 with err. */
+static int wait_readable(flyt_stream_t *s, flyt_error_t *err)
+{
+	uint64_t now = flyt_now_ms();
+	if (now >= s->deadline_ms)
+		return flyt_error_set(err, FLYT_E_TIMEOUT, 0, "receive: deadline passed");
+	struct pollfd pfd = { .fd = s->fd, .events = POLLIN };
+	int r = poll(&pfd, 1, (int)(s->deadline_ms - now));
+	if (r < 0 && errno != EINTR)
+		return flyt_error_set(err, FLYT_E_INTERNAL, errno, "poll");
+	return r > 0;
+}
+
 static int read_full_tls(flyt_stream_t *s, char *p, size_t len, flyt_error_t *err)
 {
 	while (len > 0) {
 		if (s->deadline_ms && !flyt_tls_conn_pending(s->tls)) {
-			uint64_t now = flyt_now_ms();
-			if (now >= s->deadline_ms)
-				return flyt_error_set(err, FLYT_E_TIMEOUT, 0, "receive: deadline passed");
-			struct pollfd pfd = { .fd = s->fd, .events = POLLIN };
-			int r = poll(&pfd, 1, (int)(s->deadline_ms - now));
-			if (r < 0 && errno != EINTR)
-				return flyt_error_set(err, FLYT_E_INTERNAL, errno, "poll");
-			if (r <= 0)
+			int r = wait_readable(s, err);
+			if (r < 0)
+				return -1;
+			if (r == 0)
 				continue;
 		}
 		ssize_t n = flyt_tls_conn_recv(s->tls, p, len, err);
@@ -188,14 +198,10 @@ static int read_full(flyt_stream_t *s, void *buf, size_t len, flyt_error_t *err)
 		return flyt_read_all(s->fd, buf, len, err);
 	char *p = buf;
 	while (len > 0) {
-		uint64_t now = flyt_now_ms();
-		if (now >= s->deadline_ms)
-			return flyt_error_set(err, FLYT_E_TIMEOUT, 0, "receive: deadline passed");
-		struct pollfd pfd = { .fd = s->fd, .events = POLLIN };
-		int r = poll(&pfd, 1, (int)(s->deadline_ms - now));
-		if (r < 0 && errno != EINTR)
-			return flyt_error_set(err, FLYT_E_INTERNAL, errno, "poll");
-		if (r <= 0)
+		int r = wait_readable(s, err);
+		if (r < 0)
+			return -1;
+		if (r == 0)
 			continue;
 		ssize_t n = recv(s->fd, p, len, MSG_DONTWAIT);
 		if (n < 0) {

@@ -83,18 +83,26 @@ static void *serve(void *arg)
 	return NULL;
 }
 
-static void test_session(const char *root, flyt_tls_t *server, flyt_tls_t *client)
+/* A socketpair with serve() on one end in a thread; returns the other end. */
+static int start_server(flyt_tls_t *server, side_t *srv, pthread_t *th)
 {
 	int sv[2];
 	socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv);
-	side_t srv = { .t = server, .fd = sv[0], .server = true };
+	*srv = (side_t){ .t = server, .fd = sv[0], .server = true };
+	pthread_create(th, NULL, serve, srv);
+	return sv[1];
+}
+
+static void test_session(flyt_tls_t *server, flyt_tls_t *client)
+{
+	side_t srv;
 	pthread_t th;
-	pthread_create(&th, NULL, serve, &srv);
+	int fd = start_server(server, &srv, &th);
 	flyt_error_t err = FLYT_ERROR_INIT;
 	flyt_stream_t st;
-	flyt_stream_init(&st, sv[1]);
+	flyt_stream_init(&st, fd);
 	flyt_cert_info_t peer = { 0 };
-	int r = flyt_tls_conn_start(client, sv[1], false, 10000, &st.tls, &peer, &err);
+	int r = flyt_tls_conn_start(client, fd, false, 10000, &st.tls, &peer, &err);
 	ok(r == 0, "the client's handshake succeeds (%s)", err.msg);
 	is_str(peer.cn, "agent-a", "the client sees the server's name");
 	is_str(peer.role, "agent", "and its role");
@@ -122,25 +130,22 @@ static void test_session(const char *root, flyt_tls_t *server, flyt_tls_t *clien
 	flyt_stream_close(&st);
 	free(out);
 	free(in);
-	(void)root;
 }
 
 static void test_refused(flyt_tls_t *server, flyt_tls_t *stranger)
 {
-	int sv[2];
-	socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv);
-	side_t srv = { .t = server, .fd = sv[0], .server = true };
+	side_t srv;
 	pthread_t th;
-	pthread_create(&th, NULL, serve, &srv);
+	int fd = start_server(server, &srv, &th);
 	flyt_error_t err = FLYT_ERROR_INIT;
 	flyt_tls_conn_t *c = NULL;
-	int r = flyt_tls_conn_start(stranger, sv[1], false, 10000, &c, NULL, &err);
+	int r = flyt_tls_conn_start(stranger, fd, false, 10000, &c, NULL, &err);
 	pthread_join(th, NULL);
 	ok(r < 0 || srv.r < 0, "a peer of another CA gets no session");
 	ok(srv.r < 0, "the server refused it: %s", srv.err.msg);
 	ok(r < 0, "and the stranger does not trust the server either: %s", err.msg);
 	flyt_tls_conn_free(c);
-	close(sv[1]);
+	close(fd);
 }
 
 int main(void)
@@ -191,7 +196,7 @@ int main(void)
 	ok(flyt_tls_load(b, &tb, &err) == 0, "identity b loads (%s)", err.msg);
 	ok(flyt_tls_load(x, &tx, &err) == 0, "the stranger's identity loads (%s)", err.msg);
 	if (ta && tb && tx) {
-		test_session(root, ta, tb);
+		test_session(ta, tb);
 		test_refused(ta, tx);
 		/* renewal: a new certificate, served from the next handshake */
 		flyt_cert_info_t before, after;
@@ -200,7 +205,7 @@ int main(void)
 		ok(flyt_tls_reload(ta, &err) == 0, "the renewed identity reloads (%s)", err.msg);
 		flyt_tls_info(ta, &after);
 		ok(strcmp(before.serial, after.serial) != 0, "with a new serial");
-		test_session(root, ta, tb);
+		test_session(ta, tb);
 	}
 	flyt_tls_free(ta);
 	flyt_tls_free(tb);
