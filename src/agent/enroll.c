@@ -125,11 +125,11 @@ static int enroll(agent_t *a, flyt_error_t *err)
 	char tok[FLYT_TOKEN_MAX];
 	if (flyt_token_load(a->join_token_file, tok, err) < 0)
 		return flyt_error_prefix(err, "join token");
-	const char *pin = strrchr(tok, '.');
-	if (!flyt_startswith(tok, "flyt1.") || !pin || strlen(pin + 1) != 64)
+	flyt_join_token_t parsed;
+	if (flyt_join_token_parse(tok, &parsed, err) < 0)
 		return flyt_error_set(err, FLYT_E_INVALID, 0, "%s does not hold a join token (flyt1.ID.SECRET.CA)",
 				      a->join_token_file);
-	if (fetch_ca(a, pin + 1, err) < 0 || request_cert(a, "/api/v1/enroll", tok, err) < 0)
+	if (fetch_ca(a, parsed.ca_sha256, err) < 0 || request_cert(a, "/api/v1/enroll", tok, err) < 0)
 		return flyt_error_prefix(err, "enrolment");
 	log_info("enrolled with the controller at %s: certificate in %s/tls", a->controller_url, a->state_dir);
 	return 0;

@@ -26,8 +26,8 @@
 #include "lib/util.h"
 
 #define JOIN_PREFIX "flyt1."
-#define JOIN_ID_HEX 32
-#define JOIN_SECRET_HEX 64
+#define JOIN_ID_HEX FLYT_JOIN_ID_HEX
+#define JOIN_SECRET_HEX FLYT_JOIN_SECRET_HEX
 #define CSR_MAX (16 * 1024)
 #define SANS_MAX 8
 #define CONTROLLER_CN "flyt-controller"
@@ -38,37 +38,6 @@ static void sha256_hex(const char *data, size_t len, char out[65])
 	gnutls_hash_fast(GNUTLS_DIG_SHA256, data, len, d);
 	for (size_t i = 0; i < 32; i++)
 		snprintf(out + 2 * i, 3, "%02x", d[i]);
-}
-
-static bool hex_of_len(const char *s, size_t len)
-{
-	if (strlen(s) != len)
-		return false;
-	for (size_t i = 0; i < len; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-			return false;
-	return true;
-}
-
-/* Splits "flyt1.ID.SECRET.CAHASH" (CAHASH optional here). */
-static int parse_join_token(const char *tok, char id[JOIN_ID_HEX + 1], char secret[JOIN_SECRET_HEX + 1],
-			    char ca_hash[65], flyt_error_t *err)
-{
-	ca_hash[0] = '\0';
-	if (!flyt_startswith(tok, JOIN_PREFIX))
-		return flyt_error_set(err, FLYT_E_UNAUTHORIZED, 0,
-				      "not a flyt join token (expected flyt1.ID.SECRET.CA)");
-	char buf[JOIN_ID_HEX + JOIN_SECRET_HEX + 64 + 4];
-	snprintf(buf, sizeof(buf), "%s", tok + strlen(JOIN_PREFIX));
-	char *save = NULL;
-	const char *a = strtok_r(buf, ".", &save), *b = strtok_r(NULL, ".", &save), *h = strtok_r(NULL, ".", &save);
-	if (!a || !b || !hex_of_len(a, JOIN_ID_HEX) || !hex_of_len(b, JOIN_SECRET_HEX) || (h && !hex_of_len(h, 64)))
-		return flyt_error_set(err, FLYT_E_UNAUTHORIZED, 0, "malformed join token");
-	memcpy(id, a, JOIN_ID_HEX + 1);
-	memcpy(secret, b, JOIN_SECRET_HEX + 1);
-	if (h)
-		memcpy(ca_hash, h, 65);
-	return 0;
 }
 
 /* Creates a join token valid for ttl_min minutes; returns its full text. */
@@ -214,15 +183,17 @@ static int reply_cert(ctl_t *c, flyt_http_response_t *res, int status, char *pem
 }
 
 /* Checks a presented join token; fills id. */
-static int join_token_check(ctl_t *c, const char *tok, char id[JOIN_ID_HEX + 1], flyt_error_t *err)
+static int join_token_check(ctl_t *c, const char *text, char id[JOIN_ID_HEX + 1], flyt_error_t *err)
 {
-	char secret[JOIN_SECRET_HEX + 1], pin[65], hash[65];
-	if (parse_join_token(tok, id, secret, pin, err) < 0)
+	flyt_join_token_t tok;
+	char hash[65];
+	if (flyt_join_token_parse(text, &tok, err) < 0)
 		return -1;
-	if (pin[0] && strcmp(pin, c->ca_fingerprint) != 0)
+	memcpy(id, tok.id, sizeof(tok.id));
+	if (strcmp(tok.ca_sha256, c->ca_fingerprint) != 0)
 		return flyt_error_set(err, FLYT_E_UNAUTHORIZED, 0, "the join token is for another cluster CA");
-	_cleanup_json_ json_t *stored = store_join_token_use(c->store, id, flyt_wall_ms());
-	sha256_hex(secret, strlen(secret), hash);
+	_cleanup_json_ json_t *stored = store_join_token_use(c->store, tok.id, flyt_wall_ms());
+	sha256_hex(tok.secret, strlen(tok.secret), hash);
 	if (!stored || !flyt_token_equal(hash, flyt_json_str(stored, "secret_sha256", "")))
 		return flyt_error_set(err, FLYT_E_UNAUTHORIZED, 0, "unknown or expired join token");
 	return 0;

@@ -115,3 +115,37 @@ const char *flyt_bearer_token(const char *authorization)
 		t++;
 	return *t ? t : NULL;
 }
+
+static bool hex_of_len(const char *s, size_t len)
+{
+	if (strlen(s) != len)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return false;
+	return true;
+}
+
+int flyt_join_token_parse(const char *text, flyt_join_token_t *ret, flyt_error_t *err)
+{
+	memset(ret, 0, sizeof(*ret));
+	static const char prefix[] = "flyt1.";
+	if (!text || strncmp(text, prefix, sizeof(prefix) - 1) != 0)
+		return flyt_error_set(err, FLYT_E_UNAUTHORIZED, 0,
+				      "not a flyt join token (expected flyt1.ID.SECRET.CA)");
+	char buf[FLYT_JOIN_ID_HEX + FLYT_JOIN_SECRET_HEX + FLYT_JOIN_CA_HEX + 4];
+	const char *rest = text + sizeof(prefix) - 1;
+	if (strlen(rest) >= sizeof(buf))
+		return flyt_error_set(err, FLYT_E_UNAUTHORIZED, 0, "malformed join token");
+	memcpy(buf, rest, strlen(rest) + 1);
+	char *save = NULL;
+	const char *id = strtok_r(buf, ".", &save), *secret = strtok_r(NULL, ".", &save),
+		   *ca = strtok_r(NULL, ".", &save), *more = strtok_r(NULL, ".", &save);
+	if (!id || !secret || !ca || more || !hex_of_len(id, FLYT_JOIN_ID_HEX) ||
+	    !hex_of_len(secret, FLYT_JOIN_SECRET_HEX) || !hex_of_len(ca, FLYT_JOIN_CA_HEX))
+		return flyt_error_set(err, FLYT_E_UNAUTHORIZED, 0, "malformed join token");
+	memcpy(ret->id, id, FLYT_JOIN_ID_HEX + 1);
+	memcpy(ret->secret, secret, FLYT_JOIN_SECRET_HEX + 1);
+	memcpy(ret->ca_sha256, ca, FLYT_JOIN_CA_HEX + 1);
+	return 0;
+}

@@ -23,3 +23,19 @@ bool flyt_token_equal(const char *a, const char *b);
 
 /* Extracts the token of an "Authorization: Bearer TOKEN" header value, or NULL. */
 const char *flyt_bearer_token(const char *authorization);
+
+/* Join tokens (agent enrolment, see docs/security.md): "flyt1.ID.SECRET.CA", the
+ * id of the stored token, its secret and the SHA-256 of the cluster CA, all
+ * lower-case hex. */
+#define FLYT_JOIN_ID_HEX 32
+#define FLYT_JOIN_SECRET_HEX 64
+#define FLYT_JOIN_CA_HEX 64
+
+typedef struct {
+	char id[FLYT_JOIN_ID_HEX + 1];
+	char secret[FLYT_JOIN_SECRET_HEX + 1];
+	char ca_sha256[FLYT_JOIN_CA_HEX + 1];
+} flyt_join_token_t;
+
+/* Splits and checks a join token (UNAUTHORIZED when it is not one). */
+int flyt_join_token_parse(const char *text, flyt_join_token_t *ret, flyt_error_t *err);

@@ -164,6 +164,7 @@ int flyt_pki_ca_ensure(const char *dir, bool *ret_created, flyt_error_t *err)
 	if (r >= 0)
 		r = gnutls_x509_crt_set_subject_key_id(crt, id, idlen);
 	int ret = -1;
+	char *pem = NULL;
 	if (r < 0) {
 		gnutls_fail(err, FLYT_E_INTERNAL, "CA certificate", r);
 		goto out;
@@ -175,7 +176,6 @@ int flyt_pki_ca_ensure(const char *dir, bool *ret_created, flyt_error_t *err)
 		gnutls_fail(err, FLYT_E_INTERNAL, "sign CA certificate", r);
 		goto out;
 	}
-	_cleanup_free_ char *pem = NULL;
 	if (export_crt(crt, &pem, err) < 0 || write_key(key, ca_key, err) < 0 ||
 	    flyt_write_file_atomic(ca, pem, strlen(pem), 0644, err) < 0)
 		goto out;
@@ -183,6 +183,7 @@ int flyt_pki_ca_ensure(const char *dir, bool *ret_created, flyt_error_t *err)
 		*ret_created = true;
 	ret = 0;
 out:
+	free(pem);
 	gnutls_x509_crt_deinit(crt);
 	gnutls_x509_privkey_deinit(key);
 	return ret;

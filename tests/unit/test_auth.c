@@ -177,9 +177,50 @@ static void test_bearer(void)
 	is_str(flyt_bearer_token(NULL), NULL, "no header gives NULL");
 }
 
+/* join tokens: "flyt1.ID.SECRET.CA" with exactly sized lower-case hex parts. */
+static void test_join_token(void)
+{
+	char id[33], secret[65], ca[65];
+	memset(id, 'a', 32), id[32] = '\0';
+	memset(secret, '1', 64), secret[64] = '\0';
+	memset(ca, 'f', 64), ca[64] = '\0';
+	char good[200];
+	snprintf(good, sizeof(good), "flyt1.%s.%s.%s", id, secret, ca);
+	flyt_join_token_t t;
+	flyt_error_t err = FLYT_ERROR_INIT;
+	ok(flyt_join_token_parse(good, &t, &err) == 0, "a join token parses (%s)", err.msg);
+	is_str(t.id, id, "its id");
+	is_str(t.secret, secret, "its secret");
+	is_str(t.ca_sha256, ca, "its CA hash");
+	const char *bad[] = {
+		NULL,
+		"",
+		"flyt1.",
+		"flyt2.aaaa",
+		"flyt1.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.11",
+		"flyt1..." /* empty parts */,
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		flyt_error_t e = FLYT_ERROR_INIT;
+		ok(flyt_join_token_parse(bad[i], &t, &e) < 0 && e.code == FLYT_E_UNAUTHORIZED, "refused: %s",
+		   bad[i] ? bad[i] : "(null)");
+	}
+	char variant[260];
+	snprintf(variant, sizeof(variant), "%s.%s", good, ca);
+	ok(flyt_join_token_parse(variant, &t, &err) < 0, "a fifth part is refused");
+	snprintf(variant, sizeof(variant), "flyt1.%s.%s.%s", id, secret, ca);
+	variant[10] = 'A';
+	ok(flyt_join_token_parse(variant, &t, &err) < 0, "upper-case hex is refused");
+	snprintf(variant, sizeof(variant), "flyt1.%.31s.%s.%s", id, secret, ca);
+	ok(flyt_join_token_parse(variant, &t, &err) < 0, "a short id is refused");
+	snprintf(variant, sizeof(variant), "flyt1.%s.%s.%sff", id, secret, ca);
+	ok(flyt_join_token_parse(variant, &t, &err) < 0, "a long CA hash is refused");
+}
+
 int main(void)
 {
 	_cleanup_tmpdir_ char *tmp = test_tmpdir("auth");
+	test_join_token();
 	test_token_load(tmp);
 	test_load_or_create(tmp);
 	test_load_or_create_null_err(tmp);
