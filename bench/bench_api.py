@@ -110,6 +110,8 @@ def main():
     ap.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
     ap.add_argument("--build-dir", default=os.environ.get("FLYT_BUILD_DIR", os.path.join(ROOT, "build")))
     ap.add_argument("--json", help="write every figure to this file")
+    ap.add_argument("--plain-http", action="store_true",
+                    help="run the cluster with --plain-http (to see what TLS costs; the default is TLS)")
     ap.add_argument("--endpoints", help="comma-separated labels of the endpoints to run (default all: %s)" %
                     ", ".join(label for label, _ in ENDPOINTS))
     ap.add_argument("--connections", help="comma-separated connection counts (default %s)" %
@@ -144,8 +146,10 @@ def main():
         log(reason)
         return 2
 
-    results = {"workloads": args.workloads, "duration_s": args.duration, "runs": []}
-    c = harness.Cluster(hosts=2, name="bench-api")
+    results = {"workloads": args.workloads, "duration_s": args.duration, "runs": [],
+               "tls": not args.plain_http}
+    c = harness.Cluster(hosts=2, name="bench-api", tls=not args.plain_http)
+    log("cluster over %s" % ("plain HTTP (--plain-http)" if args.plain_http else "TLS"))
     try:
         pid = c.controller.pid
         results["rss_start_kib"] = rss_kib(pid)
