@@ -30,6 +30,7 @@ def pytest_configure(config):
 def pytest_runtest_makereport(item, call):
     outcome = yield
     rep = outcome.get_result()
+    harness.fail_if_skipped(rep)
     c = getattr(item.module, "_flyt_cluster", None)
     if rep.failed and c is not None:
         c.failed = True

@@ -57,11 +57,11 @@ static void check_guests(json_t *guests)
 	json_array_foreach (guests, i, g) {
 		const char *ip = flyt_json_str(g, "ip", NULL), *url = flyt_json_str(g, "url", NULL);
 		int64_t port = flyt_json_int(g, "port", 0);
-		CHECK(ip && ip[0] && url && strncmp(url, "http://", 7) == 0);
+		CHECK(ip && ip[0] && url && strncmp(url, "https://", 8) == 0);
 		CHECK(port >= 1 && port <= 65535);
 		/* the URL is exactly the address and the port: nothing else got in */
 		char want[300];
-		snprintf(want, sizeof(want), strchr(ip, ':') ? "http://[%s]:%d" : "http://%s:%d", ip, (int)port);
+		snprintf(want, sizeof(want), strchr(ip, ':') ? "https://[%s]:%d" : "https://%s:%d", ip, (int)port);
 		CHECK(strcmp(url, want) == 0);
 		CHECK(strpbrk(ip, "/?#@ \\") == NULL);
 	}

@@ -9,5 +9,8 @@ target=$1 corpus=$2 runs=$3
 shift 3
 scratch=$(mktemp -d /tmp/flyt-fuzz-corpus-XXXXXX)
 trap 'rm -rf "$scratch"' EXIT
+# libFuzzer's default exit status for a crash or a timeout is 77, which meson
+# reads as "skipped": make every finding a failure
 "$target" -seed=1 -runs="$runs" -max_len=65536 -timeout=30 -rss_limit_mb=4096 \
+	-error_exitcode=1 -timeout_exitcode=1 \
 	-print_final_stats=1 "$@" "$scratch" "$corpus"

@@ -23,6 +23,7 @@ def pytest_configure(config):
 def pytest_runtest_makereport(item, call):
     outcome = yield
     rep = outcome.get_result()
+    harness.fail_if_skipped(rep)
     if rep.failed:
         for c in getattr(item, "_flyt_clusters", []):
             c.failed = True
