@@ -66,6 +66,7 @@ PODMAN_IMAGE = "localhost/flyt-bench-memhog:latest"
 PODMAN_ULIMITS = ["--ulimit", "nofile=20000:20000", "--ulimit", "nproc=32768:32768"]
 SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # Linux, all architectures but a few: 35
 
+PLAIN_HTTP = False  # --plain-http: the cluster without TLS (the default is TLS)
 METHODS = ["flyt-stop-copy", "flyt-lazy", "raw-stop-copy", "raw-lazy", "podman"]
 LABELS = {
     "flyt-stop-copy": "flyt stop-copy",
@@ -322,7 +323,7 @@ class Bench:
             f.write("%d\n" % os.getpid())
         log("temporary directory %s" % self.tmp)
         log("starting the controller and two agents on %s.0/24" % SUBNET)
-        self.cluster = h.Cluster(hosts=2, name="bench")
+        self.cluster = h.Cluster(hosts=2, name="bench", tls=not PLAIN_HTTP)
         c = self.cluster
         self.A, self.B = c.hosts["h1"], c.hosts["h2"]
         assert self.A.ip == IP_A and self.B.ip == IP_B and c.bridge_ip == BRIDGE_IP, (self.A.ip, self.B.ip)
@@ -1326,6 +1327,8 @@ def parse_args(argv):
     ap.add_argument("--build-dir", default=os.environ.get("FLYT_BUILD_DIR") or os.path.join(ROOT, "build"),
                     help="the flyt build directory (default build/)")
     ap.add_argument("--keep-tmp", action="store_true", help="keep the temporary directories (logs, images)")
+    ap.add_argument("--plain-http", action="store_true",
+                    help="run flyt's cluster with --plain-http, to see what TLS on the data channel costs")
     a = ap.parse_args(argv)
     try:
         a.sizes = [int(x) for x in a.sizes.split(",") if x.strip()]
@@ -1346,7 +1349,9 @@ def parse_args(argv):
 
 
 def main(argv=None):
+    global PLAIN_HTTP
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    PLAIN_HTTP = args.plain_http
     bench = Bench(args)
     try:
         bench.preflight()
