@@ -546,8 +546,8 @@ class Bench:
             c.create_workload(name, "h1", self.memhog_args(size, obs, self.harness.MEMHOG))
             self.wait_counting(IP_A)
             before, t0_ns, t0, w0 = self.before_move(IP_A, obs)
-            argv = [self.harness.FLYT_CLI, "--controller", c.controller_url, "--token-file", c.token_file, "--json",
-                    "migrate", name, "--to", "h2", "--mode", mode, "--wait"]
+            argv = [self.harness.FLYT_CLI, "--controller", c.controller_url, "--token-file", c.token_file,
+                    "--ca-file", c.ca_file, "--json", "migrate", name, "--to", "h2", "--mode", mode, "--wait"]
             r = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True, env=self.env(), timeout=600)
             wall = time.monotonic() - t0
