@@ -356,6 +356,8 @@ int diskimg_create(agent_t *a, const char *path, const char *format, uint64_t si
 void fault_init(agent_t *a);
 /* Called by the migration thread after entering a phase; may block (pause). */
 void fault_phase(migration_t *m, migration_phase_t phase);
+/* the same pause at a named point within a phase ("pages": the lazy page tunnel) */
+void fault_point(migration_t *m, const char *point);
 migration_phase_t migration_phase_from_name(const char *s);
 bool migration_phase_terminal(migration_phase_t p);
 migration_t *migration_find(agent_t *a, const char *id);       /* lock held */

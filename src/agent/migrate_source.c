@@ -167,6 +167,7 @@ static void *source_tunnel_thread(void *arg)
 			flyt_sleep_ms(released ? 2 : 20);
 	}
 	flyt_tcp_tune(plain, (unsigned)m->agent->io_timeout_ms);
+	fault_point(m, "pages");
 	uint64_t carried = 0;
 	if (tunnel_relay(plain, &s, NULL, &carried, &err) < 0)
 		log_warn("migration %s: page tunnel: %s", m->id, err.msg);
