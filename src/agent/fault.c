@@ -8,8 +8,8 @@
  *       STATE/fault-paused and waits until that file is removed (at most ten
  *       minutes). The migration's record already shows the phase. Besides
  *       the phases, PHASE may be "pages": the source's page tunnel of a lazy
- *       migration stops once CRIU's page server is connected, before it carries
- *       the first page (the target then runs its copy without its memory).
+ *       migration stops once it has sent the first MiB of memory pages (the
+ *       target then runs its copy, most of whose memory has not come yet).
  *   FLYT_FAULT=corrupt:N         the source sends frame number N of its images
  *       channel with one payload bit flipped after the checksum was computed,
  *       as a damaged link would deliver it. */

@@ -144,6 +144,18 @@ static uint16_t free_local_port(void)
 	return port;
 }
 
+/* The page tunnel sent more of the page server's answers: fault injection may
+ * stop it once the first MiB went (the target then runs its copy, most of whose
+ * memory has not come yet; CRIU's first exchanges must pass for it to run). */
+static void tunnel_progress(void *ctx, uint64_t bytes)
+{
+	static __thread bool paused;
+	if (!paused && bytes >= 1024 * 1024) {
+		paused = true;
+		fault_point(ctx, "pages");
+	}
+}
+
 /* Lazy mode, source side of the page tunnel: once CRIU's page server listens
  * (after the commit), connect to it and relay. */
 static void *source_tunnel_thread(void *arg)
@@ -167,7 +179,8 @@ static void *source_tunnel_thread(void *arg)
 			flyt_sleep_ms(released ? 2 : 20);
 	}
 	flyt_tcp_tune(plain, (unsigned)m->agent->io_timeout_ms);
-	fault_point(m, "pages");
+	s.progress = tunnel_progress;
+	s.progress_ctx = m;
 	uint64_t carried = 0;
 	if (tunnel_relay(plain, &s, NULL, &carried, &err) < 0)
 		log_warn("migration %s: page tunnel: %s", m->id, err.msg);
