@@ -365,6 +365,9 @@ json_t *migration_json(migration_t *m);			       /* lock held */
 void migration_set_phase(migration_t *m, migration_phase_t p); /* lock held */
 void migration_changed(migration_t *m);			       /* lock held */
 int migration_save(migration_t *m, flyt_error_t *err);
+/* Lazy source: records the running criu dump (m->dump_child), which outlives a
+ * crashed flytd, for the next flytd to end (takes the lock). */
+int migration_record_dump(migration_t *m, flyt_error_t *err);
 /* Records a decision durably before anyone acts on it: first the decision file
  * (read by flyt-criu-hook when flytd is gone and by a restarted flytd), then the
  * record. Lock held. */

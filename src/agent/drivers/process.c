@@ -414,6 +414,9 @@ static int process_dump(migration_t *m, flyt_error_t *err)
 	m->t_freeze = flyt_now_ms();
 	if (criu_start(a->criu, argv, out_path, env, &m->dump_child, err) < 0)
 		return -1;
+	flyt_error_t rerr = FLYT_ERROR_INIT;
+	if (m->mode == MODE_LAZY && migration_record_dump(m, &rerr) < 0)
+		log_warn("migration %s: a restarted flytd will not find criu dump: %s", m->id, rerr.msg);
 
 	/* wait for the hook (dump complete, workload frozen) or for criu to end (dump
 	 * failed: CRIU has already thawed the workload) */
