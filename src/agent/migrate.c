@@ -526,18 +526,21 @@ static void settle_target(agent_t *a, migration_t *m, json_t *j)
 	_cleanup_free_ char *recv = flyt_asprintf("%s/recv", m->dir);
 	flyt_rm_rf(recv, NULL);
 	bool restored = m->restored_pid > 0 && proc_alive(m->restored_pid, m->restored_ticks);
-	if (restored && m->decision == DECISION_COMMIT && w) {
-		if (m->mode == MODE_LAZY) {
-			/* its missing pages went with the tunnel: it cannot run on */
+	if (m->mode == MODE_LAZY && m->decision == DECISION_COMMIT && w) {
+		/* it had been let run, but its missing pages went with the tunnel: it
+		 * cannot run on (and may have died of it already; its record, which
+		 * says it ran here, goes all the same) */
+		if (restored)
 			kill(m->restored_pid, SIGKILL);
-			snprintf(m->error, sizeof(m->error),
-				 "flytd restarted while memory pages were arriving; the copy here was discarded");
-			flyt_rm_rf(w->dir, NULL);
-			workload_remove(a, w);
-			migration_set_copy(m, "discarded");
-			migration_set_phase(m, PHASE_FAILED);
-			return;
-		}
+		snprintf(m->error, sizeof(m->error),
+			 "flytd restarted while memory pages were arriving; the copy here was discarded");
+		flyt_rm_rf(w->dir, NULL);
+		workload_remove(a, w);
+		migration_set_copy(m, "discarded");
+		migration_set_phase(m, PHASE_FAILED);
+		return;
+	}
+	if (restored && m->decision == DECISION_COMMIT && w) {
 		/* it had been let run: it is the workload now */
 		proc_tree_signal(m->restored_pid, SIGCONT);
 		w->pid = m->restored_pid;
