@@ -575,10 +575,13 @@ static int process_dump_finish(migration_t *m, bool commit, flyt_error_t *err)
 			log_warn("migration %s: criu dump failed after the commit; killing the source copy", m->id);
 		return kill_copy(m, err);
 	}
-	if (m->pages_released) {
-		/* CRIU ends when its page-server client is gone, leaving the tree
+	if (m->mode == MODE_LAZY) {
+		/* CRIU ends when its page-server client is gone (even after a
+		 * "resume" verdict, before the pages were released), leaving the tree
 		 * stopped with its connections in repair mode: reset those (clients
 		 * reconnect) and thaw it */
+		if (!m->pages_released)
+			tell_hook(m, false);
 		if (m->dump_child.pid > 0)
 			release_page_server(m);
 		wait_dump(m, 60000);
