@@ -544,7 +544,15 @@ static int qemu_incoming(migration_t *m, json_t *info, flyt_error_t *err)
 	pthread_mutex_unlock(&a->lock);
 	if (launch(a, w, true, err) < 0)
 		return -1;
-	m->restored_pid = w->pid; /* from now on a failure discards it */
+	/* from now on a failure discards it; recorded, so that a restarted flytd
+	 * finds it too (it would receive the guest, paused, for nobody) */
+	pthread_mutex_lock(&a->lock);
+	m->restored_pid = w->pid;
+	m->restored_ticks = w->start_ticks;
+	flyt_error_t serr = FLYT_ERROR_INIT;
+	if (migration_save(m, &serr) < 0)
+		log_warn("migration %s: %s", m->id, serr.msg);
+	pthread_mutex_unlock(&a->lock);
 	_cleanup_qmp_ qmp_t q = QMP_INIT;
 	if (qmp_open(&q, w->dir, "qmp-mig.sock", QMP_TIMEOUT_MS, err) < 0 || set_capabilities(&q, m, false, err) < 0)
 		return -1;
