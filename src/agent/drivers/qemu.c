@@ -765,8 +765,8 @@ static int qemu_send(migration_t *m, flyt_error_t *err)
 		return -1;
 	if (qmp_call(&q, "migrate", json_pack("{s:s}", "uri", m->live_uri), NULL, err) < 0)
 		return -1;
-	bool cancelling = false, continued = false;
-	uint64_t last_pub = 0;
+	bool cancelling = false, continued = false, stalled = false;
+	uint64_t last_pub = 0, last_sent = 0, progress_ms = flyt_now_ms();
 	for (;;) {
 		_cleanup_json_ json_t *st = NULL;
 		if (qmp_call(&q, "query-migrate", NULL, &st, err) < 0)
@@ -786,6 +786,11 @@ static int qemu_send(migration_t *m, flyt_error_t *err)
 			migration_changed(m);
 		}
 		pthread_mutex_unlock(&m->agent->lock);
+		uint64_t sent = ram ? ju(ram, "transferred") : 0;
+		if (sent != last_sent || strcmp(status, "active") != 0) {
+			last_sent = sent;
+			progress_ms = now;
+		}
 
 		if (strcmp(status, "completed") == 0) {
 			int64_t downtime = (int64_t)ju(st, "downtime");
@@ -819,7 +824,12 @@ static int qemu_send(migration_t *m, flyt_error_t *err)
 			flyt_error_t cause = FLYT_ERROR_INIT;
 			flyt_error_t ignored = FLYT_ERROR_INIT;
 			end_mirrors(&q, m, true, &ignored);
-			if (cancelling)
+			if (stalled)
+				flyt_error_set(
+				    &cause, FLYT_E_TIMEOUT, 0,
+				    "QEMU sent nothing for %d s: the target no longer takes the guest's memory",
+				    (int)(m->agent->io_timeout_ms / 1000));
+			else if (cancelling)
 				flyt_error_set(&cause, FLYT_E_CANCELLED, 0, "cancelled by request");
 			else
 				flyt_error_set(&cause, FLYT_E_IO, 0, "QEMU: migration %s%s%s", status,
@@ -836,8 +846,13 @@ static int qemu_send(migration_t *m, flyt_error_t *err)
 			*err = cause;
 			return -1;
 		}
-		if (atomic_load(&m->cancel) && !cancelling && !m->postcopy_started) {
+		/* a peer gone silent (a cut link) stalls QEMU's socket for as long as
+		 * TCP retries, many minutes: a silent peer fails the migration after
+		 * the I/O timeout, as on flyt's own connections */
+		bool silent = now - progress_ms > (uint64_t)m->agent->io_timeout_ms;
+		if ((atomic_load(&m->cancel) || silent) && !cancelling && !m->postcopy_started) {
 			cancelling = true;
+			stalled = !atomic_load(&m->cancel);
 			if (qmp_call(&q, "migrate_cancel", NULL, NULL, err) < 0)
 				return -1;
 		}
