@@ -295,7 +295,7 @@ static int source_until_restored(migration_t *m, flyt_stream_t *s, bool *dumped,
 	set_phase(m, PHASE_RESTORING);
 	_cleanup_json_ json_t *restored = NULL;
 	if (send_ctrl(s, json_pack("{s:s}", "type", "restore"), err) < 0)
-		return flyt_error_prefix(err, "restore on %s", m->peer_name);
+		return flyt_error_prefix(peer_reason(s, err), "restore on %s", m->peer_name);
 	if (m->mode == MODE_LAZY) {
 		/* a lazy restore needs the page server while it runs: let CRIU start
 		 * serving now. The source copy stays frozen (--leave-stopped) until
