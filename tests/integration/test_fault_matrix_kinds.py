@@ -10,15 +10,20 @@ the same, see there):
   lazy        a process workload (memhog, 64 MiB) migrated lazily (post-copy: CRIU
               lazy-pages through flyt's page tunnel) h1 -> h2, the target paused on
               entering transferring, restoring, switching, verifying; and "pages":
-              the source's page tunnel paused once CRIU's page server is connected
+              the source's page tunnel paused after the first MiB of pages
               (FLYT_FAULT=pause:source:pages), so that the fault strikes while the
-              target runs its copy without its memory.
+              target runs its copy without most of its memory; the tunnel is held
+              so in every lazy cell until the fault has struck.
+  qemu        a VM (the guest of test_vm_qemu.py, counting on its console)
+              migrated precopy at 4 MiB/s h1 -> h2, the fault striking while
+              QEMU copies the guest's memory.
 
 Every cell checks that the migration ends as its table says, that exactly one copy
 of the workload runs, where it should (a container: no process of it in the other
 host's cgroups, no runc state or bundle left there, runc says "running", not
-"paused"), with its memory intact (the container checksums its memory again; the
-memhog reports it) and its counter going on from where it was. The outcomes are
+"paused"; a VM: one QEMU process, on that host), with its memory intact (the
+container checksums its memory again; the memhog reports it) and its counter
+going on from where it was (a VM's console: without a new boot). The outcomes are
 printed as a table with a kind column (and written to BUILD/fault-matrix-kinds.txt,
 see docs/reliability.md)."""
 import json
