@@ -379,6 +379,8 @@ int diskimg_create(agent_t *a, const char *path, const char *format, uint64_t si
 void fault_init(agent_t *a);
 /* Called by the migration thread after entering a phase; may block (pause). */
 void fault_phase(migration_t *m, migration_phase_t phase);
+/* the same pause at a named point within a phase ("pages": the lazy page tunnel) */
+void fault_point(migration_t *m, const char *point);
 migration_phase_t migration_phase_from_name(const char *s);
 bool migration_phase_terminal(migration_phase_t p);
 migration_t *migration_find(agent_t *a, const char *id);       /* lock held */
@@ -386,6 +388,9 @@ json_t *migration_json(migration_t *m);			       /* lock held */
 void migration_set_phase(migration_t *m, migration_phase_t p); /* lock held */
 void migration_changed(migration_t *m);			       /* lock held */
 int migration_save(migration_t *m, flyt_error_t *err);
+/* Lazy source: records the running criu dump (m->dump_child), which outlives a
+ * crashed flytd, for the next flytd to end (takes the lock). */
+int migration_record_dump(migration_t *m, flyt_error_t *err);
 /* Records a decision durably before anyone acts on it: first the decision file
  * (read by flyt-criu-hook when flytd is gone and by a restarted flytd), then the
  * record. Lock held. */

@@ -6,7 +6,10 @@
  *   FLYT_FAULT=pause:ROLE:PHASE  the migration thread of that role (source or
  *       target) stops when it enters PHASE: it writes the migration's id to
  *       STATE/fault-paused and waits until that file is removed (at most ten
- *       minutes). The migration's record already shows the phase.
+ *       minutes). The migration's record already shows the phase. Besides
+ *       the phases, PHASE may be "pages": the source's page tunnel of a lazy
+ *       migration stops once it has sent the first MiB of memory pages (the
+ *       target then runs its copy, most of whose memory has not come yet).
  *   FLYT_FAULT=corrupt:N         the source sends frame number N of its images
  *       channel with one payload bit flipped after the checksum was computed,
  *       as a damaged link would deliver it. */
@@ -46,10 +49,15 @@ void fault_init(agent_t *a)
 
 void fault_phase(migration_t *m, migration_phase_t phase)
 {
+	fault_point(m, migration_phase_name(phase));
+}
+
+void fault_point(migration_t *m, const char *point)
+{
 	agent_t *a = m->agent;
 	const char *role = m->role == ROLE_SOURCE ? "source" : "target";
 	if (!a->fault_pause_phase[0] || strcmp(a->fault_pause_role, role) != 0 ||
-	    strcmp(a->fault_pause_phase, migration_phase_name(phase)) != 0)
+	    strcmp(a->fault_pause_phase, point) != 0)
 		return;
 	_cleanup_free_ char *path = flyt_asprintf("%s/fault-paused", a->state_dir);
 	_cleanup_free_ char *tmp = flyt_asprintf("%s/fault-paused.tmp", a->state_dir);
@@ -58,8 +66,8 @@ void fault_phase(migration_t *m, migration_phase_t phase)
 		log_error("fault injection: cannot write %s: %s", path, strerror(errno));
 		return;
 	}
-	log_warn("fault injection: migration %s (%s) paused on entering %s until %s is removed", m->id, role,
-		 migration_phase_name(phase), path);
+	log_warn("fault injection: migration %s (%s) paused on entering %s until %s is removed", m->id, role, point,
+		 path);
 	uint64_t until = flyt_now_ms() + PAUSE_MAX_MS;
 	while (access(path, F_OK) == 0 && flyt_now_ms() < until)
 		flyt_sleep_ms(20);

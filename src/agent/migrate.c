@@ -204,6 +204,16 @@ void migration_set_phase(migration_t *m, migration_phase_t p)
 		 phase_names[p], m->error[0] ? ": " : "", m->error);
 }
 
+int migration_record_dump(migration_t *m, flyt_error_t *err)
+{
+	pthread_mutex_lock(&m->agent->lock);
+	m->dump_pid = m->dump_child.pid;
+	m->dump_ticks = proc_start_ticks(m->dump_pid);
+	int r = migration_save(m, err);
+	pthread_mutex_unlock(&m->agent->lock);
+	return r;
+}
+
 int migration_save(migration_t *m, flyt_error_t *err)
 {
 	if (flyt_mkdir_p(m->dir, 0700, err) < 0)
@@ -292,11 +302,17 @@ static void settle_source(agent_t *a, migration_t *m, json_t *j)
 {
 	workload_t *w = workload_find(a, m->workload);
 	bool alive = w && w->pid > 0 && proc_alive(w->pid, w->start_ticks);
+	if (m->mode == MODE_LAZY && m->dump_pid > 0 && proc_alive(m->dump_pid, m->dump_ticks)) {
+		/* lazy: criu dump (its own session) outlives flytd and holds the tree
+		 * stopped, whatever the hook said, until a page-server client comes
+		 * and goes; without its flytd nobody will: end it, and let go of the
+		 * tree only once it is gone */
+		kill(-m->dump_pid, SIGKILL);
+		uint64_t until = flyt_now_ms() + 10000;
+		while (proc_alive(m->dump_pid, m->dump_ticks) && flyt_now_ms() < until)
+			flyt_sleep_ms(5);
+	}
 	if (m->pages_released) {
-		/* lazy: criu dump (its own session) may still serve pages, the tree
-		 * frozen; without its flytd nobody will finish the transfer */
-		if (m->dump_pid > 0 && proc_alive(m->dump_pid, m->dump_ticks))
-			kill(-m->dump_pid, SIGKILL);
 		if (m->decision != DECISION_COMMIT && alive) {
 			proc_tree_signal(w->pid, SIGCONT);
 			snprintf(
@@ -309,8 +325,10 @@ static void settle_source(agent_t *a, migration_t *m, json_t *j)
 		}
 	} else if (m->decision != DECISION_COMMIT) {
 		/* the hook saw flytd vanish and, without a commit decision, let CRIU
-		 * thaw the workload: it runs here still */
+		 * thaw the workload: it runs here still (lazy: stopped, see above) */
 		snprintf(m->error, sizeof(m->error), "flytd restarted during the migration; the workload stayed here");
+		if (m->mode == MODE_LAZY && alive)
+			proc_tree_signal(w->pid, SIGCONT);
 		if (w && (w->driver->send || w->driver->engine_holds_source)) {
 			/* a live driver's engine may still be migrating, or have paused
 			 * the source at its end; a container engine holds it paused or
@@ -511,18 +529,21 @@ static void settle_target(agent_t *a, migration_t *m, json_t *j)
 	_cleanup_free_ char *recv = flyt_asprintf("%s/recv", m->dir);
 	flyt_rm_rf(recv, NULL);
 	bool restored = m->restored_pid > 0 && proc_alive(m->restored_pid, m->restored_ticks);
-	if (restored && m->decision == DECISION_COMMIT && w) {
-		if (m->mode == MODE_LAZY) {
-			/* its missing pages went with the tunnel: it cannot run on */
+	if (m->mode == MODE_LAZY && m->decision == DECISION_COMMIT && w) {
+		/* it had been let run, but its missing pages went with the tunnel: it
+		 * cannot run on (and may have died of it already; its record, which
+		 * says it ran here, goes all the same) */
+		if (restored)
 			kill(m->restored_pid, SIGKILL);
-			snprintf(m->error, sizeof(m->error),
-				 "flytd restarted while memory pages were arriving; the copy here was discarded");
-			flyt_rm_rf(w->dir, NULL);
-			workload_remove(a, w);
-			migration_set_copy(m, "discarded");
-			migration_set_phase(m, PHASE_FAILED);
-			return;
-		}
+		snprintf(m->error, sizeof(m->error),
+			 "flytd restarted while memory pages were arriving; the copy here was discarded");
+		flyt_rm_rf(w->dir, NULL);
+		workload_remove(a, w);
+		migration_set_copy(m, "discarded");
+		migration_set_phase(m, PHASE_FAILED);
+		return;
+	}
+	if (restored && m->decision == DECISION_COMMIT && w) {
 		/* it had been let run: it is the workload now */
 		proc_tree_signal(m->restored_pid, SIGCONT);
 		w->pid = m->restored_pid;

@@ -163,6 +163,18 @@ static uint16_t free_local_port(void)
 	return port;
 }
 
+/* The page tunnel sent more of the page server's answers: fault injection may
+ * stop it once the first MiB went (the target then runs its copy, most of whose
+ * memory has not come yet; CRIU's first exchanges must pass for it to run). */
+static void tunnel_progress(void *ctx, uint64_t bytes)
+{
+	static __thread bool paused;
+	if (!paused && bytes >= 1024 * 1024) {
+		paused = true;
+		fault_point(ctx, "pages");
+	}
+}
+
 /* Lazy mode, source side of the page tunnel: once CRIU's page server listens
  * (after the commit), connect to it and relay. */
 static void *source_tunnel_thread(void *arg)
@@ -187,6 +199,8 @@ static void *source_tunnel_thread(void *arg)
 			flyt_sleep_ms(released ? 2 : 20);
 	}
 	flyt_tcp_tune(plain, (unsigned)m->agent->io_timeout_ms);
+	s.progress = tunnel_progress;
+	s.progress_ctx = m;
 	uint64_t carried = 0;
 	if (tunnel_relay(plain, &s, NULL, &carried, &err) < 0)
 		log_warn("migration %s: page tunnel: %s", m->id, err.msg);
@@ -302,7 +316,7 @@ static int source_until_restored(migration_t *m, flyt_stream_t *s, bool *dumped,
 	set_phase(m, PHASE_RESTORING);
 	_cleanup_json_ json_t *restored = NULL;
 	if (send_ctrl(s, json_pack("{s:s}", "type", "restore"), err) < 0)
-		return flyt_error_prefix(err, "restore on %s", m->peer_name);
+		return flyt_error_prefix(peer_reason(s, err), "restore on %s", m->peer_name);
 	if (m->mode == MODE_LAZY) {
 		/* a lazy restore needs the page server while it runs: let CRIU start
 		 * serving now. The source copy stays frozen (--leave-stopped) until

@@ -192,3 +192,33 @@ size_t proc_tree_socket_inodes(pid_t pid, uint64_t **ret)
 	*ret = out;
 	return count;
 }
+
+pid_t proc_find_with_arg(const char *arg)
+{
+	_cleanup_closedir_ DIR *d = opendir("/proc");
+	if (!d)
+		return 0;
+	size_t alen = strlen(arg) + 1;
+	char buf[4096];
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		char *end;
+		long pid = strtol(de->d_name, &end, 10);
+		if (*end || pid <= 0)
+			continue;
+		char path[64];
+		snprintf(path, sizeof(path), "/proc/%ld/cmdline", pid);
+		FILE *f = fopen(path, "re");
+		if (!f)
+			continue;
+		size_t n = fread(buf, 1, sizeof(buf), f);
+		fclose(f);
+		for (size_t i = 0; i + alen <= n; i += strlen(buf + i) + 1) {
+			if (memcmp(buf + i, arg, alen) == 0 && proc_state((pid_t)pid) != 'Z')
+				return (pid_t)pid;
+			if (!memchr(buf + i, '\0', n - i))
+				break;
+		}
+	}
+	return 0;
+}

@@ -33,3 +33,7 @@ unsigned proc_tree_signal(pid_t pid, int sig);
 
 /* Socket inodes held open by pid and its descendants; *ret is malloc'ed. */
 size_t proc_tree_socket_inodes(pid_t pid, uint64_t **ret);
+
+/* A live process one of whose arguments is exactly arg (the first found), 0 when
+ * there is none. */
+pid_t proc_find_with_arg(const char *arg);

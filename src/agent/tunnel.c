@@ -52,6 +52,8 @@ int tunnel_relay(int plain_fd, flyt_stream_t *framed, const volatile bool *stop,
 					return flyt_error_prefix(err, "tunnel");
 				if (bytes)
 					*bytes += (uint64_t)n;
+				if (framed->progress)
+					framed->progress(framed->progress_ctx, framed->bytes_sent);
 			}
 		}
 		if (ifr >= 0 && (p[ifr].revents || pending)) {

@@ -13,5 +13,6 @@
 #include "lib/stream.h"
 
 /* Relays until both directions have closed, the framed side fails, or *stop turns
- * true. *bytes (may be NULL) counts bytes carried in both directions. */
+ * true. *bytes (may be NULL) counts bytes carried in both directions. The framed
+ * stream's progress callback, if any, is called after each chunk sent on it. */
 int tunnel_relay(int plain_fd, flyt_stream_t *framed, const volatile bool *stop, uint64_t *bytes, flyt_error_t *err);

@@ -17,7 +17,8 @@ plus two cells without a pause: the target's disk full (its state directory on a
 Every cell checks that the migration ends as the table below says, that exactly
 one copy of the workload runs, where it should, with its memory intact and its
 counter going on from where it was, and that the other side kept nothing. The
-outcomes are printed as a table at the end (and in docs/reliability.md)."""
+outcomes are printed as a table at the end (and in docs/reliability.md); the
+other kinds and lazy mode are in test_fault_matrix_kinds.py."""
 import json
 import os
 import signal
@@ -65,10 +66,10 @@ def print_the_matrix():
     BUILD/fault-matrix.txt."""
     yield
     lines = ["", "fault matrix (process workload, %d MiB, stop-copy h1 -> h2):" % MEMHOG_MIB,
-             "%-15s %-13s %-15s %s" % ("fault", "phase", "expected", "outcome")]
+             "%-8s %-15s %-13s %-15s %s" % ("kind", "fault", "phase", "expected", "outcome")]
     for key, (state, host, _) in EXPECTED.items():
-        lines.append("%-15s %-13s %-15s %s" % (key[0], key[1], "%s/%s" % (state, host),
-                                               RESULTS.get(key, "not run")))
+        lines.append("%-8s %-15s %-13s %-15s %s" % ("process", key[0], key[1], "%s/%s" % (state, host),
+                                                    RESULTS.get(key, "not run")))
     text = "\n".join(lines) + "\n"
     report = getattr(harness, "report", None)
     (report or print)(text)

@@ -414,6 +414,9 @@ static int process_dump(migration_t *m, flyt_error_t *err)
 	m->t_freeze = flyt_now_ms();
 	if (criu_start(a->criu, argv, out_path, env, &m->dump_child, err) < 0)
 		return -1;
+	flyt_error_t rerr = FLYT_ERROR_INIT;
+	if (m->mode == MODE_LAZY && migration_record_dump(m, &rerr) < 0)
+		log_warn("migration %s: a restarted flytd will not find criu dump: %s", m->id, rerr.msg);
 
 	/* wait for the hook (dump complete, workload frozen) or for criu to end (dump
 	 * failed: CRIU has already thawed the workload) */
@@ -572,10 +575,13 @@ static int process_dump_finish(migration_t *m, bool commit, flyt_error_t *err)
 			log_warn("migration %s: criu dump failed after the commit; killing the source copy", m->id);
 		return kill_copy(m, err);
 	}
-	if (m->pages_released) {
-		/* CRIU ends when its page-server client is gone, leaving the tree
+	if (m->mode == MODE_LAZY) {
+		/* CRIU ends when its page-server client is gone (even after a
+		 * "resume" verdict, before the pages were released), leaving the tree
 		 * stopped with its connections in repair mode: reset those (clients
 		 * reconnect) and thaw it */
+		if (!m->pages_released)
+			tell_hook(m, false);
 		if (m->dump_child.pid > 0)
 			release_page_server(m);
 		wait_dump(m, 60000);

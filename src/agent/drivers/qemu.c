@@ -586,7 +586,15 @@ static int qemu_incoming(migration_t *m, json_t *info, flyt_error_t *err)
 	pthread_mutex_unlock(&a->lock);
 	if (launch(a, w, true, err) < 0)
 		return -1;
-	m->restored_pid = w->pid; /* from now on a failure discards it */
+	/* from now on a failure discards it; recorded, so that a restarted flytd
+	 * finds it too (it would receive the guest, paused, for nobody) */
+	pthread_mutex_lock(&a->lock);
+	m->restored_pid = w->pid;
+	m->restored_ticks = w->start_ticks;
+	flyt_error_t serr = FLYT_ERROR_INIT;
+	if (migration_save(m, &serr) < 0)
+		log_warn("migration %s: %s", m->id, serr.msg);
+	pthread_mutex_unlock(&a->lock);
 	_cleanup_qmp_ qmp_t q = QMP_INIT;
 	if (qmp_open(&q, w->dir, "qmp-mig.sock", QMP_TIMEOUT_MS, err) < 0 || set_capabilities(&q, m, false, err) < 0)
 		return -1;
@@ -836,8 +844,8 @@ static int qemu_send(migration_t *m, flyt_error_t *err)
 		return -1;
 	if (qmp_call(&q, "migrate", json_pack("{s:s}", "uri", m->live_uri), NULL, err) < 0)
 		return -1;
-	bool cancelling = false, continued = false;
-	uint64_t last_pub = 0;
+	bool cancelling = false, continued = false, stalled = false;
+	uint64_t last_pub = 0, last_sent = 0, progress_ms = flyt_now_ms();
 	for (;;) {
 		_cleanup_json_ json_t *st = NULL;
 		if (qmp_call(&q, "query-migrate", NULL, &st, err) < 0)
@@ -857,6 +865,11 @@ static int qemu_send(migration_t *m, flyt_error_t *err)
 			migration_changed(m);
 		}
 		pthread_mutex_unlock(&m->agent->lock);
+		uint64_t sent = ram ? ju(ram, "transferred") : 0;
+		if (sent != last_sent || strcmp(status, "active") != 0) {
+			last_sent = sent;
+			progress_ms = now;
+		}
 
 		if (strcmp(status, "completed") == 0) {
 			int64_t downtime = (int64_t)ju(st, "downtime");
@@ -890,7 +903,12 @@ static int qemu_send(migration_t *m, flyt_error_t *err)
 			flyt_error_t cause = FLYT_ERROR_INIT;
 			flyt_error_t ignored = FLYT_ERROR_INIT;
 			end_mirrors(&q, m, true, &ignored);
-			if (cancelling)
+			if (stalled)
+				flyt_error_set(
+				    &cause, FLYT_E_TIMEOUT, 0,
+				    "QEMU sent nothing for %d s: the target no longer takes the guest's memory",
+				    (int)(m->agent->io_timeout_ms / 1000));
+			else if (cancelling)
 				flyt_error_set(&cause, FLYT_E_CANCELLED, 0, "cancelled by request");
 			else
 				flyt_error_set(&cause, FLYT_E_IO, 0, "QEMU: migration %s%s%s", status,
@@ -907,8 +925,13 @@ static int qemu_send(migration_t *m, flyt_error_t *err)
 			*err = cause;
 			return -1;
 		}
-		if (atomic_load(&m->cancel) && !cancelling && !m->postcopy_started) {
+		/* a peer gone silent (a cut link) stalls QEMU's socket for as long as
+		 * TCP retries, many minutes: a silent peer fails the migration after
+		 * the I/O timeout, as on flyt's own connections */
+		bool silent = now - progress_ms > (uint64_t)m->agent->io_timeout_ms;
+		if ((atomic_load(&m->cancel) || silent) && !cancelling && !m->postcopy_started) {
 			cancelling = true;
+			stalled = !atomic_load(&m->cancel);
 			if (qmp_call(&q, "migrate_cancel", NULL, NULL, err) < 0)
 				return -1;
 		}

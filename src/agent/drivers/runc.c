@@ -612,10 +612,48 @@ static int runc_release(migration_t *m, flyt_error_t *err)
 	return 0;
 }
 
+/* Whether a tracer (CRIU, dumping) holds pid. */
+static bool traced(pid_t pid)
+{
+	char path[64], line[128];
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return false;
+	int tracer = 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "TracerPid: %d", &tracer) == 1)
+			break;
+	fclose(f);
+	return tracer > 0;
+}
+
+/* After a crash of flytd the runc checkpoint it ran may still run (its work path
+ * names the migration), CRIU holding the container's processes: when it ends it
+ * puts the container's freezer back as it found it, paused, so a resume before
+ * that end would not last. Waits for it, killing it after a minute. */
+static void wait_orphaned_checkpoint(migration_t *m)
+{
+	_cleanup_free_ char *work = flyt_asprintf("%s/runc-work", m->dir);
+	uint64_t deadline = flyt_now_ms() + 60000;
+	pid_t pid;
+	while (((pid = proc_find_with_arg(work)) > 0 || (m->w->pid > 0 && traced(m->w->pid))) &&
+	       flyt_now_ms() < deadline + 10000) {
+		if (pid > 0 && flyt_now_ms() > deadline) {
+			log_warn("migration %s: runc checkpoint (pid %d) still runs after a minute; killed", m->id,
+				 (int)pid);
+			kill(pid, SIGKILL);
+		}
+		flyt_sleep_ms(20);
+	}
+}
+
 static int runc_dump_finish(migration_t *m, bool commit, flyt_error_t *err)
 {
 	agent_t *a = m->agent;
 	workload_t *w = m->w;
+	if (m->dump_child.pid <= 0)
+		wait_orphaned_checkpoint(m);
 	/* lazy, commit: every page has arrived, CRIU ends as the tunnel closes */
 	end_checkpoint(m, !commit);
 	if (!commit) {
