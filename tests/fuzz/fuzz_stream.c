@@ -33,6 +33,14 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
 	return 0;
 }
 
+/* The scratch directory goes when the fuzzer exits (libFuzzer exits through
+ * exit(): at the end of its runs, and after reporting a finding). */
+static void remove_scratch(void)
+{
+	nftw(scratch, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	rmdir(scratch);
+}
+
 static void setup(void)
 {
 	if (scratch[0])
@@ -40,6 +48,7 @@ static void setup(void)
 	snprintf(scratch, sizeof(scratch), "/tmp/flyt-fuzz-stream-XXXXXX");
 	if (!mkdtemp(scratch))
 		abort();
+	atexit(remove_scratch);
 	snprintf(root, sizeof(root), "%s/root", scratch);
 	if (mkdir(root, 0700) < 0)
 		abort();
