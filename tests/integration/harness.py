@@ -959,6 +959,40 @@ class Cluster:
             elif m.get("state") in TERMINAL_STATES:
                 return m
 
+    def strike(self, fault, paused_host, settled=None):
+        """For the fault matrices: while the agent of paused_host holds a migration
+        at a fault pause point (FLYT_FAULT=pause:..., its STATE/fault-paused
+        exists), strikes fault and lets the migration go on. "controller",
+        "source" (h1), "target" (h2): kill -9 of that daemon, started again (an
+        agent without waiting for it; the paused one without the pause); "link":
+        h2's link cut until settled() is true, then restored."""
+        paused = os.path.join(self.hosts[paused_host].state_dir, "fault-paused")
+
+        def go_on():
+            if os.path.exists(paused):
+                os.unlink(paused)
+
+        if fault == "controller":
+            self.stop_controller(signal.SIGKILL)
+            self.start_controller()
+            go_on()
+        elif fault in ("source", "target"):
+            host = "h1" if fault == "source" else "h2"
+            self.kill_agent(host, signal.SIGKILL)
+            if host == paused_host:
+                go_on()  # started again without the pause
+            self.start_agent(host, wait=False)
+            go_on()
+        elif fault == "link":
+            self.link_down("h2")
+            try:
+                go_on()
+                wait_for(settled, 120, "one side to settle while the link is cut")
+            finally:
+                self.link_up("h2")
+        else:
+            raise HarnessError("no such fault: %s" % fault)
+
     def migrate_killing_the_source_agent(self, workload):
         """Migrates workload h1 -> h2 (stop-copy) and kills -9 h1's agent once h1
         has checkpointed it and while h2 holds before restoring (h2's agent is

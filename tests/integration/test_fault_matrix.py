@@ -121,32 +121,10 @@ def test_fault_at_phase(make_cluster, fault, phase):
     mid = r.json["id"]
     wait_for(lambda: os.path.exists(paused), 120, "the target to pause on entering %s" % phase)
 
-    def go_on():
-        if os.path.exists(paused):
-            os.unlink(paused)
-
-    if fault == "controller":
-        c.stop_controller(signal.SIGKILL)
-        c.start_controller()
-        go_on()
-    elif fault == "source":
-        c.kill_agent("h1", signal.SIGKILL)
-        c.start_agent("h1", wait=False)
-        go_on()
-    elif fault == "target":
-        c.kill_agent("h2", signal.SIGKILL)
-        os.unlink(paused)
-        c.start_agent("h2", wait=False)
-    else:  # link
-        c.link_down("h2")
-        try:
-            go_on()
-            settled = {"transferring": lambda: persisted_phase(c, "h1", mid) in ("rolled_back", "failed"),
-                       "restoring": lambda: persisted_phase(c, "h2", mid) in ("switching", "verifying"),
-                       "verifying": lambda: persisted_phase(c, "h2", mid) == "committed"}[phase]
-            wait_for(settled, 120, "one side to settle while the link is cut")
-        finally:
-            c.link_up("h2")
+    settled = {"transferring": lambda: persisted_phase(c, "h1", mid) in ("rolled_back", "failed"),
+               "restoring": lambda: persisted_phase(c, "h2", mid) in ("switching", "verifying"),
+               "verifying": lambda: persisted_phase(c, "h2", mid) == "committed"}[phase]
+    c.strike(fault, "h2", settled)
     mig = c.wait_migration(mid, timeout=300)
     check_cell(c, snap, mig, (fault, phase))
 

@@ -159,35 +159,6 @@ SETTLED = {
 }
 
 
-def strike(c, fault, phase, mid, paused_host):
-    """The fault, while the agent of paused_host holds the migration (its
-    fault-paused file exists); lets it go on."""
-    paused = os.path.join(c.hosts[paused_host].state_dir, "fault-paused")
-
-    def go_on():
-        if os.path.exists(paused):
-            os.unlink(paused)
-
-    if fault == "controller":
-        c.stop_controller(signal.SIGKILL)
-        c.start_controller()
-        go_on()
-    elif fault in ("source", "target"):
-        host = "h1" if fault == "source" else "h2"
-        c.kill_agent(host, signal.SIGKILL)
-        if host == paused_host:
-            go_on()  # started again without the pause
-        c.start_agent(host, wait=False)
-        go_on()
-    else:  # link
-        c.link_down("h2")
-        try:
-            go_on()
-            wait_for(lambda: SETTLED[phase](c, mid), 120, "one side to settle while the link is cut")
-        finally:
-            c.link_up("h2")
-
-
 def record(key, mig, c, name, t0):
     RESULTS[key] = ("%s, runs on %s" % (mig["state"], c.workload(name)["host"]), time.monotonic() - t0)
 
@@ -284,7 +255,7 @@ def test_runc_fault_at_phase(make_cluster, fault, phase):
     mid = r.json["id"]
     paused = os.path.join(c.hosts["h2"].state_dir, "fault-paused")
     wait_for(lambda: os.path.exists(paused), 120, "the target to pause on entering %s" % phase)
-    strike(c, fault, phase, mid, "h2")
+    c.strike(fault, "h2", lambda: SETTLED[phase](c, mid))
     mig = c.wait_migration(mid, timeout=300)
     key = ("runc", fault, phase)
     record(key, mig, c, ct.name, t0)
@@ -389,7 +360,7 @@ def test_lazy_fault_at_phase(make_cluster, fault, phase):
     if phase == "pages":
         # the target runs its copy, whose memory has not come yet
         wait_for(lambda: persisted(c, "h2", mid, "copy") == "running", 120, "the target to run its copy")
-    strike(c, fault, phase, mid, paused_host)
+    c.strike(fault, paused_host, lambda: SETTLED[phase](c, mid))
     with Releaser(c, "h1"):
         mig = c.wait_migration(mid, timeout=300)
     key = ("lazy", fault, phase)

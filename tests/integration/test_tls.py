@@ -18,7 +18,7 @@ import subprocess
 import pytest
 
 import harness
-from harness import MemhogSnapshot, assert_runs_on, wait_for
+from harness import MemhogSnapshot, assert_runs_on
 
 PORT = 9400
 # a frame header's first eight bytes: magic, version, type (HELLO .. ERROR), flags
