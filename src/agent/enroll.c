@@ -137,8 +137,7 @@ static int enroll(agent_t *a, flyt_error_t *err)
 
 int agent_tls_setup(agent_t *a, flyt_error_t *err)
 {
-	_cleanup_free_ char *dir = tls_path(a, "");
-	dir[strlen(dir) - 1] = '\0';
+	_cleanup_free_ char *dir = flyt_asprintf("%s/tls", a->state_dir);
 	_cleanup_free_ char *cert = tls_path(a, "cert.pem"), *cert_new = tls_path(a, "cert.pem.new");
 	if (flyt_mkdir_p(dir, 0700, err) < 0)
 		return -1;

@@ -25,9 +25,6 @@
 #include "lib/log.h"
 #include "lib/util.h"
 
-#define JOIN_PREFIX "flyt1."
-#define JOIN_ID_HEX FLYT_JOIN_ID_HEX
-#define JOIN_SECRET_HEX FLYT_JOIN_SECRET_HEX
 #define CSR_MAX (16 * 1024)
 #define SANS_MAX 8
 #define CONTROLLER_CN "flyt-controller"
@@ -43,8 +40,9 @@ static void sha256_hex(const char *data, size_t len, char out[65])
 /* Creates a join token valid for ttl_min minutes; returns its full text. */
 static char *join_token_new(ctl_t *c, int64_t ttl_min, json_t **ret_info, flyt_error_t *err)
 {
-	char id[JOIN_ID_HEX + 1], secret[JOIN_SECRET_HEX + 1], hash[65];
-	if (flyt_random_hex(id, JOIN_ID_HEX / 2, err) < 0 || flyt_random_hex(secret, JOIN_SECRET_HEX / 2, err) < 0)
+	char id[FLYT_JOIN_ID_HEX + 1], secret[FLYT_JOIN_SECRET_HEX + 1], hash[65];
+	if (flyt_random_hex(id, FLYT_JOIN_ID_HEX / 2, err) < 0 ||
+	    flyt_random_hex(secret, FLYT_JOIN_SECRET_HEX / 2, err) < 0)
 		return NULL;
 	sha256_hex(secret, strlen(secret), hash);
 	int64_t now = flyt_wall_ms();
@@ -56,7 +54,7 @@ static char *join_token_new(ctl_t *c, int64_t ttl_min, json_t **ret_info, flyt_e
 		flyt_format_time(expires, when, sizeof(when));
 		*ret_info = json_pack("{s:s, s:s}", "id", id, "expires", when);
 	}
-	return flyt_asprintf(JOIN_PREFIX "%s.%s.%s", id, secret, c->ca_fingerprint);
+	return flyt_asprintf("flyt1.%s.%s.%s", id, secret, c->ca_fingerprint);
 }
 
 /* The names the controller's certificate covers: its listen address (unless a
@@ -183,7 +181,7 @@ static int reply_cert(ctl_t *c, flyt_http_response_t *res, int status, char *pem
 }
 
 /* Checks a presented join token; fills id. */
-static int join_token_check(ctl_t *c, const char *text, char id[JOIN_ID_HEX + 1], flyt_error_t *err)
+static int join_token_check(ctl_t *c, const char *text, char id[FLYT_JOIN_ID_HEX + 1], flyt_error_t *err)
 {
 	flyt_join_token_t tok;
 	char hash[65];
@@ -213,7 +211,7 @@ int pki_enroll(ctl_t *c, flyt_http_request_t *req, flyt_http_response_t *res, fl
 		return -1;
 	if (!flyt_name_valid(name))
 		return flyt_error_set(err, FLYT_E_INVALID, 0, "bad host name \"%.64s\"", name);
-	char id[JOIN_ID_HEX + 1];
+	char id[FLYT_JOIN_ID_HEX + 1];
 	if (join_token_check(c, tok, id, err) < 0) {
 		log_warn("enrolment of %.64s from %s refused: %s", name, req->peer, err->msg);
 		return -1;
