@@ -195,6 +195,9 @@ int legacy_workload_convert(json_t *old, const char *host, json_t **ret, flyt_er
 		    flyt_json_get_string(vprops, "DomainName", true, 255, &dom, err) < 0 ||
 		    flyt_json_get_string(vprops, "ConnectionURI", false, 1024, &uri, err) < 0)
 			return flyt_error_prefix(err, "old workload spec");
+		if (!dom[0])
+			return flyt_error_set(err, FLYT_E_INVALID, 0,
+					      "old workload spec: \"VMProperties\".\"DomainName\" is empty");
 		/* the domain is adopted from the libvirt of the host it is created on
 		 * (its flytd --libvirt-uri); ConnectionURI is kept with the old fields */
 		if (uri)

@@ -48,6 +48,11 @@ static void test_workload(void)
 	is_int(legacy_workload_convert(bad, "h1", &none, &err), -1, "a port out of range: refused");
 	ok(strstr(err.msg, "AccessPort") != NULL, "... naming it: %s", err.msg);
 	ok(none == NULL, "nothing returned");
+	/* found by fuzz_legacy: a VM without a domain to adopt */
+	_cleanup_json_ json_t *nodom =
+	    J("{\"Identifier\": \"g\", \"Type\": \"vm\", \"VMProperties\": {\"DomainName\": \"\"}}");
+	is_int(legacy_workload_convert(nodom, "h1", &none, &err), -1, "an empty DomainName: refused");
+	ok(strstr(err.msg, "DomainName") != NULL, "... naming it: %s", err.msg);
 }
 
 static void test_guests(void)
