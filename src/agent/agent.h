@@ -254,6 +254,7 @@ struct agent {
 	char *qemu;		   /* qemu-system-x86_64 binary (--qemu) */
 	char *libvirt_uri;	   /* this host's libvirt connection (--libvirt-uri) */
 	char *libvirt_migrate_uri; /* the same as other hosts' libvirtd reach it */
+	char *libvirt_tls_dir;	   /* libvirtd's migrate_tls_x509_cert_dir, kept by flytd */
 	char *libexec_dir;
 	char **shared_dirs;
 	char **drivers_enabled;
@@ -310,6 +311,11 @@ int agent_tls_renew(agent_t *a, flyt_error_t *err);
 /* Whether two thirds of the certificate's life have passed. */
 bool agent_tls_due(agent_t *a);
 json_t *agent_tls_json(agent_t *a);
+/* Writes the cluster CA, this agent's certificate and key into dir under the
+ * names QEMU's tls-creds-x509 reads (ca-cert.pem, server-cert.pem,
+ * server-key.pem, client-cert.pem, client-key.pem; mode 0600), as one
+ * consistent pair even while a renewal runs. */
+int agent_tls_export_qemu(agent_t *a, const char *dir, flyt_error_t *err);
 /* A client for the controller or a peer agent: its certificate over TLS, the
  * cluster token with --plain-http. */
 flyt_http_client_t agent_client(agent_t *a, const char *url, long timeout_ms);

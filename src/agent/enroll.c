@@ -194,6 +194,31 @@ int agent_tls_renew(agent_t *a, flyt_error_t *err)
 	return 0;
 }
 
+int agent_tls_export_qemu(agent_t *a, const char *dir, flyt_error_t *err)
+{
+	if (!a->tls)
+		return flyt_error_set(err, FLYT_E_UNSUPPORTED, 0, "this agent runs with --plain-http");
+	if (flyt_mkdir_p(dir, 0700, err) < 0)
+		return flyt_error_prefix(err, "QEMU's TLS credentials");
+	static const char *const names[] = { "ca-cert", "server-cert", "server-key", "client-cert", "client-key" };
+	int r = 0;
+	pthread_mutex_lock(&a->tls_lock); /* not half of a renewal's pair */
+	const char *const from[] = { flyt_tls_ca_file(a->tls), flyt_tls_cert_file(a->tls), flyt_tls_key_file(a->tls),
+				     flyt_tls_cert_file(a->tls), flyt_tls_key_file(a->tls) };
+	for (size_t i = 0; i < ELEMENTSOF(names); i++) {
+		_cleanup_free_ char *text = NULL;
+		size_t len = 0;
+		_cleanup_free_ char *path = flyt_asprintf("%s/%s.pem", dir, names[i]);
+		if (flyt_read_file(from[i], 64 * 1024, &text, &len, err) < 0 ||
+		    flyt_write_file_atomic(path, text, len, 0600, err) < 0) {
+			r = -1;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&a->tls_lock);
+	return r < 0 ? flyt_error_prefix(err, "QEMU's TLS credentials in %s", dir) : 0;
+}
+
 bool agent_tls_due(agent_t *a)
 {
 	if (!a->tls)

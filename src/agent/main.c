@@ -44,6 +44,9 @@ int main(int argc, char **argv)
 		  "libvirt connection for libvirt workloads (e.g. qemu:///system; none: driver off)" },
 		{ "libvirt-migrate-uri", 0, FLYT_OPT_STRING, &a.libvirt_migrate_uri, "URI",
 		  "the URI other hosts' libvirtd reach this host's at (default: --libvirt-uri)" },
+		{ "libvirt-tls-dir", 0, FLYT_OPT_STRING, &a.libvirt_tls_dir, "DIR",
+		  "libvirtd's migrate_tls_x509_cert_dir: flytd keeps this host's certificate there and libvirt "
+		  "migrations go over TLS" },
 		{ "shared-dir", 0, FLYT_OPT_LIST, &a.shared_dirs, "DIR",
 		  "a directory every host mounts, for --mode shared (repeatable)" },
 		{ "driver", 0, FLYT_OPT_LIST, &a.drivers_enabled, "KIND", "enable only these drivers (repeatable)" },

@@ -57,7 +57,11 @@ def lv(make_cluster):
     base = tempfile.mkdtemp(prefix="flyt-lv-", dir="/tmp")
     sock = lambda h: "%s/%s/run/libvirt-sock" % (base, h)  # noqa: E731
     uri = lambda h: "qemu:///system?socket=%s" % sock(h)  # noqa: E731
-    host_args = {h: ["--libvirt-uri", uri(h), "--libvirt-migrate-uri", "qemu+unix:///system?socket=%s" % sock(h)]
+    # flytd keeps each libvirtd's migration credentials (its own certificate):
+    # libvirt's migration stream and disk copies go over TLS
+    tls_dir = lambda h: "%s/%s/pki" % (base, h)  # noqa: E731
+    host_args = {h: ["--libvirt-uri", uri(h), "--libvirt-migrate-uri", "qemu+unix:///system?socket=%s" % sock(h),
+                     "--libvirt-tls-dir", tls_dir(h)]
                  for h in ("h1", "h2")}
     c = make_cluster(hosts=2, host_args=host_args)
     daemons = []
@@ -73,7 +77,8 @@ def lv(make_cluster):
             ip = c.hosts[h].ip
             with open(os.path.join(d, "etc", "qemu.conf"), "w") as f:
                 f.write('user = "root"\ngroup = "root"\nsecurity_driver = "none"\nstdio_handler = "file"\n'
-                        'migration_address = "%s"\nmigration_host = "%s"\n' % (ip, ip))
+                        'migration_address = "%s"\nmigration_host = "%s"\n'
+                        'migrate_tls_x509_cert_dir = "%s"\nmigrate_tls_x509_verify = 1\n' % (ip, ip, tls_dir(h)))
             binds = [(d + "/run", "/run/libvirt"), (d + "/lib", "/var/lib/libvirt"),
                      (d + "/cache", "/var/cache/libvirt"), (d + "/log", "/var/log/libvirt"),
                      (d + "/etc", "/etc/libvirt")]
@@ -182,6 +187,22 @@ def test_adopt_migrate_and_cancel(lv):
     assert w["host"] == "h2" and w["state"] == "running", w
     assert c.unfinished_migrations() == []
 
+    # a target whose flytd keeps no credentials for its libvirtd: the source,
+    # whose migrations go over TLS, sends nothing in clear text; the domain
+    # runs on where it was
+    h1 = c.hosts["h1"]
+    c.kill_agent("h1", signal.SIGTERM)
+    i = h1.extra_args.index("--libvirt-tls-dir")
+    h1.extra_args[i:i + 2] = []
+    c.start_agent("h1")
+    assert c.host_facts("h1")["drivers"]["libvirt"]["tls"] is False
+    m = c.migrate("lvvm", "h1", "precopy")
+    assert m["state"] == "rolled_back" and "--libvirt-tls-dir" in (m.get("error") or ""), m
+    assert "running" in virsh(uri("h2"), "domstate", "lvvm")
+    assert "lvvm" not in virsh(uri("h1"), "list", "--all", "--name")
+    before = console(serial)[1][-1]
+    wait_for(lambda: console(serial)[1][-1] >= before + 5, 60, "the domain to count on on h2")
+
 
 DISK_XML = """<disk type='file' device='disk'><driver name='qemu' type='{fmt}'/><source file='{path}'/>
       <target dev='{dev}' bus='virtio'/></disk>
@@ -261,10 +282,26 @@ def test_local_disks_are_copied(lv):
     before = console(serial)[1][-1]
     wait_for(lambda: console(serial)[1][-1] >= before + 5, 60, "the domain to count on after the cancel")
 
-    # migrated with its disks, there and back (the second time from h2's copies)
+    # migrated with its disks, there and back (the second time from h2's copies);
+    # the first time with a sniffer on h2's link: libvirt's memory stream and
+    # the disk copies went over TLS (the flytd options of the fixture)
+    assert c.host_facts("h1")["drivers"]["libvirt"]["tls"] is True
     before = console(serial)[1][-1]
-    m = c.migrate("lvdisk", "h2", "precopy")
+    sniffer = harness.Sniffer(c.hosts["h2"].veth_root)
+    sniffer.start()
+    try:
+        m = c.migrate("lvdisk", "h2", "precopy")
+    finally:
+        wire = sniffer.finish()
     assert m["state"] == "committed", m
+    assert len(wire) > 40 * MIB, "the sniffer saw too little: %d bytes" % len(wire)
+    # QEMU_VM_FILE_MAGIC and version 3; the disk's magic; 64-byte pieces of
+    # its random payload: none of them may show on the wire
+    assert b"QEVM\x00\x00\x00\x03" not in wire, "libvirt's migration stream went in clear text"
+    assert magic.encode() not in wire, "the disk copy went in clear text"
+    for k in range(16):
+        at = k * len(vda_payload) // 16
+        assert vda_payload[at:at + 64] not in wire, "the disk copy went in clear text"
     assert "copying 2 local disks (vda, vdb)" in (m.get("note") or ""), m
     assert m["bytes"] > 40 * MIB, m  # vda's data went over the wire
     assert "running" in virsh(uri("h2"), "domstate", "lvdisk")

@@ -132,6 +132,8 @@ static int libvirt_probe(agent_t *a, json_t *caps, flyt_error_t *err)
 	json_object_set_new(caps, "migration", json_true());
 	json_object_set_new(caps, "live", json_true());
 	json_object_set_new(caps, "modes", json_pack("[s, s]", "precopy", "postcopy"));
+	/* libvirtd's migration stream encrypted (flytd keeps its credentials) */
+	json_object_set_new(caps, "tls", json_boolean(a->libvirt_tls_dir != NULL));
 	return 0;
 }
 
@@ -465,6 +467,13 @@ static int libvirt_incoming(migration_t *m, json_t *ready, flyt_error_t *err)
 		drop_copies(m);
 		return flyt_error_prefix(err, "copies of the local disks");
 	}
+	/* this host's libvirtd takes an encrypted stream when flytd keeps its
+	 * credentials: fresh ones, a renewal may have come since the last */
+	if (a->libvirt_tls_dir && agent_tls_export_qemu(a, a->libvirt_tls_dir, err) < 0) {
+		drop_copies(m);
+		return -1;
+	}
+	json_object_set_new(info, "tls", json_boolean(a->libvirt_tls_dir != NULL));
 	json_object_set_new(ready, "uri",
 			    json_string(a->libvirt_migrate_uri ? a->libvirt_migrate_uri : a->libvirt_uri));
 	return 0;
@@ -547,6 +556,35 @@ static int copy_storage_params(migration_t *m, virDomainPtr d, json_t *copies, m
 	return 0;
 }
 
+/* Source: TLS for libvirt's migration stream (and its NBD disk copies) when
+ * this host's flytd keeps libvirtd's credentials (--libvirt-tls-dir). The
+ * target's libvirtd must then take TLS too; the target's certificate must name
+ * the address the agents chose for it. */
+static int libvirt_tls(migration_t *m, migrate_call_t *mc, int *maxp, flyt_error_t *err)
+{
+	agent_t *a = m->agent;
+	bool theirs = json_is_true(json_object_get(m->peer_info, "tls"));
+	if (!a->libvirt_tls_dir) {
+		if (a->tls)
+			log_warn("migration %s: libvirt's stream to %s goes unencrypted (no --libvirt-tls-dir here)",
+				 m->id, m->peer_name);
+		return 0;
+	}
+	if (!theirs)
+		return flyt_error_set(
+		    err, FLYT_E_UNSUPPORTED, 0,
+		    "%s's flytd runs without --libvirt-tls-dir: its libvirtd cannot take an encrypted "
+		    "migration, and this host's sends no other (see security.md)",
+		    m->peer_name);
+	if (agent_tls_export_qemu(a, a->libvirt_tls_dir, err) < 0)
+		return -1;
+	mc->flags |= VIR_MIGRATE_TLS;
+	if (virTypedParamsAddString(&mc->params, &mc->nparams, maxp, VIR_MIGRATE_PARAM_TLS_DESTINATION, m->live_host) <
+	    0)
+		return lv_error(err, "migration parameters");
+	return 0;
+}
+
 static int libvirt_send(migration_t *m, flyt_error_t *err)
 {
 	agent_t *a = m->agent;
@@ -566,6 +604,10 @@ static int libvirt_send(migration_t *m, flyt_error_t *err)
 	migrate_call_t mc = { .dom = d, .uri = m->live_uri };
 	mc.flags = VIR_MIGRATE_LIVE | VIR_MIGRATE_PEER2PEER | VIR_MIGRATE_PERSIST_DEST | VIR_MIGRATE_UNDEFINE_SOURCE;
 	int maxp = 0;
+	if (libvirt_tls(m, &mc, &maxp, err) < 0) {
+		virTypedParamsFree(mc.params, mc.nparams);
+		return -1;
+	}
 	if (m->mode == MODE_POSTCOPY)
 		mc.flags |= VIR_MIGRATE_POSTCOPY;
 	if (m->auto_converge)

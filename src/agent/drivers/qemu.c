@@ -550,20 +550,9 @@ static int qemu_tls(qmp_t *q, migration_t *m, bool server, char id[TLS_ID_MAX], 
 	if (!a->tls)
 		return 0;
 	_cleanup_free_ char *dir = flyt_asprintf("%s/qemu-tls", m->dir);
-	if (flyt_mkdir_p(dir, 0700, err) < 0)
+	if (agent_tls_export_qemu(a, dir, err) < 0)
 		return -1;
 	const char *role = server ? "server" : "client";
-	const char *const from[] = { flyt_tls_ca_file(a->tls), flyt_tls_cert_file(a->tls), flyt_tls_key_file(a->tls) };
-	const char *const to[] = { "ca-cert", "cert", "key" };
-	for (size_t i = 0; i < ELEMENTSOF(from); i++) {
-		_cleanup_free_ char *text = NULL;
-		size_t len = 0;
-		_cleanup_free_ char *path =
-		    i == 0 ? flyt_asprintf("%s/ca-cert.pem", dir) : flyt_asprintf("%s/%s-%s.pem", dir, role, to[i]);
-		if (flyt_read_file(from[i], 64 * 1024, &text, &len, err) < 0 ||
-		    flyt_write_file_atomic(path, text, len, 0600, err) < 0)
-			return flyt_error_prefix(err, "QEMU's TLS credentials");
-	}
 	/* one object per migration: a QEMU that stayed after a rolled-back one
 	 * still holds the earlier */
 	snprintf(id, TLS_ID_MAX, "flyt-tls-%.16s", m->id);
