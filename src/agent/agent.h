@@ -163,6 +163,7 @@ struct migration {
 	workload_t *w; /* the workload (source: existing; target: arriving) */
 	pid_t restored_pid;
 	uint64_t restored_ticks; /* its start time, so a reused pid is never taken for it */
+	bool engine_copy;	 /* target, after a restart: the engine (libvirt) holds a copy */
 	char copy[16];		 /* target: none, restored (stopped), running, discarded */
 	pid_t dump_pid;		 /* source, lazy: criu dump, which outlives a crashed flytd */
 	uint64_t dump_ticks;

@@ -297,6 +297,22 @@ int migration_wait(agent_t *a, const char *id, uint64_t since, unsigned wait_ms,
 	return 0;
 }
 
+/* Source: runs its own copy again, through the engine that holds it when
+ * there is one (QEMU keeps a migrated-out VM paused, container engines keep
+ * theirs paused or stopped). */
+static int resume_source(migration_t *m, workload_t *w, flyt_error_t *err)
+{
+	if (!w->driver->send && !w->driver->engine_holds_source) {
+		proc_tree_signal(w->pid, SIGCONT);
+		return 0;
+	}
+	workload_t *was = m->w;
+	m->w = w;
+	int r = DRIVER_CALL(w->driver, dump_finish, err, m, false, err);
+	m->w = was;
+	return r;
+}
+
 /* A source record found at start: settle what the previous flytd left. */
 static void settle_source(agent_t *a, migration_t *m, json_t *j)
 {
@@ -334,11 +350,20 @@ static void settle_source(agent_t *a, migration_t *m, json_t *j)
 			 * the source at its end; a container engine holds it paused or
 			 * stopped: stop the migration and resume the source */
 			flyt_error_t lerr = FLYT_ERROR_INIT;
-			m->w = w;
-			if (DRIVER_CALL(w->driver, dump_finish, &lerr, m, false, &lerr) < 0)
-				log_warn("migration %s: resuming %s: %s", m->id, w->name, lerr.msg);
-			m->w = NULL;
-			alive = w->pid > 0 && proc_alive(w->pid, w->start_ticks);
+			if (resume_source(m, w, &lerr) < 0) {
+				/* never "rolled back" with nothing running: the reason, and
+				 * what is left (the checkpoint), kept */
+				snprintf(m->error, sizeof(m->error),
+					 "flytd restarted during the migration, and the workload does not run here: %s",
+					 lerr.msg);
+				w->state = WL_FAILED;
+				snprintf(w->error, sizeof(w->error), "%s", m->error);
+				workload_save(a, w, NULL);
+				migration_set_phase(m, PHASE_FAILED);
+				return;
+			}
+			/* engines without a process of flyt's (libvirt) said it runs */
+			alive = w->pid <= 0 || proc_alive(w->pid, w->start_ticks);
 		}
 		if (w) {
 			w->state = alive ? WL_RUNNING : WL_EXITED;
@@ -373,8 +398,7 @@ static void resolve_source(migration_t *m)
 		if (alive)
 			proc_tree_signal(w->pid, SIGKILL);
 		phase = PHASE_COMMITTED;
-	} else if (outcome == 0 && alive) {
-		proc_tree_signal(w->pid, SIGCONT);
+	} else if (outcome == 0 && alive && resume_source(m, w, &err) == 0) {
 		snprintf(
 		    m->error, sizeof(m->error),
 		    "flytd restarted after the switch-over and %s had discarded its copy; the workload runs here again",
@@ -446,29 +470,60 @@ static int source_decision(migration_t *m)
 
 /* The target side of a migration in doubt: a restored, stopped copy that was
  * never told to run. It runs if the source decided to commit. */
+/* Target: lets the restored copy run, through its driver (a signal does not
+ * run a VM that QEMU holds paused). */
+static int resume_copy(migration_t *m, workload_t *w, flyt_error_t *err)
+{
+	w->pid = m->restored_pid;
+	w->start_ticks = m->restored_ticks;
+	m->w = w;
+	int r = DRIVER_CALL(w->driver, resume, err, m, err);
+	m->w = NULL;
+	return r;
+}
+
 static void resolve_target(migration_t *m)
 {
 	agent_t *a = m->agent;
 	int d = source_decision(m);
 	pthread_mutex_lock(&a->lock);
 	workload_t *w = workload_find(a, m->workload);
-	bool restored = w && m->restored_pid > 0 && proc_alive(m->restored_pid, m->restored_ticks);
+	bool restored =
+	    w && (m->engine_copy || (m->restored_pid > 0 && proc_alive(m->restored_pid, m->restored_ticks)));
 	flyt_error_t err = FLYT_ERROR_INIT;
 	if (d == 1 && restored && migration_decide(m, DECISION_COMMIT, &err) == 0) {
-		proc_tree_signal(m->restored_pid, SIGCONT);
-		w->pid = m->restored_pid;
-		w->start_ticks = m->restored_ticks;
-		w->state = WL_RUNNING;
-		w->error[0] = '\0';
-		free(w->busy);
-		w->busy = NULL;
-		workload_save(a, w, NULL);
-		migration_set_copy(m, "running");
-		m->note[0] = '\0';
-		migration_set_phase(m, PHASE_COMMITTED);
+		/* the workload is busy (migrating): nobody removes it meanwhile */
+		pthread_mutex_unlock(&a->lock);
+		int r = resume_copy(m, w, &err);
+		pthread_mutex_lock(&a->lock);
+		if (r < 0) {
+			snprintf(m->error, sizeof(m->error),
+				 "flytd restarted before the workload ran here; %s committed, but resuming the copy "
+				 "here failed: %s",
+				 m->peer_name, err.msg);
+			w->state = WL_FAILED;
+			snprintf(w->error, sizeof(w->error), "%s", m->error);
+			workload_save(a, w, NULL);
+			migration_set_phase(m, PHASE_FAILED);
+		} else {
+			w->state = WL_RUNNING;
+			w->error[0] = '\0';
+			free(w->busy);
+			w->busy = NULL;
+			workload_save(a, w, NULL);
+			migration_set_copy(m, "running");
+			m->note[0] = '\0';
+			migration_set_phase(m, PHASE_COMMITTED);
+		}
 	} else if (d == 0 || !restored) {
-		if (restored)
+		if (restored && m->restored_pid > 0)
 			proc_tree_signal(m->restored_pid, SIGKILL);
+		if (restored && m->engine_copy) {
+			m->w = w;
+			if (DRIVER_CALL(w->driver, discard, &err, m, &err) < 0)
+				log_warn("migration %s: discarding the copy here: %s", m->id, err.msg);
+			m->w = NULL;
+		}
 		if (w) {
 			flyt_rm_rf(w->dir, NULL);
 			workload_remove(a, w);
@@ -522,6 +577,17 @@ void migrations_resolve_in_doubt(agent_t *a)
 	pthread_mutex_unlock(&a->lock);
 }
 
+/* Target, at start: whether the engine holds the arriving workload here (the
+ * driver's restore check passes). */
+static bool engine_has_copy(migration_t *m, workload_t *w)
+{
+	flyt_error_t err = FLYT_ERROR_INIT;
+	m->w = w;
+	int r = DRIVER_CALL(w->driver, restore, &err, m, &err);
+	m->w = NULL;
+	return r == 0;
+}
+
 /* A target record found at start. */
 static void settle_target(agent_t *a, migration_t *m, json_t *j)
 {
@@ -544,10 +610,10 @@ static void settle_target(agent_t *a, migration_t *m, json_t *j)
 		return;
 	}
 	if (restored && m->decision == DECISION_COMMIT && w) {
-		/* it had been let run: it is the workload now */
-		proc_tree_signal(m->restored_pid, SIGCONT);
-		w->pid = m->restored_pid;
-		w->start_ticks = m->restored_ticks;
+		/* it had been let run (or was about to be): it is the workload now */
+		flyt_error_t err = FLYT_ERROR_INIT;
+		if (resume_copy(m, w, &err) < 0)
+			log_warn("migration %s: resuming %s after a restart: %s", m->id, w->name, err.msg);
 		w->state = WL_RUNNING;
 		free(w->busy);
 		w->busy = NULL;
@@ -566,6 +632,19 @@ static void settle_target(agent_t *a, migration_t *m, json_t *j)
 		w->pid = m->restored_pid;
 		w->start_ticks = m->restored_ticks;
 		workload_save(a, w, NULL);
+		migration_set_copy(m, "restored");
+		m->in_doubt = true;
+		atomic_store(&m->done, false);
+		return;
+	}
+	if (!restored && m->restored_pid <= 0 && w && w->driver->send && m->mode != MODE_LAZY &&
+	    engine_has_copy(m, w)) {
+		/* an engine that migrates by itself (libvirt) went on without
+		 * flytd, and holds the workload here: the source decides */
+		snprintf(m->note, sizeof(m->note),
+			 "flytd restarted while %s's engine migrated the workload here: asking %s for its decision",
+			 m->peer_name, m->peer_name);
+		m->engine_copy = true;
 		migration_set_copy(m, "restored");
 		m->in_doubt = true;
 		atomic_store(&m->done, false);

@@ -351,6 +351,7 @@ static int source_until_restored(migration_t *m, flyt_stream_t *s, bool *dumped,
 static void finish(migration_t *m, migration_phase_t phase, const flyt_error_t *e, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 static void source_rollback(migration_t *m, flyt_stream_t *s, bool dumped, flyt_error_t *cause);
+static void confirm_through_api(migration_t *m, flyt_error_t *cause);
 
 /* Ends the migration in phase; the error message is fmt (may be NULL) followed by
  * e's message (may be NULL). Releases the workload. */
@@ -562,34 +563,40 @@ static void source_commit(migration_t *m, flyt_stream_t *s)
 		return;
 	}
 	if (!running) {
-		/* no answer: the target's API tells whether it runs the workload */
-		log_warn("migration %s: no confirmation from %s (%s); asking its API", m->id, m->peer_name, err.msg);
-		int outcome = source_target_outcome(m);
-		if (outcome == 1) {
-			finish(m, PHASE_COMMITTED, NULL, "confirmation arrived through the API after: %s", err.msg);
-			return;
-		}
-		if (outcome == 0) {
-			flyt_error_t lerr = FLYT_ERROR_INIT;
-			if (source_restore_locally(m, &lerr) == 0) {
-				finish(m, PHASE_ROLLED_BACK, &err,
-				       "the target could not run the workload; restored here from the checkpoint");
-				return;
-			}
-			finish(
-			    m, PHASE_FAILED, &lerr,
-			    "the target could not run the workload (%s) and restoring it here failed (checkpoint kept in %s)",
-			    err.msg, m->images_dir);
-			return;
-		}
-		finish(m, PHASE_FAILED, &err,
-		       "the target %s stopped answering after the switch-over; checkpoint kept in %s", m->peer_name,
-		       m->images_dir);
+		confirm_through_api(m, &err);
 		return;
 	}
 	flyt_error_t ignored = FLYT_ERROR_INIT;
 	send_ctrl(s, json_pack("{s:s}", "type", "done"), &ignored);
 	finish(m, PHASE_COMMITTED, NULL, NULL);
+}
+
+/* After the switch-over, the target's confirmation did not come (err says
+ * why): the target's API tells whether it runs the workload. */
+static void confirm_through_api(migration_t *m, flyt_error_t *cause)
+{
+	flyt_error_t err = *cause;
+	log_warn("migration %s: no confirmation from %s (%s); asking its API", m->id, m->peer_name, err.msg);
+	int outcome = source_target_outcome(m);
+	if (outcome == 1) {
+		finish(m, PHASE_COMMITTED, NULL, "confirmation arrived through the API after: %s", err.msg);
+		return;
+	}
+	if (outcome == 0) {
+		flyt_error_t lerr = FLYT_ERROR_INIT;
+		if (source_restore_locally(m, &lerr) == 0) {
+			finish(m, PHASE_ROLLED_BACK, &err,
+			       "the target could not run the workload; restored here from the checkpoint");
+			return;
+		}
+		finish(
+		    m, PHASE_FAILED, &lerr,
+		    "the target could not run the workload (%s) and restoring it here failed (checkpoint kept in %s)",
+		    err.msg, m->images_dir);
+		return;
+	}
+	finish(m, PHASE_FAILED, &err, "the target %s stopped answering after the switch-over; checkpoint kept in %s",
+	       m->peer_name, m->images_dir);
 }
 
 static void source_rollback(migration_t *m, flyt_stream_t *s, bool dumped, flyt_error_t *cause)
@@ -633,9 +640,15 @@ static void *source_thread(void *arg)
 	flyt_error_t err = FLYT_ERROR_INIT;
 	bool dumped = false;
 	if (source_until_restored(m, &s, &dumped, &err) < 0) {
-		if (atomic_load(&m->cancel))
-			err.code = FLYT_E_CANCELLED;
-		source_rollback(m, &s, dumped, &err);
+		if (m->live && m->postcopy_started && m->decision == DECISION_COMMIT) {
+			/* the engine switched over by itself (libvirt): no way back,
+			 * only the target can say how it ended */
+			confirm_through_api(m, &err);
+		} else {
+			if (atomic_load(&m->cancel))
+				err.code = FLYT_E_CANCELLED;
+			source_rollback(m, &s, dumped, &err);
+		}
 	} else {
 		source_commit(m, &s);
 	}

@@ -634,13 +634,20 @@ static int libvirt_send(migration_t *m, flyt_error_t *err)
 		virTypedParamsFree(mc.params, mc.nparams);
 		return flyt_error_set(err, FLYT_E_INTERNAL, errno, "migration thread");
 	}
-	bool aborted = false;
+	bool aborted = false, stalled = false;
+	uint64_t last_bytes = 0, progress_ms = flyt_now_ms();
 	while (!atomic_load(&mc.done)) {
 		int type = 0, n = 0;
 		virTypedParameterPtr p = NULL;
+		uint64_t now = flyt_now_ms();
 		if (virDomainGetJobStats(d2, &type, &p, &n, 0) == 0 && type != VIR_DOMAIN_JOB_NONE) {
+			uint64_t bytes = param_u64(p, n, VIR_DOMAIN_JOB_DATA_PROCESSED);
+			if (bytes != last_bytes) {
+				last_bytes = bytes;
+				progress_ms = now;
+			}
 			pthread_mutex_lock(&a->lock);
-			m->bytes = param_u64(p, n, VIR_DOMAIN_JOB_DATA_PROCESSED);
+			m->bytes = bytes;
 			m->remaining_bytes = param_u64(p, n, VIR_DOMAIN_JOB_DATA_REMAINING);
 			m->passes = (unsigned)param_u64(p, n, VIR_DOMAIN_JOB_MEMORY_ITERATION);
 			m->dirty_rate = param_u64(p, n, VIR_DOMAIN_JOB_MEMORY_DIRTY_RATE) *
@@ -649,8 +656,14 @@ static int libvirt_send(migration_t *m, flyt_error_t *err)
 			pthread_mutex_unlock(&a->lock);
 		}
 		virTypedParamsFree(p, n);
-		if (atomic_load(&m->cancel) && !aborted && !m->postcopy_started) {
+		/* a cut link stalls QEMU's socket for as long as TCP retries, and
+		 * libvirtd waits as long: once data flowed, a silent peer fails the
+		 * migration after the I/O timeout, as on flyt's own connections
+		 * (before, libvirt prepares the target with timeouts of its own) */
+		bool silent = last_bytes > 0 && now - progress_ms > (uint64_t)a->io_timeout_ms;
+		if ((atomic_load(&m->cancel) || silent) && !aborted && !m->postcopy_started) {
 			aborted = true;
+			stalled = !atomic_load(&m->cancel);
 			if (virDomainAbortJob(d2) < 0)
 				log_warn("migration %s: aborting libvirt's job failed", m->id);
 		}
@@ -678,6 +691,11 @@ static int libvirt_send(migration_t *m, flyt_error_t *err)
 	pthread_join(t, NULL);
 	virTypedParamsFree(mc.params, mc.nparams);
 	if (mc.result < 0) {
+		if (stalled)
+			return flyt_error_set(
+			    err, FLYT_E_TIMEOUT, 0,
+			    "libvirt sent nothing for %d s: the target no longer takes the guest (%s)",
+			    (int)(a->io_timeout_ms / 1000), mc.error);
 		if (aborted)
 			return flyt_error_set(err, FLYT_E_CANCELLED, 0, "cancelled by request");
 		return flyt_error_set(err, FLYT_E_IO, 0, "libvirt: %s", mc.error);
@@ -738,6 +756,38 @@ static int libvirt_discard(migration_t *m, flyt_error_t *err)
 	return 0;
 }
 
+/* Source: ends libvirt's migration job on d, if one runs, and waits for it
+ * to end; -1 when libvirt completed it instead (the domain is on the target). */
+static int abort_job(migration_t *m, virDomainPtr d)
+{
+	virDomainJobInfo job;
+	if (virDomainGetJobInfo(d, &job) < 0 || job.type == VIR_DOMAIN_JOB_NONE)
+		return 0;
+	log_info("migration %s: aborting libvirt's migration job", m->id);
+	if (virDomainAbortJob(d) < 0)
+		log_warn("migration %s: aborting libvirt's job: %s", m->id, virGetLastErrorMessage());
+	uint64_t until = flyt_now_ms() + 120000;
+	while (flyt_now_ms() < until) {
+		if (virDomainGetJobInfo(d, &job) < 0)
+			return virDomainIsActive(d) == 1 ? 0 : -1;
+		if (job.type == VIR_DOMAIN_JOB_NONE)
+			return 0;
+		flyt_sleep_ms(POLL_MS);
+	}
+	return 0;
+}
+
+/* The domain left this host: libvirt switched it over to the target by itself
+ * (its migration went on while this flytd was down). */
+static int gone_over(migration_t *m, flyt_error_t *err)
+{
+	const char *dom = flyt_json_str(m->w->spec, "domain", "");
+	return flyt_error_set(err, FLYT_E_CONFLICT, 0,
+			      "libvirt completed the migration to %s by itself: domain %s runs there, outside flyt "
+			      "(take it back: flyt workload rm %s; flyt workload adopt --kind libvirt --host %s %s)",
+			      m->peer_name, dom, m->w->name, m->peer_name, dom);
+}
+
 static int libvirt_dump_finish(migration_t *m, bool commit, flyt_error_t *err)
 {
 	if (commit)
@@ -751,12 +801,20 @@ static int libvirt_dump_finish(migration_t *m, bool commit, flyt_error_t *err)
 		return -1;
 	_cleanup_dom_ virDomainPtr d = lv_domain(c, m->w->spec, err);
 	if (!d)
-		return -1;
+		return virGetLastErrorCode() == VIR_ERR_NO_DOMAIN ? gone_over(m, err) : -1;
+	/* libvirtd goes on with a migration whose caller is gone (a flytd
+	 * restarted meanwhile): stop it, before it switches over */
+	if (abort_job(m, d) < 0)
+		return gone_over(m, err);
+	virDomainPtr again = virDomainLookupByName(c, flyt_json_str(m->w->spec, "domain", ""));
+	if (!again)
+		return gone_over(m, err);
+	virDomainFree(again);
 	int st = lv_state(d);
 	if (st == VIR_DOMAIN_PAUSED && virDomainResume(d) < 0)
 		return lv_error(err, "resume");
 	if (st != VIR_DOMAIN_RUNNING && st != VIR_DOMAIN_PAUSED)
-		return flyt_error_set(err, FLYT_E_INTERNAL, 0, "the domain is not running here any more");
+		return gone_over(m, err);
 	m->w->state = WL_RUNNING;
 	return 0;
 }
