@@ -5,7 +5,12 @@ Fixtures:
     cluster        a Cluster with two hosts (h1, h2)
     make_cluster   make_cluster(hosts=2, agent_args=[...], host_args={"h2": [...]}) for
                    tests that need another shape; every cluster made is torn down
+    guest          the tests' tiny VM (scripts/build-guest.sh), built once:
+                   {"kernel": PATH, "initrd": PATH}
 See harness.py for what a Cluster offers."""
+import os
+import shutil
+import subprocess
 import sys
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
@@ -65,3 +70,13 @@ def make_cluster(request):
 @pytest.fixture
 def cluster(make_cluster):
     return make_cluster()
+
+
+@pytest.fixture(scope="session")
+def guest():
+    if not shutil.which("qemu-system-x86_64"):
+        pytest.skip("qemu-system-x86_64 is not installed (scripts/setup.sh installs it)")
+    guest_dir = os.environ.get("FLYT_GUEST_DIR", "/var/cache/flyt/guest")
+    subprocess.run([os.path.join(harness.SOURCE_ROOT, "scripts", "build-guest.sh"), guest_dir], check=True,
+                   timeout=600)
+    return {"kernel": os.path.join(guest_dir, "vmlinuz"), "initrd": os.path.join(guest_dir, "initrd.img")}

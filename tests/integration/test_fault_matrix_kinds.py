@@ -14,16 +14,13 @@ the same, see there):
               (FLYT_FAULT=pause:source:pages), so that the fault strikes while the
               target runs its copy without most of its memory; the tunnel is held
               so in every lazy cell until the fault has struck.
-  qemu        a VM (the guest of test_vm_qemu.py, counting on its console)
-              migrated precopy at 4 MiB/s h1 -> h2, the fault striking while
-              QEMU copies the guest's memory.
 
 Every cell checks that the migration ends as its table says, that exactly one copy
 of the workload runs, where it should (a container: no process of it in the other
 host's cgroups, no runc state or bundle left there, runc says "running", not
-"paused"; a VM: one QEMU process, on that host), with its memory intact (the
-container checksums its memory again; the memhog reports it) and its counter
-going on from where it was (a VM's console: without a new boot). The outcomes are
+"paused"), with its memory intact (the container checksums its memory again;
+the memhog reports it) and its counter going on from where it was. The VM
+kinds are in test_fault_matrix_vms.py. The outcomes are
 printed as a table with a kind column (and written to BUILD/fault-matrix-kinds.txt,
 see docs/reliability.md)."""
 import json
@@ -39,7 +36,6 @@ import engines
 import harness
 from harness import MemhogSnapshot, agent_cgroup, assert_runs_on, proc_alive, proc_cgroups, proc_start_time, wait_for
 from test_runc import assert_continuous, lazy_unavailable, log_numbers, memory_checksum, rootfs_of
-from test_vm_qemu import assert_continues, console, create_vm, guest, last_count, qemu_pid, qemus_of  # noqa: F401
 
 IO_TIMEOUT_MS = 5000
 PORT = 9400
@@ -99,35 +95,36 @@ EXPECTED = {
     # source (frozen with every page) resumes
     ("lazy", "link", "verifying"): ("rolled_back", "h1", True),
     ("lazy", "link", "pages"): ("rolled_back", "h1", True),
-    # QEMU keeps the guest running on the source while it copies: the agents
     # carry on without the controller
-    ("qemu", "controller", "transferring"): ("committed", "h2", False),
-    ("qemu", "source", "transferring"): ("rolled_back", "h1", True),
-    ("qemu", "target", "transferring"): ("rolled_back", "h1", True),
-    ("qemu", "link", "transferring"): ("rolled_back", "h1", True),
 }
 RESULTS = {}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def print_the_matrix():
-    """After the module's cells: prints their outcomes as a table (through the
-    harness's reporter, past pytest's capture) and writes it to
-    BUILD/fault-matrix-kinds.txt."""
-    yield
-    lines = ["", "fault matrix (runc: container, stop-copy; lazy: process, %d MiB, lazy; h1 -> h2):" % MEMHOG_MIB,
-             "%-5s %-15s %-13s %-15s %-8s %s" % ("kind", "fault", "phase", "expected", "time", "outcome")]
-    for key, (state, host, _) in EXPECTED.items():
-        outcome, secs = RESULTS.get(key, ("not run", None))
-        lines.append("%-5s %-15s %-13s %-15s %-8s %s" % (key[0], key[1], key[2], "%s/%s" % (state, host),
+def print_matrix(title, expected, results, filename, outcome_width=5):
+    """Prints the outcomes of a matrix module's cells as a table (through the
+    harness's reporter, past pytest's capture) and writes it to BUILD/filename."""
+    lines = ["", title, "%-*s %-15s %-13s %-15s %-8s %s" % (outcome_width, "kind", "fault", "phase", "expected",
+                                                            "time", "outcome")]
+    for key, (state, host, _) in expected.items():
+        outcome, secs = results.get(key, ("not run", None))
+        lines.append("%-*s %-15s %-13s %-15s %-8s %s" % (outcome_width, key[0], key[1], key[2],
+                                                         "%s/%s" % (state, host),
                                                          "-" if secs is None else "%.0f s" % secs, outcome))
     text = "\n".join(lines) + "\n"
     report = getattr(harness, "report", None)
     (report or print)(text)
     out = os.environ.get("FLYT_BUILD_DIR")
     if out and os.path.isdir(out):
-        with open(os.path.join(out, "fault-matrix-kinds.txt"), "w") as f:
+        with open(os.path.join(out, filename), "w") as f:
             f.write(text)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def print_the_matrix():
+    """After the module's cells: their table, also in BUILD/fault-matrix-kinds.txt."""
+    yield
+    print_matrix("fault matrix (runc: container, stop-copy; lazy: process, %d MiB, lazy; h1 -> h2):" % MEMHOG_MIB,
+                 EXPECTED, RESULTS, "fault-matrix-kinds.txt")
 
 
 def persisted(c, host, mid, field="phase"):
@@ -159,13 +156,13 @@ SETTLED = {
 }
 
 
-def record(key, mig, c, name, t0):
-    RESULTS[key] = ("%s, runs on %s" % (mig["state"], c.workload(name)["host"]), time.monotonic() - t0)
+def record(key, mig, c, name, t0, results=RESULTS):
+    results[key] = ("%s, runs on %s" % (mig["state"], c.workload(name)["host"]), time.monotonic() - t0)
 
 
-def add_note(key, text):
-    outcome, secs = RESULTS[key]
-    RESULTS[key] = (outcome + text, secs)
+def add_note(key, text, results=RESULTS):
+    outcome, secs = results[key]
+    results[key] = (outcome + text, secs)
 
 
 # ---- runc ------------------------------------------------------------------------
@@ -366,72 +363,3 @@ def test_lazy_fault_at_phase(make_cluster, fault, phase):
     key = ("lazy", fault, phase)
     record(key, mig, c, "hog", t0)
     check_lazy_cell(c, snap, mig, key)
-
-
-# ---- qemu (VM kind) ----------------------------------------------------------------
-
-QEMU_FAULTS = ["controller", "source", "target", "link"]
-# precopy slowly enough (the guest's used memory at 4 MiB/s: several seconds)
-# that the fault strikes while QEMU transfers
-QEMU_BANDWIDTH_MBPS = 4
-
-
-def check_vm_cell(c, name, boot, before, mig, key):
-    want_state, want_host, same = EXPECTED[key]
-    other = "h2" if want_host == "h1" else "h1"
-    assert mig["state"] == want_state, "%s: migration ended %s (%s), expected %s" % (
-        key, mig["state"], mig.get("error") or mig.get("note"), want_state)
-    if want_state != "committed":
-        assert mig.get("error"), "a migration that did not commit must say why: %s" % mig
-    wait_for(lambda: c.workload(name)["host"] == want_host and c.workload(name)["state"] == "running", 30,
-             "the controller to show %s running on %s" % (name, want_host))
-    # exactly one QEMU runs the VM, where it should (the other's is gone)
-    wait_for(lambda: qemus_of(c, name) == [qemu_pid(c, want_host, name)] and qemu_pid(c, other, name) is None, 60,
-             "one QEMU of %s, on %s (found %s)" % (name, want_host, qemus_of(c, name)))
-    if same:
-        assert qemu_pid(c, want_host, name) == before["pid"], "the source QEMU changed"
-    wait_for(lambda: name not in c.agent_workloads(other), 60, "%s to keep nothing of %s" % (other, name))
-    # the guest runs on from where it was: no new boot, the counter continuous
-    if want_host == "h1":
-        count = last_count(c, "h1", name)
-        wait_for(lambda: last_count(c, "h1", name) >= count + 5, 120, "the VM to count on on h1", interval=0.2)
-        boots, counts = console(c, "h1", name)
-        assert boots == [boot], "the VM booted again on h1: %s" % boots
-        assert all(b == a + 1 for a, b in zip(counts, counts[1:])), "the counter skipped or repeated"
-    else:
-        assert_continues(c, name, "h1", "h2", before["count"], boot)
-    assert c.unfinished_migrations() == []
-    add_note(key, ", one QEMU, guest counting on")
-
-
-@pytest.mark.parametrize("fault", QEMU_FAULTS)
-def test_qemu_fault_while_transferring(make_cluster, guest, fault):
-    c = matrix_cluster(make_cluster, {})
-    name = "vm"
-    boot = create_vm(c, guest, name, "h1")
-    before = {"pid": qemu_pid(c, "h1", name), "count": last_count(c, "h1", name)}
-    assert before["pid"]
-    t0 = time.monotonic()
-    r = c.start_migration(name, "h2", "precopy", bandwidth_mbps=QEMU_BANDWIDTH_MBPS)
-    assert r.status == 202, r.text
-    mid = r.json["id"]
-    c.wait_migration(mid, 120, until=lambda m: m.get("state") == "transferring" and (m.get("bytes") or 0) > 0)
-    # QEMU copies the guest's memory: the target's incoming QEMU is there
-    wait_for(lambda: qemu_pid(c, "h2", name), 60, "the target's incoming QEMU")
-    if fault == "controller":
-        c.stop_controller(signal.SIGKILL)
-        c.start_controller()
-    elif fault in ("source", "target"):
-        host = "h1" if fault == "source" else "h2"
-        c.kill_agent(host, signal.SIGKILL)
-        c.start_agent(host, wait=False)
-    else:
-        c.link_down("h2")
-        try:
-            wait_for(lambda: SETTLED["transferring"](c, mid), 120, "one side to settle while the link is cut")
-        finally:
-            c.link_up("h2")
-    mig = c.wait_migration(mid, timeout=300)
-    key = ("qemu", fault, "transferring")
-    record(key, mig, c, name, t0)
-    check_vm_cell(c, name, boot, before, mig, key)

@@ -17,7 +17,6 @@ import csv
 import http.server
 import json
 import os
-import secrets
 import shutil
 import socket
 import ssl

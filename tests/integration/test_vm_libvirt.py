@@ -13,6 +13,7 @@ addresses.
 The guest is the tests' tiny VM (scripts/build-guest.sh); its serial console is
 one file both hosts' QEMUs append to, so the counter must go on in that file
 without a second boot line."""
+import contextlib
 import hashlib
 import os
 import re
@@ -48,7 +49,16 @@ DOMAIN_XML = """<domain type='qemu'>
 
 @pytest.fixture
 def lv(make_cluster):
-    """A cluster whose hosts each have a libvirtd; yields (cluster, uri_of)."""
+    """A cluster whose hosts each have a libvirtd; yields (cluster, uri_of, base)."""
+    with libvirt_cluster(make_cluster) as it:
+        yield it
+
+
+@contextlib.contextmanager
+def libvirt_cluster(make_cluster, agent_args=()):
+    """A cluster of two hosts, each with a libvirtd of its own; gives (cluster,
+    uri_of, base): uri_of(host) is the URI of its libvirtd, base a directory
+    removed at the end."""
     for prog in ("libvirtd", "virsh", "qemu-system-x86_64"):
         if not shutil.which(prog) and not os.path.exists("/usr/sbin/" + prog):
             pytest.skip("%s is not installed (scripts/setup.sh installs it)" % prog)
@@ -63,7 +73,7 @@ def lv(make_cluster):
     host_args = {h: ["--libvirt-uri", uri(h), "--libvirt-migrate-uri", "qemu+unix:///system?socket=%s" % sock(h),
                      "--libvirt-tls-dir", tls_dir(h)]
                  for h in ("h1", "h2")}
-    c = make_cluster(hosts=2, host_args=host_args)
+    c = make_cluster(hosts=2, host_args=host_args, agent_args=list(agent_args))
     daemons = []
     try:
         for h in ("h1", "h2"):

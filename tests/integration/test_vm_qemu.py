@@ -30,15 +30,6 @@ COUNT_RE = re.compile(r"FLYT-COUNT (\d+)")
 BOOT_RE = re.compile(r"FLYT-BOOT (\S+)")
 
 
-@pytest.fixture(scope="module")
-def guest():
-    if not shutil.which("qemu-system-x86_64"):
-        pytest.skip("qemu-system-x86_64 is not installed (scripts/setup.sh installs it)")
-    subprocess.run([os.path.join(harness.SOURCE_ROOT, "scripts", "build-guest.sh"), GUEST_DIR], check=True,
-                   timeout=600)
-    return {"kernel": os.path.join(GUEST_DIR, "vmlinuz"), "initrd": os.path.join(GUEST_DIR, "initrd.img")}
-
-
 def serial_path(c, host, name):
     return os.path.join(c.hosts[host].state_dir, "workloads", name, "serial.log")
 

@@ -1,0 +1,225 @@
+"""The fault matrix for virtual machines (test_fault_matrix.py holds the process
+kind and explains the faults; they strike the same way here):
+
+  qemu        a VM of the qemu driver (the guest of test_vm_qemu.py, counting on
+              its serial console) migrated precopy h1 -> h2:
+              - "transferring": at 4 MiB/s, the fault striking while QEMU copies
+                the guest's memory (the guest runs on h1 meanwhile);
+              - "restoring", "verifying": the target agent paused on entering
+                that phase (FLYT_FAULT=pause:target:PHASE): QEMU has moved the
+                whole guest, both QEMUs hold it paused, and the source has not
+                decided yet (restoring) or has decided to commit and told the
+                target (verifying).
+  libvirt     a domain of each host's own libvirtd (test_vm_libvirt.py), migrated
+              by libvirt peer to peer at 1 MiB/s over TLS, the fault striking
+              while libvirt copies the guest.
+
+Every cell checks that the migration ends as its table says (and says why when
+it did not commit), that exactly one copy of the VM exists, running, where it
+should (one QEMU process of it; for libvirt: the domain on that host's libvirtd
+only, running, and not even defined on the other), and that the guest's console
+counts on from where it was without a second boot. The table is printed and
+written to BUILD/fault-matrix-vms.txt (see docs/reliability.md)."""
+import os
+import signal
+import time
+
+import pytest
+
+from harness import wait_for
+from test_fault_matrix_kinds import SETTLED, add_note, matrix_cluster, print_matrix, record
+from test_vm_libvirt import DOMAIN_XML, GUEST_DIR, libvirt_cluster, virsh
+from test_vm_libvirt import console as lv_console
+from test_vm_qemu import assert_continues, console, create_vm, last_count, qemu_pid, qemus_of
+
+FAULTS = ["controller", "source", "target", "link"]
+QEMU_PHASES = ["restoring", "verifying"]
+# precopy slowly enough (the guest's used memory at 4 MiB/s: several seconds)
+# that the fault strikes while QEMU transfers
+QEMU_BANDWIDTH_MBPS = 4
+LIBVIRT_BANDWIDTH_MBPS = QEMU_BANDWIDTH_MBPS
+
+# (kind, fault, phase) -> (migration outcome, host running the VM, same QEMU?)
+EXPECTED = {
+    # QEMU keeps the guest running on the source while it copies: the agents
+    # carry on without the controller; any other fault and the source goes on
+    ("qemu", "controller", "transferring"): ("committed", "h2", False),
+    ("qemu", "source", "transferring"): ("rolled_back", "h1", True),
+    ("qemu", "target", "transferring"): ("rolled_back", "h1", True),
+    ("qemu", "link", "transferring"): ("rolled_back", "h1", True),
+    # the guest moved, the source has not decided: its QEMU continues unless
+    # the target can go on by itself (the controller's death changes nothing;
+    # a cut that heals lets "restored" and "go" through)
+    ("qemu", "controller", "restoring"): ("committed", "h2", False),
+    ("qemu", "source", "restoring"): ("rolled_back", "h1", True),
+    ("qemu", "target", "restoring"): ("rolled_back", "h1", True),
+    ("qemu", "link", "restoring"): ("committed", "h2", False),
+    # the source decided to commit: the target's QEMU runs the guest
+    ("qemu", "controller", "verifying"): ("committed", "h2", False),
+    ("qemu", "source", "verifying"): ("committed", "h2", False),
+    ("qemu", "target", "verifying"): ("committed", "h2", False),
+    ("qemu", "link", "verifying"): ("committed", "h2", False),
+    # libvirtd migrates the domain by itself: the controller's death changes
+    # nothing; a restarted source agent aborts libvirt's job (the domain stays);
+    # the target's agent is not needed for libvirt's migration, and its
+    # restarted flytd finds the domain arriving and asks the source
+    ("libvirt", "controller", "transferring"): ("committed", "h2", False),
+    ("libvirt", "source", "transferring"): ("rolled_back", "h1", True),
+    ("libvirt", "target", "transferring"): ("committed", "h2", False),
+    ("libvirt", "link", "transferring"): ("rolled_back", "h1", True),
+}
+RESULTS = {}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def print_the_matrix():
+    """After the module's cells: their table, also in BUILD/fault-matrix-vms.txt."""
+    yield
+    print_matrix("fault matrix (VMs, precopy h1 -> h2):", EXPECTED, RESULTS, "fault-matrix-vms.txt",
+                 outcome_width=7)
+
+
+def check_outcome(mig, key):
+    want_state = EXPECTED[key][0]
+    assert mig["state"] == want_state, "%s: migration ended %s (%s), expected %s" % (
+        key, mig["state"], mig.get("error") or mig.get("note"), want_state)
+    if want_state != "committed":
+        assert mig.get("error"), "a migration that did not commit must say why: %s" % mig
+
+
+def wait_running_on(c, name, host):
+    wait_for(lambda: c.workload(name)["host"] == host and c.workload(name)["state"] == "running", 60,
+             "the controller to show %s running on %s" % (name, host))
+
+
+# ---- qemu ----------------------------------------------------------------------
+
+
+def check_qemu_cell(c, name, boot, before, mig, key):
+    check_outcome(mig, key)
+    _, want_host, same = EXPECTED[key]
+    other = "h2" if want_host == "h1" else "h1"
+    wait_running_on(c, name, want_host)
+    # exactly one QEMU runs the VM, where it should (the other's is gone)
+    wait_for(lambda: qemus_of(c, name) == [qemu_pid(c, want_host, name)] and qemu_pid(c, other, name) is None, 60,
+             "one QEMU of %s, on %s (found %s)" % (name, want_host, qemus_of(c, name)))
+    if same:
+        assert qemu_pid(c, want_host, name) == before["pid"], "the source QEMU changed"
+    wait_for(lambda: name not in c.agent_workloads(other), 60, "%s to keep nothing of %s" % (other, name))
+    # the guest runs on from where it was: no new boot, the counter continuous
+    if want_host == "h1":
+        count = last_count(c, "h1", name)
+        wait_for(lambda: last_count(c, "h1", name) >= count + 5, 120, "the VM to count on on h1", interval=0.2)
+        boots, counts = console(c, "h1", name)
+        assert boots == [boot], "the VM booted again on h1: %s" % boots
+        assert all(b == a + 1 for a, b in zip(counts, counts[1:])), "the counter skipped or repeated"
+    else:
+        assert_continues(c, name, "h1", "h2", before["count"], boot)
+    assert c.unfinished_migrations() == []
+    add_note(key, ", one QEMU, guest counting on", RESULTS)
+
+
+def start_vm(c, guest, name="vm"):
+    boot = create_vm(c, guest, name, "h1")
+    before = {"pid": qemu_pid(c, "h1", name), "count": last_count(c, "h1", name)}
+    assert before["pid"]
+    return boot, before
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+def test_qemu_fault_while_transferring(make_cluster, guest, fault):
+    c = matrix_cluster(make_cluster, {})
+    boot, before = start_vm(c, guest)
+    t0 = time.monotonic()
+    r = c.start_migration("vm", "h2", "precopy", bandwidth_mbps=QEMU_BANDWIDTH_MBPS)
+    assert r.status == 202, r.text
+    mid = r.json["id"]
+    c.wait_migration(mid, 120, until=lambda m: m.get("state") == "transferring" and (m.get("bytes") or 0) > 0)
+    # QEMU copies the guest's memory: the target's incoming QEMU is there
+    wait_for(lambda: qemu_pid(c, "h2", "vm"), 60, "the target's incoming QEMU")
+    strike_unpaused(c, fault, mid)
+    mig = c.wait_migration(mid, timeout=300)
+    key = ("qemu", fault, "transferring")
+    record(key, mig, c, "vm", t0, RESULTS)
+    check_qemu_cell(c, "vm", boot, before, mig, key)
+
+
+def strike_unpaused(c, fault, mid):
+    """Strikes fault while nobody is paused (the engine's own transfer runs)."""
+    if fault == "controller":
+        c.stop_controller(signal.SIGKILL)
+        c.start_controller()
+    elif fault in ("source", "target"):
+        host = "h1" if fault == "source" else "h2"
+        c.kill_agent(host, signal.SIGKILL)
+        c.start_agent(host, wait=False)
+    else:
+        c.link_down("h2")
+        try:
+            wait_for(lambda: SETTLED["transferring"](c, mid), 120, "one side to settle while the link is cut")
+        finally:
+            c.link_up("h2")
+
+
+@pytest.mark.parametrize("phase", QEMU_PHASES)
+@pytest.mark.parametrize("fault", FAULTS)
+def test_qemu_fault_at_phase(make_cluster, guest, fault, phase):
+    c = matrix_cluster(make_cluster, {"h2": {"FLYT_FAULT": "pause:target:%s" % phase}})
+    boot, before = start_vm(c, guest)
+    t0 = time.monotonic()
+    r = c.start_migration("vm", "h2", "precopy")
+    assert r.status == 202, r.text
+    mid = r.json["id"]
+    paused = os.path.join(c.hosts["h2"].state_dir, "fault-paused")
+    wait_for(lambda: os.path.exists(paused), 120, "the target to pause on entering %s" % phase)
+    c.strike(fault, "h2", lambda: SETTLED[phase](c, mid))
+    mig = c.wait_migration(mid, timeout=300)
+    key = ("qemu", fault, phase)
+    record(key, mig, c, "vm", t0, RESULTS)
+    check_qemu_cell(c, "vm", boot, before, mig, key)
+
+
+# ---- libvirt -------------------------------------------------------------------
+
+
+def domains(uri):
+    """Names of the domains libvirtd at uri has, running or only defined."""
+    return virsh(uri, "list", "--all", "--name").split()
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+def test_libvirt_fault_while_transferring(make_cluster, fault):
+    with libvirt_cluster(make_cluster, agent_args=["--io-timeout", "5000"]) as (c, uri, base):
+        serial = os.path.join(base, "mx-serial.log")
+        xml = os.path.join(base, "mx.xml")
+        with open(xml, "w") as f:
+            f.write(DOMAIN_XML.format(name="mx", kernel=os.path.join(GUEST_DIR, "vmlinuz"),
+                                      initrd=os.path.join(GUEST_DIR, "initrd.img"), serial=serial))
+        virsh(uri("h1"), "define", xml)
+        virsh(uri("h1"), "start", "mx")
+        wait_for(lambda: len(lv_console(serial)[1]) >= 5, 180, "the domain to boot and count", interval=0.2)
+        c.cli("workload", "adopt", "--kind", "libvirt", "--host", "h1", "mx")
+        t0 = time.monotonic()
+        r = c.start_migration("mx", "h2", "precopy", bandwidth_mbps=LIBVIRT_BANDWIDTH_MBPS)
+        assert r.status == 202, r.text
+        mid = r.json["id"]
+        c.wait_migration(mid, 180, until=lambda m: m.get("state") == "transferring" and (m.get("bytes") or 0) > 0)
+        strike_unpaused(c, fault, mid)
+        mig = c.wait_migration(mid, timeout=300)
+        key = ("libvirt", fault, "transferring")
+        record(key, mig, c, "mx", t0, RESULTS)
+        check_outcome(mig, key)
+        want_host = EXPECTED[key][1]
+        other = "h2" if want_host == "h1" else "h1"
+        wait_running_on(c, "mx", want_host)
+        # one copy: running where it should, not even defined on the other host
+        wait_for(lambda: "mx" not in domains(uri(other)), 60, "%s's libvirtd to keep nothing of mx" % other)
+        assert "running" in virsh(uri(want_host), "domstate", "mx")
+        wait_for(lambda: "mx" not in c.agent_workloads(other), 60, "%s to keep nothing of mx" % other)
+        count = lv_console(serial)[1][-1]
+        wait_for(lambda: lv_console(serial)[1][-1] >= count + 5, 120, "the domain to count on", interval=0.2)
+        boots, counts = lv_console(serial)
+        assert len(boots) == 1, "the domain booted again: %s" % boots
+        assert all(b == a + 1 for a, b in zip(counts, counts[1:])), "the counter skipped or repeated"
+        assert c.unfinished_migrations() == []
+        add_note(key, ", one domain, guest counting on", RESULTS)
