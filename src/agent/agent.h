@@ -373,6 +373,10 @@ void migrations_resolve_in_doubt(agent_t *a);
  * is gone, -1 unknown; polls up to 5 minutes), and restoring the source's own
  * checkpoint here. */
 int source_target_outcome(migration_t *m);
+/* migrate.c, for a target: what the source says of the migration (1 it
+ * decided to commit, 0 it did not and never will, -1 it does not answer;
+ * polls up to 10 minutes). */
+int source_decision(migration_t *m);
 int source_restore_locally(migration_t *m, flyt_error_t *err);
 
 /* diskimg.c: empty images for the VM drivers' copies of local disks */

@@ -442,9 +442,7 @@ static void resolve_source(migration_t *m)
 					phase == PHASE_ROLLED_BACK ? "running" : "failed"));
 }
 
-/* What the source says of the migration: 1 it decided to commit, 0 it did not
- * (and never will), -1 it does not answer (polls up to 10 minutes). */
-static int source_decision(migration_t *m)
+int source_decision(migration_t *m)
 {
 	agent_t *a = m->agent;
 	flyt_http_client_t c = agent_client(a, m->peer_url, 5000);

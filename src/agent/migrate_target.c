@@ -401,25 +401,6 @@ static int target_restore(migration_t *m, flyt_error_t *err)
 	return 0;
 }
 
-/* Asks the source's API what it decided. 1 commit, 0 rollback, -1 unknown. */
-static int source_decision(migration_t *m)
-{
-	agent_t *a = m->agent;
-	flyt_http_client_t c = agent_client(a, m->peer_url, 5000);
-	_cleanup_free_ char *path = flyt_asprintf("/v1/migrations/%s", m->id);
-	_cleanup_json_ json_t *j = NULL;
-	flyt_error_t err = FLYT_ERROR_INIT;
-	if (flyt_http_call(&c, "GET", path, NULL, &j, NULL, &err) < 0)
-		return err.code == FLYT_E_NOT_FOUND ? 0 : -1;
-	const char *dec = flyt_json_str(j, "decision", "none");
-	const char *phase = flyt_json_str(j, "phase", "");
-	if (strcmp(dec, "commit") == 0)
-		return 1;
-	if (strcmp(dec, "rollback") == 0 || strcmp(phase, "rolled_back") == 0 || strcmp(phase, "failed") == 0)
-		return 0;
-	return -1;
-}
-
 /* Runs the restored copy; fills the timing the source needs for the downtime. */
 static int target_resume(migration_t *m, uint64_t t_go_us, int64_t *ret_resume_delay_us, flyt_error_t *err)
 {
