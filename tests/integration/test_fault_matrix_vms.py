@@ -28,7 +28,7 @@ import pytest
 
 from harness import wait_for
 from test_fault_matrix_kinds import SETTLED, add_note, matrix_cluster, print_matrix, record
-from test_vm_libvirt import DOMAIN_XML, GUEST_DIR, libvirt_cluster, virsh
+from test_vm_libvirt import boot_domain, libvirt_cluster, virsh
 from test_vm_libvirt import console as lv_console
 from test_vm_qemu import assert_continues, console, create_vm, last_count, qemu_pid, qemus_of
 
@@ -190,14 +190,7 @@ def domains(uri):
 @pytest.mark.parametrize("fault", FAULTS)
 def test_libvirt_fault_while_transferring(make_cluster, fault):
     with libvirt_cluster(make_cluster, agent_args=["--io-timeout", "5000"]) as (c, uri, base):
-        serial = os.path.join(base, "mx-serial.log")
-        xml = os.path.join(base, "mx.xml")
-        with open(xml, "w") as f:
-            f.write(DOMAIN_XML.format(name="mx", kernel=os.path.join(GUEST_DIR, "vmlinuz"),
-                                      initrd=os.path.join(GUEST_DIR, "initrd.img"), serial=serial))
-        virsh(uri("h1"), "define", xml)
-        virsh(uri("h1"), "start", "mx")
-        wait_for(lambda: len(lv_console(serial)[1]) >= 5, 180, "the domain to boot and count", interval=0.2)
+        serial = boot_domain(uri("h1"), base, "mx")
         c.cli("workload", "adopt", "--kind", "libvirt", "--host", "h1", "mx")
         t0 = time.monotonic()
         r = c.start_migration("mx", "h2", "precopy", bandwidth_mbps=LIBVIRT_BANDWIDTH_MBPS)

@@ -132,16 +132,23 @@ def console(path):
     return BOOT_RE.findall(text), [int(n) for n in COUNT_RE.findall(text)]
 
 
+def boot_domain(uri, base, name):
+    """Defines and starts domain name (the tests' guest) on uri's libvirtd and
+    waits for it to count; returns the path of its serial console."""
+    serial = os.path.join(base, "%s-serial.log" % name)
+    xml = os.path.join(base, "%s.xml" % name)
+    with open(xml, "w") as f:
+        f.write(DOMAIN_XML.format(name=name, kernel=os.path.join(GUEST_DIR, "vmlinuz"),
+                                  initrd=os.path.join(GUEST_DIR, "initrd.img"), serial=serial))
+    virsh(uri, "define", xml)
+    virsh(uri, "start", name)
+    wait_for(lambda: len(console(serial)[1]) >= 5, 180, "the domain to boot and count", interval=0.2)
+    return serial
+
+
 def test_adopt_migrate_and_cancel(lv):
     c, uri, base = lv
-    serial = os.path.join(base, "lvvm-serial.log")
-    xml = os.path.join(base, "lvvm.xml")
-    with open(xml, "w") as f:
-        f.write(DOMAIN_XML.format(name="lvvm", kernel=os.path.join(GUEST_DIR, "vmlinuz"),
-                                  initrd=os.path.join(GUEST_DIR, "initrd.img"), serial=serial))
-    virsh(uri("h1"), "define", xml)
-    virsh(uri("h1"), "start", "lvvm")
-    wait_for(lambda: len(console(serial)[1]) >= 5, 180, "the domain to boot and count", interval=0.2)
+    serial = boot_domain(uri("h1"), base, "lvvm")
 
     # the old system's VM spec maps to the libvirt driver: a domain h1's libvirt
     # does not have is refused by that libvirt, named
