@@ -297,6 +297,33 @@ int migration_wait(agent_t *a, const char *id, uint64_t since, unsigned wait_ms,
 	return 0;
 }
 
+/* A container engine holds a source copy in a cgroup freezer (or stopped, with
+ * its checkpoint kept), which no signal ends: its driver resumes it. */
+static void resume_held_source(migration_t *m, workload_t *w)
+{
+	if (!w || !w->driver->engine_holds_source)
+		return;
+	flyt_error_t err = FLYT_ERROR_INIT;
+	m->w = w;
+	if (DRIVER_CALL(w->driver, dump_finish, &err, m, false, &err) < 0)
+		log_warn("migration %s: resuming %s: %s", m->id, w->name, err.msg);
+	m->w = NULL;
+}
+
+/* What a container engine's restore created on the target (a container not
+ * started yet, its runc state, volumes) is the engine's, not in w->dir: its
+ * driver removes it. */
+static void discard_held_copy(migration_t *m, workload_t *w)
+{
+	if (!w || !w->driver->engine_holds_source)
+		return;
+	flyt_error_t err = FLYT_ERROR_INIT;
+	m->w = w;
+	if (DRIVER_CALL(w->driver, discard, &err, m, &err) < 0)
+		log_warn("migration %s: discarding the restored copy: %s", m->id, err.msg);
+	m->w = NULL;
+}
+
 /* A source record found at start: settle what the previous flytd left. */
 static void settle_source(agent_t *a, migration_t *m, json_t *j)
 {
@@ -315,6 +342,7 @@ static void settle_source(agent_t *a, migration_t *m, json_t *j)
 	if (m->pages_released) {
 		if (m->decision != DECISION_COMMIT && alive) {
 			proc_tree_signal(w->pid, SIGCONT);
+			resume_held_source(m, w);
 			snprintf(
 			    m->error, sizeof(m->error),
 			    "flytd restarted while memory pages were being served; the target never ran the workload, which runs here again (its open connections are lost)");
@@ -369,12 +397,21 @@ static void resolve_source(migration_t *m)
 	flyt_error_t err = FLYT_ERROR_INIT;
 	migration_phase_t phase = PHASE_FAILED;
 	if (outcome == 1) {
-		/* it runs there: whatever is left here goes */
+		/* it runs there: whatever is left here goes, what the driver kept
+		 * for a rollback too (a stopped container), as finish() does */
 		if (alive)
 			proc_tree_signal(w->pid, SIGKILL);
+		if (w && w->driver->commit_done) {
+			flyt_error_t cerr = FLYT_ERROR_INIT;
+			m->w = w;
+			if (w->driver->commit_done(m, &cerr) < 0)
+				log_warn("migration %s: cleaning up the source copy: %s", m->id, cerr.msg);
+		}
 		phase = PHASE_COMMITTED;
 	} else if (outcome == 0 && alive) {
+		/* the copy here was held frozen (lazy: with every page) */
 		proc_tree_signal(w->pid, SIGCONT);
+		resume_held_source(m, w);
 		snprintf(
 		    m->error, sizeof(m->error),
 		    "flytd restarted after the switch-over and %s had discarded its copy; the workload runs here again",
@@ -535,6 +572,7 @@ static void settle_target(agent_t *a, migration_t *m, json_t *j)
 		 * says it ran here, goes all the same) */
 		if (restored)
 			kill(m->restored_pid, SIGKILL);
+		discard_held_copy(m, w);
 		snprintf(m->error, sizeof(m->error),
 			 "flytd restarted while memory pages were arriving; the copy here was discarded");
 		flyt_rm_rf(w->dir, NULL);
@@ -574,6 +612,7 @@ static void settle_target(agent_t *a, migration_t *m, json_t *j)
 	if (restored)
 		kill(m->restored_pid, SIGKILL); /* lazy: its pages went with the tunnel */
 	if (w && (w->state == WL_INCOMING || w->busy)) {
+		discard_held_copy(m, w);
 		flyt_rm_rf(w->dir, NULL);
 		workload_remove(a, w);
 	}
