@@ -229,17 +229,13 @@ def check_engine_cell(c, ct, mig, key):
     RESULTS[key] = (RESULTS[key][0] + ", one copy, memory intact", RESULTS[key][1])
 
 
-def engine_missing(kind):
-    return engines.engine_skip_reason(kind)
-
-
 ENGINE_CELLS = [key for key in EXPECTED if key[0] in ENGINES and key[2] != "-"]
 
 
 @pytest.mark.parametrize("kind,fault,phase", ENGINE_CELLS, ids=["-".join(cell) for cell in ENGINE_CELLS])
 def test_engine_fault_at_phase(make_cluster, kind, fault, phase):
-    if engine_missing(kind):
-        pytest.skip(engine_missing(kind))
+    if engines.engine_skip_reason(kind):
+        pytest.skip(engines.engine_skip_reason(kind))
     c = engine_cluster(make_cluster, kind, {"h2": {"FLYT_FAULT": "pause:target:%s" % phase}})
     ct = EngineContainer(c, kind)
     t0 = time.monotonic()
@@ -261,8 +257,8 @@ def test_engine_fault_at_phase(make_cluster, kind, fault, phase):
 
 @pytest.mark.parametrize("kind", list(ENGINES))
 def test_engine_target_disk_full(make_cluster, kind):
-    if engine_missing(kind):
-        pytest.skip(engine_missing(kind))
+    if engines.engine_skip_reason(kind):
+        pytest.skip(engines.engine_skip_reason(kind))
     c = make_cluster(agent_args=["--io-timeout", str(IO_TIMEOUT_MS)], engines=[ENGINES[kind]])
     st = c.hosts["h2"].state_dir
     c.kill_agent("h2", signal.SIGTERM)
