@@ -297,20 +297,35 @@ int migration_wait(agent_t *a, const char *id, uint64_t since, unsigned wait_ms,
 	return 0;
 }
 
-/* Source: runs its own copy again, through the engine that holds it when
- * there is one (QEMU keeps a migrated-out VM paused, container engines keep
- * theirs paused or stopped). */
+/* Source: runs its own copy again: a lazy copy is held stopped by CRIU, and
+ * an engine holds it when there is one (QEMU keeps a migrated-out VM paused,
+ * container engines keep theirs in a cgroup freezer or stopped with its
+ * checkpoint kept), which no signal ends: its driver resumes it. */
 static int resume_source(migration_t *m, workload_t *w, flyt_error_t *err)
 {
-	if (!w->driver->send && !w->driver->engine_holds_source) {
+	if (w->pid > 0 && proc_alive(w->pid, w->start_ticks))
 		proc_tree_signal(w->pid, SIGCONT);
+	if (!w->driver->send && !w->driver->engine_holds_source)
 		return 0;
-	}
 	workload_t *was = m->w;
 	m->w = w;
 	int r = DRIVER_CALL(w->driver, dump_finish, err, m, false, err);
 	m->w = was;
 	return r;
+}
+
+/* What a container engine's restore created on the target (a container not
+ * started yet, its runc state, volumes) is the engine's, not in w->dir: its
+ * driver removes it. */
+static void discard_held_copy(migration_t *m, workload_t *w)
+{
+	if (!w || !w->driver->engine_holds_source)
+		return;
+	flyt_error_t err = FLYT_ERROR_INIT;
+	m->w = w;
+	if (DRIVER_CALL(w->driver, discard, &err, m, &err) < 0)
+		log_warn("migration %s: discarding the restored copy: %s", m->id, err.msg);
+	m->w = NULL;
 }
 
 /* A source record found at start: settle what the previous flytd left. */
@@ -330,7 +345,9 @@ static void settle_source(agent_t *a, migration_t *m, json_t *j)
 	}
 	if (m->pages_released) {
 		if (m->decision != DECISION_COMMIT && alive) {
-			proc_tree_signal(w->pid, SIGCONT);
+			flyt_error_t lerr = FLYT_ERROR_INIT;
+			if (resume_source(m, w, &lerr) < 0)
+				log_warn("migration %s: resuming %s: %s", m->id, w->name, lerr.msg);
 			snprintf(
 			    m->error, sizeof(m->error),
 			    "flytd restarted while memory pages were being served; the target never ran the workload, which runs here again (its open connections are lost)");
@@ -394,11 +411,19 @@ static void resolve_source(migration_t *m)
 	flyt_error_t err = FLYT_ERROR_INIT;
 	migration_phase_t phase = PHASE_FAILED;
 	if (outcome == 1) {
-		/* it runs there: whatever is left here goes */
+		/* it runs there: whatever is left here goes, what the driver kept
+		 * for a rollback too (a stopped container), as finish() does */
 		if (alive)
 			proc_tree_signal(w->pid, SIGKILL);
+		if (w && w->driver->commit_done) {
+			flyt_error_t cerr = FLYT_ERROR_INIT;
+			m->w = w;
+			if (w->driver->commit_done(m, &cerr) < 0)
+				log_warn("migration %s: cleaning up the source copy: %s", m->id, cerr.msg);
+		}
 		phase = PHASE_COMMITTED;
 	} else if (outcome == 0 && alive && resume_source(m, w, &err) == 0) {
+		/* the copy here was held frozen (lazy: with every page) */
 		snprintf(
 		    m->error, sizeof(m->error),
 		    "flytd restarted after the switch-over and %s had discarded its copy; the workload runs here again",
@@ -599,6 +624,7 @@ static void settle_target(agent_t *a, migration_t *m, json_t *j)
 		 * says it ran here, goes all the same) */
 		if (restored)
 			kill(m->restored_pid, SIGKILL);
+		discard_held_copy(m, w);
 		snprintf(m->error, sizeof(m->error),
 			 "flytd restarted while memory pages were arriving; the copy here was discarded");
 		flyt_rm_rf(w->dir, NULL);
@@ -651,6 +677,7 @@ static void settle_target(agent_t *a, migration_t *m, json_t *j)
 	if (restored)
 		kill(m->restored_pid, SIGKILL); /* lazy: its pages went with the tunnel */
 	if (w && (w->state == WL_INCOMING || w->busy)) {
+		discard_held_copy(m, w);
 		flyt_rm_rf(w->dir, NULL);
 		workload_remove(a, w);
 	}

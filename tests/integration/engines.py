@@ -265,6 +265,9 @@ class PodmanEngine(Engine):
     def _remove_all(self):
         st, lst = self.api("GET", "/v4.0.0/libpod/containers/json?all=true", timeout=20)
         for c in lst if st == 200 else []:
+            # a forced removal sends SIGTERM and waits 10 s for it: a shell as
+            # PID 1 ignores it (docker rm -f kills at once)
+            self.api("POST", "/v4.0.0/libpod/containers/%s/kill?signal=KILL" % c["Id"], timeout=30)
             self.api("DELETE", "/v4.0.0/libpod/containers/%s?force=true" % c["Id"], timeout=60)
 
 

@@ -190,6 +190,26 @@ def install_reporter(config):
     report = write
 
 
+def print_matrix(title, expected, results, filename):
+    """For the fault matrices: prints a table of cells (through report, past
+    pytest's capture) and writes it to BUILD/filename. expected: {(kind, fault,
+    phase): (outcome, host, ...)}; results: {same key: (what happened, seconds)},
+    a cell without a result shows "not run"."""
+    head = ("kind", "fault", "phase", "expected", "time", "outcome")
+    rows = [head]
+    for key, want in expected.items():
+        outcome, secs = results.get(key, ("not run", None))
+        rows.append(tuple(key) + ("%s/%s" % want[:2], "-" if secs is None else "%.0f s" % secs, outcome))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(head) - 1)]
+    text = "\n".join(["", title] + [" ".join(c.ljust(w) for c, w in zip(r, widths)) + " " + r[-1] for r in rows])
+    text += "\n"
+    (globals().get("report") or print)(text)
+    out = os.environ.get("FLYT_BUILD_DIR")
+    if out and os.path.isdir(out):
+        with open(os.path.join(out, filename), "w") as f:
+            f.write(text)
+
+
 def fail_if_skipped(rep):
     """With FLYT_NO_SKIP=1 (scripts/test.sh sets it: it installs everything the
     suite needs) a skipped test fails: a skip there means it did not run."""

@@ -100,31 +100,12 @@ EXPECTED = {
 RESULTS = {}
 
 
-def print_matrix(title, expected, results, filename, outcome_width=5):
-    """Prints the outcomes of a matrix module's cells as a table (through the
-    harness's reporter, past pytest's capture) and writes it to BUILD/filename."""
-    lines = ["", title, "%-*s %-15s %-13s %-15s %-8s %s" % (outcome_width, "kind", "fault", "phase", "expected",
-                                                            "time", "outcome")]
-    for key, (state, host, _) in expected.items():
-        outcome, secs = results.get(key, ("not run", None))
-        lines.append("%-*s %-15s %-13s %-15s %-8s %s" % (outcome_width, key[0], key[1], key[2],
-                                                         "%s/%s" % (state, host),
-                                                         "-" if secs is None else "%.0f s" % secs, outcome))
-    text = "\n".join(lines) + "\n"
-    report = getattr(harness, "report", None)
-    (report or print)(text)
-    out = os.environ.get("FLYT_BUILD_DIR")
-    if out and os.path.isdir(out):
-        with open(os.path.join(out, filename), "w") as f:
-            f.write(text)
-
-
 @pytest.fixture(scope="module", autouse=True)
 def print_the_matrix():
     """After the module's cells: their table, also in BUILD/fault-matrix-kinds.txt."""
     yield
-    print_matrix("fault matrix (runc: container, stop-copy; lazy: process, %d MiB, lazy; h1 -> h2):" % MEMHOG_MIB,
-                 EXPECTED, RESULTS, "fault-matrix-kinds.txt")
+    harness.print_matrix("fault matrix (runc: container, stop-copy; lazy: process, %d MiB, lazy; h1 -> h2):"
+                         % MEMHOG_MIB, EXPECTED, RESULTS, "fault-matrix-kinds.txt")
 
 
 def persisted(c, host, mid, field="phase"):
@@ -156,11 +137,15 @@ SETTLED = {
 }
 
 
-def record(key, mig, c, name, t0, results=RESULTS):
+def record(key, mig, c, name, t0, results=None):
+    """Records a cell's outcome in results (default: this module's RESULTS, as
+    it is when called)."""
+    results = RESULTS if results is None else results
     results[key] = ("%s, runs on %s" % (mig["state"], c.workload(name)["host"]), time.monotonic() - t0)
 
 
-def add_note(key, text, results=RESULTS):
+def add_note(key, text, results=None):
+    results = RESULTS if results is None else results
     outcome, secs = results[key]
     results[key] = (outcome + text, secs)
 

@@ -26,8 +26,9 @@ import time
 
 import pytest
 
+import harness
 from harness import wait_for
-from test_fault_matrix_kinds import SETTLED, add_note, matrix_cluster, print_matrix, record
+from test_fault_matrix_kinds import SETTLED, add_note, matrix_cluster, record
 from test_vm_libvirt import boot_domain, libvirt_cluster, virsh
 from test_vm_libvirt import console as lv_console
 from test_vm_qemu import assert_continues, console, create_vm, last_count, qemu_pid, qemus_of
@@ -75,8 +76,7 @@ RESULTS = {}
 def print_the_matrix():
     """After the module's cells: their table, also in BUILD/fault-matrix-vms.txt."""
     yield
-    print_matrix("fault matrix (VMs, precopy h1 -> h2):", EXPECTED, RESULTS, "fault-matrix-vms.txt",
-                 outcome_width=7)
+    harness.print_matrix("fault matrix (VMs, precopy h1 -> h2):", EXPECTED, RESULTS, "fault-matrix-vms.txt")
 
 
 def check_outcome(mig, key):
