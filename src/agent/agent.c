@@ -310,7 +310,7 @@ int agent_start(agent_t *a, flyt_error_t *err)
 					      "--libvirt-tls-dir needs TLS: it cannot go with --plain-http");
 		if (a->libvirt_tls_dir[0] != '/')
 			return flyt_error_set(err, FLYT_E_INVALID, 0, "--libvirt-tls-dir must be an absolute path");
-		/* there from the start, for libvirtd; again before each migration */
+		/* there from the start, for libvirtd; again at each renewal */
 		if (agent_tls_export_qemu(a, a->libvirt_tls_dir, err) < 0)
 			return flyt_error_prefix(err, "--libvirt-tls-dir");
 	} else if (a->tls && a->libvirt_uri && strcmp(a->libvirt_uri, "none") != 0) {

@@ -191,6 +191,10 @@ int agent_tls_renew(agent_t *a, flyt_error_t *err)
 	flyt_cert_info_t info;
 	flyt_tls_info(a->tls, &info);
 	log_info("TLS: renewed the certificate, now serial %s", info.serial);
+	/* libvirtd reads its copy at each migration: it follows at once */
+	flyt_error_t lerr = FLYT_ERROR_INIT;
+	if (a->libvirt_tls_dir && agent_tls_export_qemu(a, a->libvirt_tls_dir, &lerr) < 0)
+		log_warn("libvirtd keeps the old certificate: %s", lerr.msg);
 	return 0;
 }
 

@@ -314,12 +314,12 @@ static int resume_source(migration_t *m, workload_t *w, flyt_error_t *err)
 	return r;
 }
 
-/* What a container engine's restore created on the target (a container not
- * started yet, its runc state, volumes) is the engine's, not in w->dir: its
- * driver removes it. */
+/* What an engine's restore created on the target (a container not started
+ * yet, its runc state, volumes; a domain libvirt brought) is the engine's, not
+ * in w->dir: its driver removes it. */
 static void discard_held_copy(migration_t *m, workload_t *w)
 {
-	if (!w || !w->driver->engine_holds_source)
+	if (!w || !(w->driver->engine_holds_source || m->engine_copy))
 		return;
 	flyt_error_t err = FLYT_ERROR_INIT;
 	m->w = w;
@@ -491,20 +491,43 @@ int source_decision(migration_t *m)
 	return -1;
 }
 
-/* The target side of a migration in doubt: a restored, stopped copy that was
- * never told to run. It runs if the source decided to commit. */
-/* Target: lets the restored copy run, through its driver (a signal does not
- * run a VM that QEMU holds paused). */
-static int resume_copy(migration_t *m, workload_t *w, flyt_error_t *err)
+/* Target, the source having committed: lets the restored copy run, through
+ * its driver (a signal does not run a VM that QEMU holds paused), and records
+ * the outcome. Called with a->lock held; drops it around the driver (the
+ * workload is busy migrating: nobody removes it meanwhile). */
+static void run_copy(agent_t *a, migration_t *m, workload_t *w)
 {
+	flyt_error_t err = FLYT_ERROR_INIT;
 	w->pid = m->restored_pid;
 	w->start_ticks = m->restored_ticks;
 	m->w = w;
-	int r = DRIVER_CALL(w->driver, resume, err, m, err);
+	pthread_mutex_unlock(&a->lock);
+	int r = DRIVER_CALL(w->driver, resume, &err, m, &err);
+	pthread_mutex_lock(&a->lock);
 	m->w = NULL;
-	return r;
+	if (r < 0) {
+		snprintf(m->error, sizeof(m->error),
+			 "flytd restarted before the workload ran here; %s committed, but resuming the copy here "
+			 "failed: %s",
+			 m->peer_name, err.msg);
+		w->state = WL_FAILED;
+		snprintf(w->error, sizeof(w->error), "%s", m->error);
+		workload_save(a, w, NULL);
+		migration_set_phase(m, PHASE_FAILED);
+		return;
+	}
+	w->state = WL_RUNNING;
+	w->error[0] = '\0';
+	free(w->busy);
+	w->busy = NULL;
+	workload_save(a, w, NULL);
+	migration_set_copy(m, "running");
+	m->note[0] = '\0';
+	migration_set_phase(m, PHASE_COMMITTED);
 }
 
+/* The target side of a migration in doubt: a restored, stopped copy that was
+ * never told to run. It runs if the source decided to commit. */
 static void resolve_target(migration_t *m)
 {
 	agent_t *a = m->agent;
@@ -515,38 +538,12 @@ static void resolve_target(migration_t *m)
 	    w && (m->engine_copy || (m->restored_pid > 0 && proc_alive(m->restored_pid, m->restored_ticks)));
 	flyt_error_t err = FLYT_ERROR_INIT;
 	if (d == 1 && restored && migration_decide(m, DECISION_COMMIT, &err) == 0) {
-		/* the workload is busy (migrating): nobody removes it meanwhile */
-		pthread_mutex_unlock(&a->lock);
-		int r = resume_copy(m, w, &err);
-		pthread_mutex_lock(&a->lock);
-		if (r < 0) {
-			snprintf(m->error, sizeof(m->error),
-				 "flytd restarted before the workload ran here; %s committed, but resuming the copy "
-				 "here failed: %s",
-				 m->peer_name, err.msg);
-			w->state = WL_FAILED;
-			snprintf(w->error, sizeof(w->error), "%s", m->error);
-			workload_save(a, w, NULL);
-			migration_set_phase(m, PHASE_FAILED);
-		} else {
-			w->state = WL_RUNNING;
-			w->error[0] = '\0';
-			free(w->busy);
-			w->busy = NULL;
-			workload_save(a, w, NULL);
-			migration_set_copy(m, "running");
-			m->note[0] = '\0';
-			migration_set_phase(m, PHASE_COMMITTED);
-		}
+		run_copy(a, m, w);
 	} else if (d == 0 || !restored) {
 		if (restored && m->restored_pid > 0)
 			proc_tree_signal(m->restored_pid, SIGKILL);
-		if (restored && m->engine_copy) {
-			m->w = w;
-			if (DRIVER_CALL(w->driver, discard, &err, m, &err) < 0)
-				log_warn("migration %s: discarding the copy here: %s", m->id, err.msg);
-			m->w = NULL;
-		}
+		if (restored)
+			discard_held_copy(m, w);
 		if (w) {
 			flyt_rm_rf(w->dir, NULL);
 			workload_remove(a, w);
@@ -635,15 +632,7 @@ static void settle_target(agent_t *a, migration_t *m, json_t *j)
 	}
 	if (restored && m->decision == DECISION_COMMIT && w) {
 		/* it had been let run (or was about to be): it is the workload now */
-		flyt_error_t err = FLYT_ERROR_INIT;
-		if (resume_copy(m, w, &err) < 0)
-			log_warn("migration %s: resuming %s after a restart: %s", m->id, w->name, err.msg);
-		w->state = WL_RUNNING;
-		free(w->busy);
-		w->busy = NULL;
-		workload_save(a, w, NULL);
-		migration_set_copy(m, "running");
-		migration_set_phase(m, PHASE_COMMITTED);
+		run_copy(a, m, w);
 		return;
 	}
 	if (restored && w && m->mode != MODE_LAZY) {

@@ -351,7 +351,7 @@ static int source_until_restored(migration_t *m, flyt_stream_t *s, bool *dumped,
 static void finish(migration_t *m, migration_phase_t phase, const flyt_error_t *e, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 static void source_rollback(migration_t *m, flyt_stream_t *s, bool dumped, flyt_error_t *cause);
-static void confirm_through_api(migration_t *m, flyt_error_t *cause);
+static void confirm_through_api(migration_t *m, const flyt_error_t *err);
 
 /* Ends the migration in phase; the error message is fmt (may be NULL) followed by
  * e's message (may be NULL). Releases the workload. */
@@ -573,29 +573,28 @@ static void source_commit(migration_t *m, flyt_stream_t *s)
 
 /* After the switch-over, the target's confirmation did not come (err says
  * why): the target's API tells whether it runs the workload. */
-static void confirm_through_api(migration_t *m, flyt_error_t *cause)
+static void confirm_through_api(migration_t *m, const flyt_error_t *err)
 {
-	flyt_error_t err = *cause;
-	log_warn("migration %s: no confirmation from %s (%s); asking its API", m->id, m->peer_name, err.msg);
+	log_warn("migration %s: no confirmation from %s (%s); asking its API", m->id, m->peer_name, err->msg);
 	int outcome = source_target_outcome(m);
 	if (outcome == 1) {
-		finish(m, PHASE_COMMITTED, NULL, "confirmation arrived through the API after: %s", err.msg);
+		finish(m, PHASE_COMMITTED, NULL, "confirmation arrived through the API after: %s", err->msg);
 		return;
 	}
 	if (outcome == 0) {
 		flyt_error_t lerr = FLYT_ERROR_INIT;
 		if (source_restore_locally(m, &lerr) == 0) {
-			finish(m, PHASE_ROLLED_BACK, &err,
+			finish(m, PHASE_ROLLED_BACK, err,
 			       "the target could not run the workload; restored here from the checkpoint");
 			return;
 		}
 		finish(
 		    m, PHASE_FAILED, &lerr,
 		    "the target could not run the workload (%s) and restoring it here failed (checkpoint kept in %s)",
-		    err.msg, m->images_dir);
+		    err->msg, m->images_dir);
 		return;
 	}
-	finish(m, PHASE_FAILED, &err, "the target %s stopped answering after the switch-over; checkpoint kept in %s",
+	finish(m, PHASE_FAILED, err, "the target %s stopped answering after the switch-over; checkpoint kept in %s",
 	       m->peer_name, m->images_dir);
 }
 

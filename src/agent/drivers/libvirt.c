@@ -468,11 +468,7 @@ static int libvirt_incoming(migration_t *m, json_t *ready, flyt_error_t *err)
 		return flyt_error_prefix(err, "copies of the local disks");
 	}
 	/* this host's libvirtd takes an encrypted stream when flytd keeps its
-	 * credentials: fresh ones, a renewal may have come since the last */
-	if (a->libvirt_tls_dir && agent_tls_export_qemu(a, a->libvirt_tls_dir, err) < 0) {
-		drop_copies(m);
-		return -1;
-	}
+	 * credentials (written at start and at each renewal) */
 	json_object_set_new(info, "tls", json_boolean(a->libvirt_tls_dir != NULL));
 	json_object_set_new(ready, "uri",
 			    json_string(a->libvirt_migrate_uri ? a->libvirt_migrate_uri : a->libvirt_uri));
@@ -576,8 +572,6 @@ static int libvirt_tls(migration_t *m, migrate_call_t *mc, int *maxp, flyt_error
 		    "%s's flytd runs without --libvirt-tls-dir: its libvirtd cannot take an encrypted "
 		    "migration, and this host's sends no other (see security.md)",
 		    m->peer_name);
-	if (agent_tls_export_qemu(a, a->libvirt_tls_dir, err) < 0)
-		return -1;
 	mc->flags |= VIR_MIGRATE_TLS;
 	if (virTypedParamsAddString(&mc->params, &mc->nparams, maxp, VIR_MIGRATE_PARAM_TLS_DESTINATION, m->live_host) <
 	    0)
