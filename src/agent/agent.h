@@ -118,14 +118,16 @@ struct migration {
 	uint16_t live_nbd_port;	 /* where the target exports its copies of local disks */
 	int64_t max_downtime_ms; /* 0: the engine's default */
 	bool auto_converge, xbzrle;
-	unsigned multifd;	  /* channels, 0: off */
-	unsigned postcopy_after;  /* postcopy: switch after this many passes */
-	atomic_bool postcopy_now; /* postcopy: switch at once (on demand) */
-	bool postcopy_started;	  /* past the point of no return */
-	bool downtime_final;	  /* downtime_ms measured by the engine: keep it */
-	uint64_t remaining_bytes; /* memory still to send */
-	uint64_t dirty_rate;	  /* bytes per second the guest dirties */
-	unsigned passes;	  /* memory passes so far */
+	unsigned multifd;	       /* channels, 0: off */
+	unsigned postcopy_after;       /* postcopy: switch after this many passes */
+	atomic_bool postcopy_now;      /* postcopy: switch at once (on demand) */
+	bool postcopy_requested;       /* the switch was asked of the engine, decision written */
+	unsigned postcopy_asked_after; /* passes when it was asked */
+	bool postcopy_started;	       /* the engine switched: past the point of no return */
+	bool downtime_final;	       /* downtime_ms measured by the engine: keep it */
+	uint64_t remaining_bytes;      /* memory still to send */
+	uint64_t dirty_rate;	       /* bytes per second the guest dirties */
+	unsigned passes;	       /* memory passes so far */
 
 	/* directories */
 	char dir[512];	      /* STATE/migrations/ID */
@@ -406,6 +408,14 @@ int migration_record_dump(migration_t *m, flyt_error_t *err);
  * (read by flyt-criu-hook when flytd is gone and by a restarted flytd), then the
  * record. Lock held. */
 int migration_decide(migration_t *m, migration_decision_t d, flyt_error_t *err);
+/* Source of a live engine (qemu, libvirt; lock not held): records the decision
+ * to commit before the engine is asked to switch over, or DECISION_NONE to take
+ * back one the engine never acted on. */
+int migration_decide_live(migration_t *m, migration_decision_t d);
+/* Postcopy (lock not held): the switch was asked of engine; the engine switched
+ * (from then on the guest runs on the target only). Both say so in the note. */
+void migration_postcopy_asked(migration_t *m, const char *engine);
+void migration_postcopy_switched(migration_t *m);
 /* Sets what became of the target's copy (lock held; saved). */
 void migration_set_copy(migration_t *m, const char *copy);
 migration_t *migration_new(agent_t *a, const char *id, migration_role_t role);

@@ -34,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "agent/agent.h"
 #include "agent/proctree.h"
@@ -232,6 +233,53 @@ int migration_save(migration_t *m, flyt_error_t *err)
 	_cleanup_free_ char *text = flyt_json_dumps(j);
 	_cleanup_free_ char *path = flyt_asprintf("%s/migration.json", m->dir);
 	return flyt_write_file_atomic(path, text, strlen(text), 0600, err);
+}
+
+int migration_decide_live(migration_t *m, migration_decision_t d)
+{
+	flyt_error_t err = FLYT_ERROR_INIT;
+	int r = 0;
+	pthread_mutex_lock(&m->agent->lock);
+	if (d == DECISION_COMMIT) {
+		r = migration_decide(m, d, &err);
+	} else {
+		/* no decision file: a restarted flytd finds none (read_decision) */
+		_cleanup_free_ char *path = flyt_asprintf("%s/decision", m->dir);
+		if (unlink(path) < 0 && errno != ENOENT)
+			r = flyt_error_set(&err, FLYT_E_IO, errno, "remove %s", path);
+		m->decision = d;
+		migration_changed(m);
+		if (r == 0)
+			r = migration_save(m, &err);
+	}
+	pthread_mutex_unlock(&m->agent->lock);
+	if (r < 0)
+		log_warn("migration %s: cannot save the decision: %s", m->id, err.msg);
+	return r;
+}
+
+void migration_postcopy_asked(migration_t *m, const char *engine)
+{
+	pthread_mutex_lock(&m->agent->lock);
+	m->postcopy_requested = true;
+	m->postcopy_asked_after = m->passes;
+	size_t nl = strlen(m->note);
+	snprintf(m->note + nl, sizeof(m->note) - nl, "%sswitch to postcopy asked of %s after %u pass%s", nl ? "; " : "",
+		 engine, m->passes, m->passes == 1 ? "" : "es");
+	migration_changed(m);
+	pthread_mutex_unlock(&m->agent->lock);
+}
+
+void migration_postcopy_switched(migration_t *m)
+{
+	pthread_mutex_lock(&m->agent->lock);
+	m->postcopy_started = true;
+	char *asked = strstr(m->note, "switch to postcopy asked");
+	size_t at = asked ? (size_t)(asked - m->note) : strlen(m->note);
+	snprintf(m->note + at, sizeof(m->note) - at, "%sswitched to postcopy after %u pass%s", at && !asked ? "; " : "",
+		 m->postcopy_asked_after, m->postcopy_asked_after == 1 ? "" : "es");
+	migration_changed(m);
+	pthread_mutex_unlock(&m->agent->lock);
 }
 
 int migration_decide(migration_t *m, migration_decision_t d, flyt_error_t *err)

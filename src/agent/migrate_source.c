@@ -434,6 +434,8 @@ int source_target_outcome(migration_t *m)
 				return 1;
 			if (strcmp(copy, "discarded") == 0 || (strcmp(copy, "none") == 0 && terminal))
 				return 0;
+			if (terminal)
+				return -1; /* ended otherwise: its copy kept, its error says why */
 		} else if (err.code == FLYT_E_NOT_FOUND) {
 			return 0;
 		}
@@ -864,8 +866,9 @@ int migrate_postcopy_now(agent_t *a, const char *id, flyt_error_t *err)
 	else if (m->mode != MODE_POSTCOPY)
 		r = flyt_error_set(err, FLYT_E_INVALID, 0, "migration %s is in mode %s, not postcopy", id,
 				   migration_mode_name(m->mode));
-	else if (m->postcopy_started)
-		r = flyt_error_set(err, FLYT_E_CONFLICT, 0, "migration %s has already switched to postcopy", id);
+	else if (m->postcopy_started || m->postcopy_requested)
+		r = flyt_error_set(err, FLYT_E_CONFLICT, 0, "migration %s has already %s postcopy", id,
+				   m->postcopy_started ? "switched to" : "asked for");
 	else {
 		atomic_store(&m->postcopy_now, true);
 		migration_changed(m);

@@ -172,6 +172,31 @@ static void target_finish(migration_t *m, migration_phase_t phase, const char *f
 			      json_pack("{s:s, s:s}", "workload", m->workload, "state", "running"));
 }
 
+/* Ends the target side as failed, its copy kept as it stands (the only one
+ * with the workload's newest state), and the reason on it. */
+static void target_keep_failed(migration_t *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void target_keep_failed(migration_t *m, const char *fmt, ...)
+{
+	agent_t *a = m->agent;
+	workload_t *w = m->w;
+	pthread_mutex_lock(&a->lock);
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(m->error, sizeof(m->error), fmt, ap);
+	va_end(ap);
+	migration_set_copy(m, "kept");
+	if (w) {
+		free(w->busy);
+		w->busy = NULL;
+		w->state = WL_FAILED;
+		snprintf(w->error, sizeof(w->error), "%s", m->error);
+		workload_save(a, w, NULL);
+	}
+	migration_set_phase(m, PHASE_FAILED);
+	pthread_mutex_unlock(&a->lock);
+}
+
 /* Lazy mode: accept CRIU's lazy-pages daemon on the loopback port and relay it to
  * the source through the pages channel. */
 static void *target_tunnel_thread(void *arg)
@@ -380,6 +405,18 @@ static int target_receive(migration_t *m, flyt_stream_t *s, flyt_error_t *err)
 	return r;
 }
 
+/* The driver's restore (live drivers: waits for the engine's migration to end). */
+static int target_restore_engine(migration_t *m, flyt_error_t *err)
+{
+	if (DRIVER_CALL(m->w->driver, restore, err, m, err) < 0)
+		return -1;
+	pthread_mutex_lock(&m->agent->lock);
+	m->restored_ticks = m->restored_pid > 0 ? proc_start_ticks(m->restored_pid) : 0;
+	migration_set_copy(m, "restored");
+	pthread_mutex_unlock(&m->agent->lock);
+	return 0;
+}
+
 static int target_restore(migration_t *m, flyt_error_t *err)
 {
 	workload_t *w = m->w;
@@ -392,13 +429,7 @@ static int target_restore(migration_t *m, flyt_error_t *err)
 		return flyt_error_set(err, FLYT_E_IO, errno, "move the workload's files into %s", w->files_dir);
 	if (m->mode == MODE_LAZY && start_tunnel(m, err) < 0)
 		return -1;
-	if (DRIVER_CALL(w->driver, restore, err, m, err) < 0)
-		return -1;
-	pthread_mutex_lock(&m->agent->lock);
-	m->restored_ticks = m->restored_pid > 0 ? proc_start_ticks(m->restored_pid) : 0;
-	migration_set_copy(m, "restored");
-	pthread_mutex_unlock(&m->agent->lock);
-	return 0;
+	return target_restore_engine(m, err);
 }
 
 /* Runs the restored copy; fills the timing the source needs for the downtime. */
@@ -464,29 +495,48 @@ static void target_run(migration_t *m, flyt_stream_t *s)
 	}
 	set_phase(m, PHASE_TRANSFERRING);
 	int r = target_receive(m, s, &err);
-	if (r <= 0) {
+	/* postcopy: the engines migrate without flyt's connection, and the guest
+	 * may run here already: its end, and the source's decision, tell */
+	bool lost = r < 0 && m->mode == MODE_POSTCOPY;
+	if (r <= 0 && !lost) {
 		if (r < 0)
 			flyt_stream_send_error(s, &err);
 		target_finish(m, PHASE_ROLLED_BACK, "transfer: %s", err.msg);
 		return;
 	}
+	if (lost)
+		log_warn("migration %s: lost the source in postcopy (%s): waiting for the engine", m->id, err.msg);
 	set_phase(m, PHASE_RESTORING);
-	if (target_restore(m, &err) < 0) {
-		flyt_stream_send_error(s, &err);
-		target_finish(m, PHASE_ROLLED_BACK, "restore failed here: %s", err.msg);
+	flyt_error_t rerr = FLYT_ERROR_INIT;
+	if ((lost ? target_restore_engine(m, &rerr) : target_restore(m, &rerr)) < 0) {
+		if (lost && m->postcopy_started) {
+			target_keep_failed(m,
+					   "lost the source in postcopy (%s) and %s; the guest's newest state is "
+					   "here: its copy is kept, stopped where it stands",
+					   err.msg, rerr.msg);
+			return;
+		}
+		if (lost) {
+			target_finish(m, PHASE_ROLLED_BACK, "transfer: %s; then the engine's migration failed: %s",
+				      err.msg, rerr.msg);
+			return;
+		}
+		flyt_stream_send_error(s, &rerr);
+		target_finish(m, PHASE_ROLLED_BACK, "restore failed here: %s", rerr.msg);
 		return;
 	}
-	json_t *restored = json_pack("{s:s, s:I}", "type", "restored", "restore_ms", (json_int_t)m->restore_ms);
-	if (m->downtime_final)
-		json_object_set_new(restored, "downtime_ms", json_integer(m->downtime_ms));
-	if (send_ctrl(s, restored, &err) < 0)
-		log_warn("migration %s: cannot report the restore: %s", m->id, err.msg);
-
-	set_phase(m, PHASE_SWITCHING);
-	flyt_socket_timeouts(s->fd, GO_WAIT_MS);
 	_cleanup_json_ json_t *msg = NULL;
 	bool go = false;
-	if (flyt_stream_recv_json(s, FLYT_FRAME_CTRL, &msg, &err) == 0) {
+	if (!lost) {
+		json_t *restored = json_pack("{s:s, s:I}", "type", "restored", "restore_ms", (json_int_t)m->restore_ms);
+		if (m->downtime_final)
+			json_object_set_new(restored, "downtime_ms", json_integer(m->downtime_ms));
+		if (send_ctrl(s, restored, &err) < 0)
+			log_warn("migration %s: cannot report the restore: %s", m->id, err.msg);
+	}
+	set_phase(m, PHASE_SWITCHING);
+	flyt_socket_timeouts(s->fd, GO_WAIT_MS);
+	if (!lost && flyt_stream_recv_json(s, FLYT_FRAME_CTRL, &msg, &err) == 0) {
 		const char *t = flyt_json_str(msg, "type", "");
 		if (strcmp(t, "go") == 0) {
 			go = true;
@@ -509,6 +559,14 @@ static void target_run(migration_t *m, flyt_stream_t *s)
 		int d;
 		while ((d = source_decision(m)) < 0 && !atomic_load(&m->agent->stopping))
 			flyt_sleep_ms(1000);
+		if (d != 1 && m->postcopy_started) {
+			/* never discard the copy that ran: the source's is older */
+			target_keep_failed(m,
+					   "the guest ran here in postcopy, but %s says it did not commit (%s): "
+					   "its copy here is kept",
+					   m->peer_name, err.msg);
+			return;
+		}
 		if (d != 1) {
 			target_finish(m, PHASE_ROLLED_BACK, "the source kept the workload (%s)", err.msg);
 			return;

@@ -28,7 +28,7 @@ import pytest
 
 import harness
 from harness import wait_for
-from test_fault_matrix_kinds import SETTLED, add_note, matrix_cluster, record
+from test_fault_matrix_kinds import SETTLED, add_note, matrix_cluster, persisted, record
 from test_vm_libvirt import boot_domain, libvirt_cluster, virsh
 from test_vm_libvirt import console as lv_console
 from test_vm_qemu import assert_continues, console, create_vm, last_count, qemu_pid, qemus_of
@@ -60,6 +60,12 @@ EXPECTED = {
     ("qemu", "source", "verifying"): ("committed", "h2", False),
     ("qemu", "target", "verifying"): ("committed", "h2", False),
     ("qemu", "link", "verifying"): ("committed", "h2", False),
+    # postcopy: the guest runs on h2 and faults in the memory h1's QEMU still
+    # holds; whichever agent dies, the QEMUs go on, and flyt must not undo it
+    ("qemu", "controller", "postcopy"): ("committed", "h2", False),
+    ("qemu", "source", "postcopy"): ("committed", "h2", False),
+    ("qemu", "target", "postcopy"): ("committed", "h2", False),
+    ("qemu", "link", "postcopy"): ("committed", "h2", False),
     # libvirtd migrates the domain by itself: the controller's death changes
     # nothing; a restarted source agent aborts libvirt's job (the domain stays);
     # the target's agent is not needed for libvirt's migration, and its
@@ -144,8 +150,31 @@ def test_qemu_fault_while_transferring(make_cluster, guest, fault):
     check_qemu_cell(c, "vm", boot, before, mig, key)
 
 
-def strike_unpaused(c, fault, mid):
-    """Strikes fault while nobody is paused (the engine's own transfer runs)."""
+@pytest.mark.parametrize("fault", FAULTS)
+def test_qemu_fault_in_postcopy(make_cluster, guest, fault):
+    c = matrix_cluster(make_cluster, {})
+    boot, before = start_vm(c, guest)
+    t0 = time.monotonic()
+    # postcopy at once, its copy at 4 MiB/s too: the guest runs on h2 for
+    # seconds while h1's QEMU still holds most of its memory
+    r = c.start_migration("vm", "h2", "postcopy", bandwidth_mbps=QEMU_BANDWIDTH_MBPS, postcopy_after=0)
+    assert r.status == 202, r.text
+    mid = r.json["id"]
+    wait_for(lambda: last_count(c, "h2", "vm") > before["count"], 120, "the guest to run on h2", interval=0.1)
+    mig = c.api("GET", "/api/v1/migrations/" + mid).json
+    assert mig["state"] == "transferring" and mig["remaining_bytes"] > 8 << 20, mig
+    # a cut link: the QEMUs' own connection stalls and goes on once healed;
+    # healed once the target's flytd has lost the source's (and waits for QEMU)
+    strike_unpaused(c, fault, mid, lambda c, mid: persisted(c, "h2", mid) != "transferring")
+    mig = c.wait_migration(mid, timeout=300)
+    key = ("qemu", fault, "postcopy")
+    record(key, mig, c, "vm", t0, RESULTS)
+    check_qemu_cell(c, "vm", boot, before, mig, key)
+
+
+def strike_unpaused(c, fault, mid, settled=SETTLED["transferring"]):
+    """Strikes fault while nobody is paused (the engine's own transfer runs); a
+    cut link is healed once settled(c, mid)."""
     if fault == "controller":
         c.stop_controller(signal.SIGKILL)
         c.start_controller()
@@ -156,7 +185,7 @@ def strike_unpaused(c, fault, mid):
     else:
         c.link_down("h2")
         try:
-            wait_for(lambda: SETTLED["transferring"](c, mid), 120, "one side to settle while the link is cut")
+            wait_for(lambda: settled(c, mid), 120, "one side to settle while the link is cut")
         finally:
             c.link_up("h2")
 

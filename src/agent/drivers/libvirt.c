@@ -123,6 +123,15 @@ static int lv_state(virDomainPtr d)
 	return state;
 }
 
+/* Whether the source's domain is paused for postcopy: libvirt has switched it
+ * over (or failed in postcopy), and it runs on the target only. */
+static bool in_postcopy(virDomainPtr d)
+{
+	int state = VIR_DOMAIN_NOSTATE, reason = 0;
+	return virDomainGetState(d, &state, &reason, 0) == 0 && state == VIR_DOMAIN_PAUSED &&
+	       (reason == VIR_DOMAIN_PAUSED_POSTCOPY || reason == VIR_DOMAIN_PAUSED_POSTCOPY_FAILED);
+}
+
 static int libvirt_probe(agent_t *a, json_t *caps, flyt_error_t *err)
 {
 	const char *reason = a->libvirt_uri ? NULL : "no libvirt connection: start flytd with --libvirt-uri URI";
@@ -505,17 +514,6 @@ static uint64_t param_u64(virTypedParameterPtr p, int n, const char *name)
 	return v;
 }
 
-static void decide_commit(migration_t *m)
-{
-	pthread_mutex_lock(&m->agent->lock);
-	m->decision = DECISION_COMMIT;
-	migration_changed(m);
-	flyt_error_t err = FLYT_ERROR_INIT;
-	if (migration_save(m, &err) < 0)
-		log_warn("migration %s: cannot save the decision: %s", m->id, err.msg);
-	pthread_mutex_unlock(&m->agent->lock);
-}
-
 /* Source: libvirt copies the local disks (NBD storage migration) into the
  * target's copies, and the domain's definitions there point at them. */
 static int copy_storage_params(migration_t *m, virDomainPtr d, json_t *copies, migrate_call_t *mc, int *maxp,
@@ -613,9 +611,15 @@ static int libvirt_send(migration_t *m, flyt_error_t *err)
 		virTypedParamsAddInt(&mc.params, &mc.nparams, &maxp, VIR_MIGRATE_PARAM_PARALLEL_CONNECTIONS,
 				     (int)m->multifd);
 	}
-	if (m->bandwidth)
-		virTypedParamsAddULLong(&mc.params, &mc.nparams, &maxp, VIR_MIGRATE_PARAM_BANDWIDTH,
-					m->bandwidth / (1024 * 1024));
+	/* --bandwidth holds for the whole copy: in postcopy too */
+	unsigned long long mibps = m->bandwidth / (1024 * 1024);
+	if (m->bandwidth &&
+	    (virTypedParamsAddULLong(&mc.params, &mc.nparams, &maxp, VIR_MIGRATE_PARAM_BANDWIDTH, mibps) < 0 ||
+	     (m->mode == MODE_POSTCOPY && virTypedParamsAddULLong(&mc.params, &mc.nparams, &maxp,
+								  VIR_MIGRATE_PARAM_BANDWIDTH_POSTCOPY, mibps) < 0))) {
+		virTypedParamsFree(mc.params, mc.nparams);
+		return lv_error(err, "migration parameters");
+	}
 	json_t *copies = json_object_get(m->peer_info, "disks");
 	if (json_array_size(copies) > 0 && copy_storage_params(m, d, copies, &mc, &maxp, err) < 0) {
 		virTypedParamsFree(mc.params, mc.nparams);
@@ -661,29 +665,32 @@ static int libvirt_send(migration_t *m, flyt_error_t *err)
 			if (virDomainAbortJob(d2) < 0)
 				log_warn("migration %s: aborting libvirt's job failed", m->id);
 		}
-		if (m->mode == MODE_POSTCOPY && !m->postcopy_started && !aborted &&
+		if (m->mode == MODE_POSTCOPY && !m->postcopy_requested && !aborted &&
 		    (m->passes > m->postcopy_after || atomic_load(&m->postcopy_now))) {
-			decide_commit(m);
+			/* the decision is written first: libvirt may switch at any
+			 * time from now on */
+			migration_decide_live(m, DECISION_COMMIT);
 			if (virDomainMigrateStartPostCopy(d2, 0) == 0) {
-				pthread_mutex_lock(&a->lock);
-				m->postcopy_started = true;
-				size_t nl = strlen(m->note);
-				snprintf(m->note + nl, sizeof(m->note) - nl, "%sswitched to postcopy after %u pass%s",
-					 nl ? "; " : "", m->passes, m->passes == 1 ? "" : "es");
-				migration_changed(m);
-				pthread_mutex_unlock(&a->lock);
+				migration_postcopy_asked(m, "libvirt");
 			} else {
 				/* not started yet on libvirt's side: try again next time */
-				pthread_mutex_lock(&a->lock);
-				m->decision = DECISION_NONE;
-				migration_save(m, NULL);
-				pthread_mutex_unlock(&a->lock);
+				migration_decide_live(m, DECISION_NONE);
 			}
 		}
+		if (m->postcopy_requested && !m->postcopy_started && in_postcopy(d2))
+			migration_postcopy_switched(m);
 		flyt_sleep_ms(POLL_MS);
 	}
 	pthread_join(t, NULL);
 	virTypedParamsFree(mc.params, mc.nparams);
+	if (mc.result < 0 && m->postcopy_requested && !m->postcopy_started) {
+		/* libvirt failed before it switched, the domain runs here: the
+		 * decision to commit is taken back */
+		if (in_postcopy(d2))
+			migration_postcopy_switched(m);
+		else
+			migration_decide_live(m, DECISION_NONE);
+	}
 	if (mc.result < 0) {
 		if (stalled)
 			return flyt_error_set(
@@ -695,7 +702,7 @@ static int libvirt_send(migration_t *m, flyt_error_t *err)
 		return flyt_error_set(err, FLYT_E_IO, 0, "libvirt: %s", mc.error);
 	}
 	/* libvirt switched over: the domain runs on the target now, not here */
-	decide_commit(m);
+	migration_decide_live(m, DECISION_COMMIT);
 	pthread_mutex_lock(&a->lock);
 	m->postcopy_started = true; /* no way back from here */
 	m->remaining_bytes = 0;

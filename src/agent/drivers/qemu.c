@@ -647,6 +647,10 @@ static void *postcopy_watcher(void *arg)
 			break;
 		const char *status = flyt_json_str(st, "status", "");
 		if (strcmp(status, "postcopy-active") == 0) {
+			/* from now on the guest's newest state is here only */
+			pthread_mutex_lock(&m->agent->lock);
+			m->postcopy_started = true;
+			pthread_mutex_unlock(&m->agent->lock);
 			if (qmp_call(&q, "cont", NULL, NULL, &err) < 0)
 				log_warn("migration %s: running the guest in postcopy: %s", m->id, err.msg);
 			break;
@@ -685,19 +689,6 @@ static int ensure_running(qmp_t *q, migration_t *m, flyt_error_t *err)
 	}
 	return flyt_error_set(err, FLYT_E_INTERNAL, 0, "the source VM is %s, not running",
 			      flyt_json_str(st, "status", "?"));
-}
-
-static int decide_commit(migration_t *m)
-{
-	pthread_mutex_lock(&m->agent->lock);
-	m->decision = DECISION_COMMIT;
-	migration_changed(m);
-	flyt_error_t err = FLYT_ERROR_INIT;
-	int r = migration_save(m, &err);
-	pthread_mutex_unlock(&m->agent->lock);
-	if (r < 0)
-		log_warn("migration %s: cannot save the decision: %s", m->id, err.msg);
-	return r;
 }
 
 /* Source: ends every mirror job (for a job in sync, "cancel" completes it without
@@ -821,8 +812,10 @@ static int qemu_send(migration_t *m, flyt_error_t *err)
 		end_mirrors(&q, m, true, &ignored);
 		return flyt_error_prefix(err, "copying the local disks");
 	}
+	/* --bandwidth holds for the whole copy: in postcopy too (0: unlimited) */
 	json_t *params =
-	    json_pack("{s:I}", "max-bandwidth", (json_int_t)(m->bandwidth ? (int64_t)m->bandwidth : UNLIMITED_BPS));
+	    json_pack("{s:I, s:I}", "max-bandwidth", (json_int_t)(m->bandwidth ? (int64_t)m->bandwidth : UNLIMITED_BPS),
+		      "max-postcopy-bandwidth", (json_int_t)m->bandwidth);
 	if (m->max_downtime_ms > 0)
 		json_object_set_new(params, "downtime-limit", json_integer(m->max_downtime_ms));
 	if (on) {
@@ -854,6 +847,10 @@ static int qemu_send(migration_t *m, flyt_error_t *err)
 			migration_changed(m);
 		}
 		pthread_mutex_unlock(&m->agent->lock);
+		if (m->postcopy_requested && !m->postcopy_started &&
+		    (!strncmp(status, "postcopy-", 9) ||
+		     (!strcmp(status, "completed") && ram && ju(ram, "postcopy-bytes") > 0)))
+			migration_postcopy_switched(m);
 		uint64_t sent = ram ? ju(ram, "transferred") : 0;
 		if (sent != last_sent || strcmp(status, "active") != 0) {
 			last_sent = sent;
@@ -908,6 +905,12 @@ static int qemu_send(migration_t *m, flyt_error_t *err)
 				return flyt_error_prefix(err,
 							 "after the switch to postcopy (the VM cannot resume here)");
 			}
+			if (m->postcopy_requested) {
+				/* QEMU failed before it switched: its source still holds
+				 * the whole guest and resumes it */
+				migration_decide_live(m, DECISION_NONE);
+				flyt_error_prefix(&cause, "before QEMU switched to postcopy");
+			}
 			flyt_error_t rerr = FLYT_ERROR_INIT;
 			if (ensure_running(&q, m, &rerr) < 0)
 				log_warn("migration %s: %s", m->id, rerr.msg);
@@ -918,32 +921,29 @@ static int qemu_send(migration_t *m, flyt_error_t *err)
 		 * TCP retries, many minutes: a silent peer fails the migration after
 		 * the I/O timeout, as on flyt's own connections */
 		bool silent = now - progress_ms > (uint64_t)m->agent->io_timeout_ms;
-		if ((atomic_load(&m->cancel) || silent) && !cancelling && !m->postcopy_started) {
+		/* once the switch was asked, only while QEMU still says "active"
+		 * (a stalled QEMU cannot switch): a cancel in postcopy would have
+		 * QEMU run the guest here again while the target runs it too */
+		if ((atomic_load(&m->cancel) || silent) && !cancelling && !m->postcopy_started &&
+		    (!m->postcopy_requested || strcmp(status, "active") == 0)) {
 			cancelling = true;
 			stalled = !atomic_load(&m->cancel);
 			if (qmp_call(&q, "migrate_cancel", NULL, NULL, err) < 0)
 				return -1;
 		}
-		bool want_switch = m->mode == MODE_POSTCOPY && !m->postcopy_started && !cancelling &&
+		bool want_switch = m->mode == MODE_POSTCOPY && !m->postcopy_requested && !cancelling &&
 				   strcmp(status, "active") == 0 &&
 				   (m->passes > m->postcopy_after || atomic_load(&m->postcopy_now));
 		if (want_switch) {
-			/* the point of no return: the decision is written first */
-			if (decide_commit(m) < 0)
+			/* the decision is written first: QEMU may switch at any time
+			 * from now on (it does once what must go in precopy is sent) */
+			if (migration_decide_live(m, DECISION_COMMIT) < 0)
 				return flyt_error_set(err, FLYT_E_IO, 0, "cannot record the switch-over decision");
 			if (qmp_call(&q, "migrate-start-postcopy", NULL, NULL, err) < 0) {
-				pthread_mutex_lock(&m->agent->lock);
-				m->decision = DECISION_NONE;
-				migration_save(m, NULL);
-				pthread_mutex_unlock(&m->agent->lock);
+				migration_decide_live(m, DECISION_NONE);
 				return -1;
 			}
-			pthread_mutex_lock(&m->agent->lock);
-			m->postcopy_started = true;
-			snprintf(m->note, sizeof(m->note), "switched to postcopy after %u pass%s", m->passes,
-				 m->passes == 1 ? "" : "es");
-			migration_changed(m);
-			pthread_mutex_unlock(&m->agent->lock);
+			migration_postcopy_asked(m, "QEMU");
 		}
 		flyt_sleep_ms(POLL_MS);
 	}
@@ -956,17 +956,30 @@ static int qemu_restore(migration_t *m, flyt_error_t *err)
 	_cleanup_qmp_ qmp_t q = QMP_INIT;
 	if (qmp_open(&q, w->dir, "qmp.sock", QMP_TIMEOUT_MS, err) < 0)
 		return -1;
-	uint64_t deadline = t0 + INCOMING_DONE_TIMEOUT_MS;
+	uint64_t deadline = t0 + INCOMING_DONE_TIMEOUT_MS, paused_since = t0;
 	for (;;) {
 		_cleanup_json_ json_t *st = NULL;
 		if (qmp_call(&q, "query-migrate", NULL, &st, err) < 0)
 			return -1;
 		const char *status = flyt_json_str(st, "status", "");
+		uint64_t now = flyt_now_ms();
 		if (strcmp(status, "completed") == 0)
 			break;
 		if (strcmp(status, "failed") == 0 || strcmp(status, "cancelled") == 0)
 			return flyt_error_set(err, FLYT_E_IO, 0, "incoming migration %s", status);
-		if (flyt_now_ms() > deadline)
+		if (atomic_load(&m->agent->stopping))
+			return flyt_error_set(err, FLYT_E_CANCELLED, 0, "flytd stops");
+		/* in postcopy the guest runs here and its memory comes as long as
+		 * it takes (no deadline); without its connection to the source
+		 * (postcopy-paused) it cannot go on */
+		if (strcmp(status, "postcopy-active") == 0)
+			deadline = now + INCOMING_DONE_TIMEOUT_MS;
+		if (strcmp(status, "postcopy-paused") == 0 && now > paused_since + (uint64_t)m->agent->io_timeout_ms)
+			return flyt_error_set(err, FLYT_E_IO, 0,
+					      "QEMU lost its connection to the source in postcopy (postcopy-paused)");
+		if (strcmp(status, "postcopy-paused") != 0)
+			paused_since = now;
+		if (now > deadline)
 			return flyt_error_set(err, FLYT_E_TIMEOUT, 0, "incoming migration still %s after %d s", status,
 					      INCOMING_DONE_TIMEOUT_MS / 1000);
 		flyt_sleep_ms(10);
@@ -1012,28 +1025,36 @@ static int qemu_dump_finish(migration_t *m, bool commit, flyt_error_t *err)
 	if (commit)
 		return 0; /* the paused source ends in finish_source, once the target runs */
 	if (m->postcopy_started)
-		return flyt_error_set(err, FLYT_E_INTERNAL, 0,
-				      "the migration had switched to postcopy: the source's memory is incomplete");
+		return flyt_error_set(
+		    err, FLYT_E_INTERNAL, 0,
+		    "the migration had switched to postcopy: the guest ran on the target since, and the "
+		    "copy here is out of date");
 	workload_t *w = m->w;
 	if (!proc_alive(w->pid, w->start_ticks))
 		return flyt_error_set(err, FLYT_E_INTERNAL, 0, "the source QEMU is gone");
 	_cleanup_qmp_ qmp_t q = QMP_INIT;
 	if (qmp_open(&q, w->dir, "qmp.sock", QMP_TIMEOUT_MS, err) < 0)
 		return -1;
-	/* QEMU may still be migrating (flytd restarted meanwhile): stop that first */
-	flyt_error_t ignored = FLYT_ERROR_INIT;
-	qmp_call(&q, "migrate_cancel", NULL, NULL, &ignored);
+	/* QEMU may still be migrating (flytd restarted meanwhile): stop that first,
+	 * unless it switched to postcopy (a cancel then would run the out-of-date
+	 * guest here while the target runs it too) */
 	uint64_t deadline = flyt_now_ms() + 30000;
-	for (;;) {
+	for (bool cancelled = false;; cancelled = true) {
 		_cleanup_json_ json_t *st = NULL;
 		if (qmp_call(&q, "query-migrate", NULL, &st, err) < 0)
 			return -1;
 		const char *s = flyt_json_str(st, "status", "none");
+		if (!cancelled && strncmp(s, "postcopy-", 9) != 0) {
+			flyt_error_t ignored = FLYT_ERROR_INIT;
+			qmp_call(&q, "migrate_cancel", NULL, NULL, &ignored);
+			continue;
+		}
 		if (!strcmp(s, "none") || !strcmp(s, "completed") || !strcmp(s, "failed") || !strcmp(s, "cancelled"))
 			break;
 		if (!strcmp(s, "postcopy-active") || !strcmp(s, "postcopy-paused") || !strcmp(s, "postcopy-recover"))
-			return flyt_error_set(err, FLYT_E_INTERNAL, 0,
-					      "QEMU is in postcopy (%s): the source's memory is incomplete", s);
+			return flyt_error_set(
+			    err, FLYT_E_INTERNAL, 0,
+			    "QEMU is in postcopy (%s): the guest runs on the target, the copy here is out of date", s);
 		if (flyt_now_ms() > deadline)
 			return flyt_error_set(err, FLYT_E_TIMEOUT, 0, "QEMU's migration is still %s", s);
 		flyt_sleep_ms(20);
