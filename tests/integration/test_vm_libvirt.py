@@ -204,21 +204,34 @@ def test_adopt_migrate_and_cancel(lv):
     assert w["host"] == "h2" and w["state"] == "running", w
     assert c.unfinished_migrations() == []
 
+    # back in postcopy, switched at once, its copy at 4 MiB/s (the postcopy
+    # phase too): the guest runs on h1 while its memory comes from h2
+    before = console(serial)[1][-1]
+    m = c.migrate("lvvm", "h1", "postcopy", bandwidth_mbps=4, postcopy_after=0)
+    assert m["state"] == "committed" and m["mode"] == "postcopy", m
+    assert "switched to postcopy after 1 pass" in (m.get("note") or ""), m
+    assert "running" in virsh(uri("h1"), "domstate", "lvvm")
+    assert "lvvm" not in virsh(uri("h2"), "list", "--all", "--name")
+    wait_for(lambda: console(serial)[1][-1] >= before + 10, 60, "the domain to count on h1")
+    boots, counts = console(serial)
+    assert len(boots) == 1 and all(b == a + 1 for a, b in zip(counts, counts[1:])), (boots, counts[-20:])
+    assert c.workload("lvvm")["host"] == "h1"
+
     # a target whose flytd keeps no credentials for its libvirtd: the source,
     # whose migrations go over TLS, sends nothing in clear text; the domain
     # runs on where it was
-    h1 = c.hosts["h1"]
-    c.kill_agent("h1", signal.SIGTERM)
-    i = h1.extra_args.index("--libvirt-tls-dir")
-    h1.extra_args[i:i + 2] = []
-    c.start_agent("h1")
-    assert c.host_facts("h1")["drivers"]["libvirt"]["tls"] is False
-    m = c.migrate("lvvm", "h1", "precopy")
+    h2 = c.hosts["h2"]
+    c.kill_agent("h2", signal.SIGTERM)
+    i = h2.extra_args.index("--libvirt-tls-dir")
+    h2.extra_args[i:i + 2] = []
+    c.start_agent("h2")
+    assert c.host_facts("h2")["drivers"]["libvirt"]["tls"] is False
+    m = c.migrate("lvvm", "h2", "precopy")
     assert m["state"] == "rolled_back" and "--libvirt-tls-dir" in (m.get("error") or ""), m
-    assert "running" in virsh(uri("h2"), "domstate", "lvvm")
-    assert "lvvm" not in virsh(uri("h1"), "list", "--all", "--name")
+    assert "running" in virsh(uri("h1"), "domstate", "lvvm")
+    assert "lvvm" not in virsh(uri("h2"), "list", "--all", "--name")
     before = console(serial)[1][-1]
-    wait_for(lambda: console(serial)[1][-1] >= before + 5, 60, "the domain to count on on h2")
+    wait_for(lambda: console(serial)[1][-1] >= before + 5, 60, "the domain to count on on h1")
 
 
 DISK_XML = """<disk type='file' device='disk'><driver name='qemu' type='{fmt}'/><source file='{path}'/>

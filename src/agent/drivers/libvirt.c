@@ -721,6 +721,21 @@ static int libvirt_restore(migration_t *m, flyt_error_t *err)
 	_cleanup_dom_ virDomainPtr d = lv_domain(c, m->w->spec, err);
 	if (!d)
 		return flyt_error_prefix(err, "the domain did not arrive");
+	/* libvirt's incoming job still runs (in postcopy the domain runs here
+	 * while its memory comes, as long as that takes): wait for its end */
+	virDomainJobInfo job;
+	int state = VIR_DOMAIN_NOSTATE, reason = 0;
+	while (virDomainGetJobInfo(d, &job) == 0 && job.type != VIR_DOMAIN_JOB_NONE) {
+		if (virDomainGetState(d, &state, &reason, 0) == 0 && state == VIR_DOMAIN_RUNNING &&
+		    reason == VIR_DOMAIN_RUNNING_POSTCOPY) {
+			pthread_mutex_lock(&m->agent->lock);
+			m->postcopy_started = true; /* the guest's newest state is here only */
+			pthread_mutex_unlock(&m->agent->lock);
+		}
+		if (atomic_load(&m->agent->stopping))
+			return flyt_error_set(err, FLYT_E_CANCELLED, 0, "flytd stops");
+		flyt_sleep_ms(POLL_MS);
+	}
 	int st = lv_state(d);
 	if (st != VIR_DOMAIN_RUNNING && st != VIR_DOMAIN_PAUSED)
 		return flyt_error_set(err, FLYT_E_INTERNAL, 0, "the domain arrived but is not running (state %d)", st);
