@@ -471,6 +471,11 @@ static int checkpoint_lazy(migration_t *m, const char *images, const char *work,
 		close(p[0]);
 		return flyt_error_prefix(err, "runc");
 	}
+	/* its CRIU serves the pages until a client comes and goes: if this flytd
+	 * dies, a restarted one must end it (settle_source), nobody else will */
+	flyt_error_t rerr = FLYT_ERROR_INIT;
+	if (migration_record_dump(m, &rerr) < 0)
+		log_warn("migration %s: a restarted flytd will not find runc checkpoint: %s", m->id, rerr.msg);
 	/* a byte (NUL) when CRIU's page server is up; end of file or runc's exit
 	 * when the checkpoint failed */
 	uint64_t deadline = flyt_now_ms() + RUNC_TIMEOUT_MS;
@@ -648,6 +653,24 @@ static void wait_orphaned_checkpoint(migration_t *m)
 	}
 }
 
+/* runc's word on the container ("running", "paused"...; "" when it does not
+ * know it) into buf. */
+static void runc_container_status(agent_t *a, workload_t *w, char *buf, size_t size)
+{
+	const char *args[] = { "state", w->name, NULL };
+	_cleanup_strv_ char **argv = runc_argv(a, w, args);
+	flyt_spawn_opts_t o = { .argv = argv, .out = FLYT_SPAWN_CAPTURE, .err = FLYT_SPAWN_NULL, .timeout_ms = 30000 };
+	flyt_spawn_result_t res;
+	flyt_error_t e = FLYT_ERROR_INIT;
+	buf[0] = '\0';
+	if (flyt_spawn_run(&o, &res, &e) < 0)
+		return;
+	_cleanup_json_ json_t *j = NULL;
+	if (res.exit_code == 0 && res.out && flyt_json_parse_object(res.out, strlen(res.out), 64 * 1024, &j, &e) == 0)
+		snprintf(buf, size, "%s", flyt_json_str(j, "status", ""));
+	flyt_spawn_result_free(&res);
+}
+
 static int runc_dump_finish(migration_t *m, bool commit, flyt_error_t *err)
 {
 	agent_t *a = m->agent;
@@ -657,8 +680,13 @@ static int runc_dump_finish(migration_t *m, bool commit, flyt_error_t *err)
 	/* lazy, commit: every page has arrived, CRIU ends as the tunnel closes */
 	end_checkpoint(m, !commit);
 	if (!commit) {
+		/* a checkpoint killed half-way (by a restarted flytd, see
+		 * settle_source) may have left the container's freezer thawed: it
+		 * runs already, and runc resume would refuse it as not paused */
+		char status[32];
+		runc_container_status(a, w, status, sizeof(status));
 		const char *resume[] = { "resume", w->name, NULL };
-		if (runc_run(a, w, resume, err) < 0)
+		if (strcmp(status, "running") != 0 && runc_run(a, w, resume, err) < 0)
 			return -1;
 		char st = proc_state(w->pid);
 		if (!proc_alive(w->pid, w->start_ticks) || st == 'T' || st == 't')
