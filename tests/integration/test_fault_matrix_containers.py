@@ -29,14 +29,11 @@ docs/reliability.md).
 
 Left out, to keep the file near five minutes on two vCPUs (each Docker and
 Podman cell starts two engines; the source and link cells wait out the I/O
-timeout): for Docker and Podman, the controller's death at transferring and
-verifying (the agents carry on without it whatever the phase: restoring stands
-for them), the target's death in transferring (its copy is not begun; the source
-resumes as when it dies in restoring), the link cut in restoring (healed before
-anyone times out, as for every kind) and the corrupted byte (the stream's check
-does not depend on the kind; the process and runc cells have it); for runc in
-lazy mode, transferring, switching and verifying, which go through the same
-source, target and page-tunnel code as the process kind's lazy cells.
+timeout), and run by hand in test_fault_matrix_containers_more.py with this
+file's functions: for Docker and Podman, the controller's death at transferring
+and verifying, the target's death in transferring, the link cut in restoring
+and the corrupted byte; for runc in lazy mode, transferring, switching and
+verifying.
 """
 import functools
 import os
@@ -111,16 +108,10 @@ def print_the_matrix():
                          EXPECTED, RESULTS, "fault-matrix-containers.txt")
 
 
-@pytest.fixture
-def this_table(monkeypatch):
-    """test_fault_matrix_kinds's checks (check_container_cell), on this file's
-    table and results."""
-    monkeypatch.setattr(kinds, "EXPECTED", EXPECTED)
-    monkeypatch.setattr(kinds, "RESULTS", RESULTS)
-
-
-def record(key, mig, c, t0):
-    RESULTS[key] = ("%s, runs on %s" % (mig["state"], c.workload(NAME)["host"]), time.monotonic() - t0)
+def record(key, mig, c, t0, results=None):
+    """Records a cell's outcome in results (default: this module's RESULTS)."""
+    results = RESULTS if results is None else results
+    results[key] = ("%s, runs on %s" % (mig["state"], c.workload(NAME)["host"]), time.monotonic() - t0)
 
 
 # ---- Docker and Podman ---------------------------------------------------------
@@ -192,8 +183,12 @@ class EngineContainer:
         self.log = read_log(eng, NAME)
 
 
-def check_engine_cell(c, ct, mig, key):
-    want_state, want_host, same = EXPECTED[key]
+def check_engine_cell(c, ct, mig, key, expected=None, results=None):
+    """Checks a cell against expected (default: this module's EXPECTED) and
+    notes it in results (default: RESULTS)."""
+    expected = EXPECTED if expected is None else expected
+    results = RESULTS if results is None else results
+    want_state, want_host, same = expected[key]
     other = "h2" if want_host == "h1" else "h1"
     here, there = c.hosts[want_host].engines[ct.kind], c.hosts[other].engines[ct.kind]
     assert mig["state"] == want_state, "%s: migration ended %s (%s), expected %s" % (
@@ -226,14 +221,16 @@ def check_engine_cell(c, ct, mig, key):
     now, at_start = engine_checksum(here, NAME)
     assert now == at_start == ct.sum1, (now, at_start, ct.sum1)
     assert c.unfinished_migrations() == []
-    RESULTS[key] = (RESULTS[key][0] + ", one copy, memory intact", RESULTS[key][1])
+    results[key] = (results[key][0] + ", one copy, memory intact", results[key][1])
 
 
 ENGINE_CELLS = [key for key in EXPECTED if key[0] in ENGINES and key[2] != "-"]
 
 
-@pytest.mark.parametrize("kind,fault,phase", ENGINE_CELLS, ids=["-".join(cell) for cell in ENGINE_CELLS])
-def test_engine_fault_at_phase(make_cluster, kind, fault, phase):
+def engine_fault_at_phase(make_cluster, kind, fault, phase, expected=None, results=None):
+    """A Docker or Podman cell: the fault strikes while the target is paused on
+    entering phase; checked against expected, noted in results (defaults: this
+    module's)."""
     if engines.engine_skip_reason(kind):
         pytest.skip(engines.engine_skip_reason(kind))
     c = engine_cluster(make_cluster, kind, {"h2": {"FLYT_FAULT": "pause:target:%s" % phase}})
@@ -251,8 +248,13 @@ def test_engine_fault_at_phase(make_cluster, kind, fault, phase):
     c.strike(fault, "h2", lambda: SETTLED[phase](c, mid))
     mig = c.wait_migration(mid, timeout=300)
     key = (kind, fault, phase)
-    record(key, mig, c, t0)
-    check_engine_cell(c, ct, mig, key)
+    record(key, mig, c, t0, results)
+    check_engine_cell(c, ct, mig, key, expected, results)
+
+
+@pytest.mark.parametrize("kind,fault,phase", ENGINE_CELLS, ids=["-".join(cell) for cell in ENGINE_CELLS])
+def test_engine_fault_at_phase(make_cluster, kind, fault, phase):
+    engine_fault_at_phase(make_cluster, kind, fault, phase)
 
 
 @pytest.mark.parametrize("kind", list(ENGINES))
@@ -283,9 +285,15 @@ def test_engine_target_disk_full(make_cluster, kind):
 LAZY_CELLS = [key[1:] for key in EXPECTED if key[0] == "runc-lazy"]
 
 
-@pytest.mark.skipif(kinds.runc_missing is not None, reason=kinds.runc_missing or "")
-@pytest.mark.parametrize("fault,phase", LAZY_CELLS, ids=["%s-%s" % cell for cell in LAZY_CELLS])
-def test_runc_lazy_fault_at_phase(make_cluster, this_table, fault, phase):
+def runc_lazy_fault_at_phase(make_cluster, monkeypatch, fault, phase, expected=None, results=None):
+    """A runc-lazy cell: the fault strikes while the target is paused on
+    entering phase ("pages": while the source holds its page tunnel); checked
+    against expected, noted in results (defaults: this module's)."""
+    expected = EXPECTED if expected is None else expected
+    results = RESULTS if results is None else results
+    # test_fault_matrix_kinds's checks (check_container_cell), on these tables
+    monkeypatch.setattr(kinds, "EXPECTED", expected)
+    monkeypatch.setattr(kinds, "RESULTS", results)
     # as the process kind's lazy cells: the source's page tunnel stops after the
     # first MiB of pages until the fault has struck
     envs = {"h1": {"FLYT_FAULT": "pause:source:pages"}}
@@ -310,7 +318,13 @@ def test_runc_lazy_fault_at_phase(make_cluster, this_table, fault, phase):
     with Releaser(c, "h1"):
         mig = c.wait_migration(mid, timeout=300)
     key = ("runc-lazy", fault, phase)
-    record(key, mig, c, t0)
-    if EXPECTED[key][0] != "committed":
+    record(key, mig, c, t0, results)
+    if expected[key][0] != "committed":
         assert mig.get("error"), "a migration that did not commit must say why: %s" % mig
     kinds.check_container_cell(c, ct, mig, key)
+
+
+@pytest.mark.skipif(kinds.runc_missing is not None, reason=kinds.runc_missing or "")
+@pytest.mark.parametrize("fault,phase", LAZY_CELLS, ids=["%s-%s" % cell for cell in LAZY_CELLS])
+def test_runc_lazy_fault_at_phase(make_cluster, monkeypatch, fault, phase):
+    runc_lazy_fault_at_phase(make_cluster, monkeypatch, fault, phase)

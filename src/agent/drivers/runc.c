@@ -49,11 +49,13 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <mntent.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -471,6 +473,11 @@ static int checkpoint_lazy(migration_t *m, const char *images, const char *work,
 		close(p[0]);
 		return flyt_error_prefix(err, "runc");
 	}
+	/* its CRIU serves the pages until a client comes and goes: if this flytd
+	 * dies, a restarted one must end it (settle_source), nobody else will */
+	flyt_error_t rerr = FLYT_ERROR_INIT;
+	if (migration_record_dump(m, &rerr) < 0)
+		log_warn("migration %s: a restarted flytd will not find runc checkpoint: %s", m->id, rerr.msg);
 	/* a byte (NUL) when CRIU's page server is up; end of file or runc's exit
 	 * when the checkpoint failed */
 	uint64_t deadline = flyt_now_ms() + RUNC_TIMEOUT_MS;
@@ -648,6 +655,24 @@ static void wait_orphaned_checkpoint(migration_t *m)
 	}
 }
 
+/* runc's word on the container ("running", "paused"...; "" when it does not
+ * know it) into buf. */
+static void runc_container_status(agent_t *a, workload_t *w, char *buf, size_t size)
+{
+	const char *args[] = { "state", w->name, NULL };
+	_cleanup_strv_ char **argv = runc_argv(a, w, args);
+	flyt_spawn_opts_t o = { .argv = argv, .out = FLYT_SPAWN_CAPTURE, .err = FLYT_SPAWN_NULL, .timeout_ms = 30000 };
+	flyt_spawn_result_t res;
+	flyt_error_t e = FLYT_ERROR_INIT;
+	buf[0] = '\0';
+	if (flyt_spawn_run(&o, &res, &e) < 0)
+		return;
+	_cleanup_json_ json_t *j = NULL;
+	if (res.exit_code == 0 && res.out && flyt_json_parse_object(res.out, strlen(res.out), 64 * 1024, &j, &e) == 0)
+		snprintf(buf, size, "%s", flyt_json_str(j, "status", ""));
+	flyt_spawn_result_free(&res);
+}
+
 static int runc_dump_finish(migration_t *m, bool commit, flyt_error_t *err)
 {
 	agent_t *a = m->agent;
@@ -657,8 +682,13 @@ static int runc_dump_finish(migration_t *m, bool commit, flyt_error_t *err)
 	/* lazy, commit: every page has arrived, CRIU ends as the tunnel closes */
 	end_checkpoint(m, !commit);
 	if (!commit) {
+		/* a checkpoint killed half-way (by a restarted flytd, see
+		 * settle_source) may have left the container's freezer thawed: it
+		 * runs already, and runc resume would refuse it as not paused */
+		char status[32];
+		runc_container_status(a, w, status, sizeof(status));
 		const char *resume[] = { "resume", w->name, NULL };
-		if (runc_run(a, w, resume, err) < 0)
+		if (strcmp(status, "running") != 0 && runc_run(a, w, resume, err) < 0)
 			return -1;
 		char st = proc_state(w->pid);
 		if (!proc_alive(w->pid, w->start_ticks) || st == 'T' || st == 't')
@@ -728,6 +758,97 @@ static int runc_restore(migration_t *m, flyt_error_t *err)
 	return criu_lazy_pages_start(a->criu, m->tunnel_port, images, work, log, log, out, &m->lazy_child, err);
 }
 
+/* Detaches the mounts at and below dir, deepest (latest) first. */
+static void umount_below(const char *dir)
+{
+	FILE *f = setmntent("/proc/self/mounts", "re");
+	if (!f)
+		return;
+	_cleanup_strv_ char **found = NULL;
+	size_t n = 0, len = strlen(dir);
+	struct mntent e;
+	char buf[4096];
+	while (getmntent_r(f, &e, buf, sizeof(buf))) /* getmntent is not thread-safe */
+		if (strncmp(e.mnt_dir, dir, len) == 0 && (e.mnt_dir[len] == '/' || e.mnt_dir[len] == '\0')) {
+			flyt_strv_push(&found, e.mnt_dir);
+			n++;
+		}
+	endmntent(f);
+	while (n-- > 0)
+		if (umount2(found[n], MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
+			log_warn("umount %s: %s", found[n], strerror(errno));
+}
+
+/* What a runc restore killed with its CRIU leaves: CRIU's cgroup yard mounted
+ * in the work path, runc's criu-root mount in its state directory, and that
+ * directory, with no container in it for runc delete to remove. */
+static void clean_killed_restore(migration_t *m, const char *work)
+{
+	_cleanup_free_ char *cdir = flyt_asprintf("%s/runc/%s", m->agent->state_dir, m->w->name);
+	_cleanup_free_ char *root = flyt_asprintf("%s/criu-root", cdir);
+	umount_below(work);
+	umount_below(cdir);
+	/* rmdir only: a mount left there holds the container's root file system */
+	if (rmdir(root) == 0 || errno == ENOENT)
+		rmdir(cdir); /* fails, as it should, when runc made a container there */
+}
+
+/* Lazy target: runc restore ARGS..., watching the lazy-pages daemon. When it
+ * dies during the restore (the pages stopped coming: the source or the link
+ * went), CRIU 4.2.1 kills the restored tasks but then waits for the
+ * container's init, which waits, tearing down its pid namespace, for a child
+ * that CRIU still traces and so never reaps: runc restore would hang until its
+ * timeout. Once the daemon is gone, runc has LAZY_GONE_GRACE_MS to end by
+ * itself; then it and its CRIU (its process group) are killed, which ends the
+ * restored tasks too. */
+#define LAZY_GONE_GRACE_MS 20000
+static int restore_lazy(migration_t *m, const char *const *args, const char *work, flyt_error_t *err)
+{
+	workload_t *w = m->w;
+	_cleanup_strv_ char **argv = runc_argv(m->agent, w, args);
+	flyt_spawn_opts_t o = { .argv = argv, .out = FLYT_SPAWN_NULL, .err = FLYT_SPAWN_NULL };
+	flyt_child_t child;
+	if (flyt_spawn_start(&o, &child, err) < 0)
+		return flyt_error_prefix(err, "runc");
+	uint64_t deadline = flyt_now_ms() + RUNC_TIMEOUT_MS, gone_at = 0;
+	while (child.pidfd >= 0) {
+		struct pollfd pf[2] = { { .fd = child.pidfd, .events = POLLIN },
+					{ .fd = gone_at ? -1 : m->lazy_child.pidfd, .events = POLLIN } };
+		int pr = poll(pf, 2, 1000);
+		if (pr < 0 && errno != EINTR) {
+			flyt_child_reap(&child);
+			return flyt_error_set(err, FLYT_E_INTERNAL, errno, "poll");
+		}
+		if (pr > 0 && pf[0].revents)
+			break;
+		uint64_t now = flyt_now_ms();
+		if (pr > 0 && pf[1].revents) {
+			gone_at = now; /* reaped later, by discard or the wait for the pages */
+			log_warn("migration %s: the lazy-pages daemon ended while runc restored %s", m->id, w->name);
+		}
+		if (gone_at && now > gone_at + LAZY_GONE_GRACE_MS) {
+			flyt_child_reap(&child);
+			clean_killed_restore(m, work);
+			return flyt_error_set(
+			    err, FLYT_E_IO, 0,
+			    "runc restore of %s stopped: the memory pages stopped coming (CRIU's lazy-pages daemon ended, see %s/lazy-pages.log)",
+			    w->name, m->dir);
+		}
+		if (now > deadline) {
+			flyt_child_reap(&child);
+			clean_killed_restore(m, work);
+			return flyt_error_set(err, FLYT_E_TIMEOUT, 0, "runc restore did not finish within %d minutes",
+					      RUNC_TIMEOUT_MS / 60000);
+		}
+	}
+	flyt_spawn_result_t res; /* ended (without a pidfd: waited for) */
+	if (flyt_child_wait(&child, 0, &res, err) < 0)
+		return flyt_error_prefix(err, "runc");
+	int r = res.exit_code != 0 ? runc_failed(w, args, &res, err) : 0;
+	flyt_spawn_result_free(&res);
+	return r;
+}
+
 static int runc_resume(migration_t *m, flyt_error_t *err)
 {
 	agent_t *a = m->agent;
@@ -748,7 +869,7 @@ static int runc_resume(migration_t *m, flyt_error_t *err)
 		args[12] = w->name;
 	}
 	uint64_t t0 = flyt_now_ms();
-	if (runc_run(a, w, args, err) < 0)
+	if ((lazy && m->lazy_child.pid > 0 ? restore_lazy(m, args, work, err) : runc_run(a, w, args, err)) < 0)
 		return -1;
 	m->restore_ms = (int64_t)(flyt_now_ms() - t0);
 	pid_t pid;
