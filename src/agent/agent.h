@@ -271,6 +271,7 @@ struct agent {
 	char fault_pause_role[8];
 	char fault_pause_phase[24];
 	uint32_t fault_corrupt_frame;
+	uint64_t fault_corrupt_live;
 	char token[FLYT_TOKEN_MAX];
 	/* TLS (enroll.c) */
 	bool plain_http;       /* --plain-http: no TLS, the cluster token instead */
@@ -394,6 +395,9 @@ void fault_init(agent_t *a);
 void fault_phase(migration_t *m, migration_phase_t phase);
 /* the same pause at a named point within a phase ("pages": the lazy page tunnel) */
 void fault_point(migration_t *m, const char *point);
+/* FLYT_FAULT=corrupt-live:N: a relay to the engine's incoming host:port that
+ * damages the stream; 1 and *ret_port its port, 0 when not asked for. */
+int fault_live_relay(migration_t *m, const char *host, uint16_t port, uint16_t *ret_port, flyt_error_t *err);
 migration_phase_t migration_phase_from_name(const char *s);
 bool migration_phase_terminal(migration_phase_t p);
 migration_t *migration_find(agent_t *a, const char *id);       /* lock held */

@@ -2,17 +2,27 @@
 kind and explains the faults; they strike the same way here):
 
   qemu        a VM of the qemu driver (the guest of test_vm_qemu.py, counting on
-              its serial console) migrated precopy h1 -> h2:
-              - "transferring": at 4 MiB/s, the fault striking while QEMU copies
-                the guest's memory (the guest runs on h1 meanwhile);
+              its serial console) migrated h1 -> h2:
+              - "transferring": precopy at 4 MiB/s, the fault striking while
+                QEMU copies the guest's memory (the guest runs on h1 meanwhile);
               - "restoring", "verifying": the target agent paused on entering
                 that phase (FLYT_FAULT=pause:target:PHASE): QEMU has moved the
                 whole guest, both QEMUs hold it paused, and the source has not
                 decided yet (restoring) or has decided to commit and told the
-                target (verifying).
+                target (verifying);
+              - "postcopy": switched to postcopy at once, its copy at 4 MiB/s:
+                the fault strikes while the guest runs on h2 and most of its
+                memory is still on h1;
+              - "disk full": a VM with a local disk, the target's state
+                directory (where its copy goes) on a 2 MiB tmpfs;
+              - "corrupted byte": one bit of QEMU's stream flipped 8 MiB in
+                (FLYT_FAULT=corrupt-live:N on the target: the stream passes a
+                relay that damages it).
   libvirt     a domain of each host's own libvirtd (test_vm_libvirt.py), migrated
-              by libvirt peer to peer at 1 MiB/s over TLS, the fault striking
-              while libvirt copies the guest.
+              by libvirt peer to peer at 4 MiB/s over TLS: the fault strikes
+              while libvirt copies the guest (transferring), while the domain
+              runs on h2 in postcopy, or with the target agent paused on
+              entering restoring or verifying (libvirt has switched over).
 
 Every cell checks that the migration ends as its table says (and says why when
 it did not commit), that exactly one copy of the VM exists, running, where it
@@ -22,6 +32,7 @@ counts on from where it was without a second boot. The table is printed and
 written to BUILD/fault-matrix-vms.txt (see docs/reliability.md)."""
 import os
 import signal
+import subprocess
 import time
 
 import pytest
@@ -31,7 +42,7 @@ from harness import wait_for
 from test_fault_matrix_kinds import SETTLED, add_note, matrix_cluster, persisted, record
 from test_vm_libvirt import boot_domain, libvirt_cluster, virsh
 from test_vm_libvirt import console as lv_console
-from test_vm_qemu import assert_continues, console, create_vm, last_count, qemu_pid, qemus_of
+from test_vm_qemu import MEMORY_MIB, assert_continues, console, create_vm, last_count, qemu_pid, qemus_of
 
 FAULTS = ["controller", "source", "target", "link"]
 QEMU_PHASES = ["restoring", "verifying"]
@@ -60,6 +71,10 @@ EXPECTED = {
     ("qemu", "source", "verifying"): ("committed", "h2", False),
     ("qemu", "target", "verifying"): ("committed", "h2", False),
     ("qemu", "link", "verifying"): ("committed", "h2", False),
+    # the target's disk full (its copy of the VM's local disk cannot be
+    # written), a bit flipped in QEMU's stream: the source goes on
+    ("qemu", "disk full", "-"): ("rolled_back", "h1", True),
+    ("qemu", "corrupted byte", "-"): ("rolled_back", "h1", True),
     # postcopy: the guest runs on h2 and faults in the memory h1's QEMU still
     # holds; whichever agent dies, the QEMUs go on, and flyt must not undo it
     ("qemu", "controller", "postcopy"): ("committed", "h2", False),
@@ -98,7 +113,7 @@ RESULTS = {}
 def print_the_matrix():
     """After the module's cells: their table, also in BUILD/fault-matrix-vms.txt."""
     yield
-    harness.print_matrix("fault matrix (VMs, precopy h1 -> h2):", EXPECTED, RESULTS, "fault-matrix-vms.txt")
+    harness.print_matrix("fault matrix (VMs h1 -> h2: precopy; postcopy in the postcopy cells):", EXPECTED, RESULTS, "fault-matrix-vms.txt")
 
 
 def check_outcome(mig, key):
@@ -163,6 +178,50 @@ def test_qemu_fault_while_transferring(make_cluster, guest, fault):
     mig = c.wait_migration(mid, timeout=300)
     key = ("qemu", fault, "transferring")
     record(key, mig, c, "vm", t0, RESULTS)
+    check_qemu_cell(c, "vm", boot, before, mig, key)
+
+
+def test_qemu_target_disk_full(make_cluster, guest):
+    c = matrix_cluster(make_cluster, {})
+    st = c.hosts["h2"].state_dir
+    c.kill_agent("h2", signal.SIGTERM)
+    # room for the agent's records and QEMU's files, not for the disk's copy
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m,mode=0700", "flyt-test-full", st], check=True)
+    try:
+        c.start_agent("h2")
+        disk = os.path.join(c.tmp, "vm-disk.img")
+        with open(disk, "wb") as f:
+            f.truncate(16 << 20)
+            f.seek(1 << 20)
+            f.write(os.urandom(6 << 20))
+        c.cli("workload", "create", "--kind", "qemu", "--host", "h1", "--name", "vm", "--memory", MEMORY_MIB,
+              "--kernel", guest["kernel"], "--initrd", guest["initrd"], "--append", "console=ttyS0 quiet panic=-1",
+              "--disk", "%s:raw" % disk)
+        wait_for(lambda: last_count(c, "h1", "vm") >= 5, 180, "the VM to boot and count", interval=0.2)
+        boot = console(c, "h1", "vm")[0][0]
+        before = {"pid": qemu_pid(c, "h1", "vm"), "count": last_count(c, "h1", "vm")}
+        t0 = time.monotonic()
+        mig = c.migrate("vm", "h2", "precopy")
+        key = ("qemu", "disk full", "-")
+        record(key, mig, c, "vm", t0, RESULTS)
+        assert "space" in (mig.get("error") or "").lower(), mig
+        check_qemu_cell(c, "vm", boot, before, mig, key)
+    finally:
+        c.kill_agent("h2", signal.SIGTERM)
+        subprocess.run(["umount", "-l", st], check=False)
+
+
+def test_qemu_corrupted_byte(make_cluster, guest):
+    # a bit of QEMU's stream flipped 8 MiB in, amid the guest's memory: TLS
+    # (flyt's default) refuses the damaged record, and the target's QEMU fails
+    c = matrix_cluster(make_cluster, {"h2": {"FLYT_FAULT": "corrupt-live:%d" % (8 << 20)}})
+    boot, before = start_vm(c, guest)
+    t0 = time.monotonic()
+    mig = c.migrate("vm", "h2", "precopy")
+    key = ("qemu", "corrupted byte", "-")
+    record(key, mig, c, "vm", t0, RESULTS)
+    with open(c.hosts["h2"].log) as f:
+        assert "flipped a bit of byte %d" % (8 << 20) in f.read(), "the relay did not damage the stream"
     check_qemu_cell(c, "vm", boot, before, mig, key)
 
 

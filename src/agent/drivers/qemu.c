@@ -607,7 +607,11 @@ static int qemu_incoming(migration_t *m, json_t *info, flyt_error_t *err)
 	uint64_t lport = 0;
 	if (flyt_parse_u64(p, 65535, &lport) < 0 || lport == 0)
 		return flyt_error_set(err, FLYT_E_INTERNAL, 0, "QEMU did not say where it listens for the migration");
-	json_object_set_new(info, "port", json_integer((json_int_t)lport));
+	uint16_t relay;
+	int relayed = fault_live_relay(m, host, (uint16_t)lport, &relay, err);
+	if (relayed < 0)
+		return -1;
+	json_object_set_new(info, "port", json_integer(relayed ? relay : (json_int_t)lport));
 	if (local_disks(w->spec) > 0) {
 		uint16_t nbd_port;
 		if (export_disks(&q, w, host, on ? tls : NULL, &nbd_port, err) < 0)
@@ -787,7 +791,8 @@ static int start_mirrors(qmp_t *q, migration_t *m, const char *tls, uint64_t *re
 		migration_changed(m);
 		pthread_mutex_unlock(&m->agent->lock);
 		if (json_array_size(jobs) < n)
-			return flyt_error_set(err, FLYT_E_IO, 0, "a disk mirror ended before it was in sync");
+			return flyt_error_set(err, FLYT_E_IO, 0, "a disk mirror ended before it was in sync%s%s%s",
+					      q->job_error[0] ? " (" : "", q->job_error, q->job_error[0] ? ")" : "");
 		if (ready == n)
 			return 0;
 		if (atomic_load(&m->cancel))

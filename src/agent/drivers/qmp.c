@@ -28,7 +28,15 @@ static int qmp_read_msg(qmp_t *q, bool skip_events, json_t **ret, flyt_error_t *
 			q->len -= n;
 			if (r < 0)
 				return flyt_error_prefix(err, "QMP");
-			if (skip_events && json_object_get(msg, "event")) {
+			const char *event = flyt_json_str(msg, "event", NULL);
+			if (event && !strcmp(event, "BLOCK_JOB_COMPLETED")) {
+				json_t *data = json_object_get(msg, "data");
+				const char *why = flyt_json_str(data, "error", NULL);
+				if (why)
+					snprintf(q->job_error, sizeof(q->job_error), "%s: %s",
+						 flyt_json_str(data, "device", "?"), why);
+			}
+			if (skip_events && event) {
 				json_decref(msg);
 				continue;
 			}

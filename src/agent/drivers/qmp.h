@@ -1,5 +1,6 @@
 /* A small QMP (QEMU Machine Protocol) client: one connection to a QEMU monitor
- * socket, synchronous commands, asynchronous events skipped. */
+ * socket, synchronous commands, asynchronous events skipped (but for the error
+ * of a block job, kept in job_error). */
 #pragma once
 
 #include <stddef.h>
@@ -12,6 +13,7 @@ typedef struct {
 	int fd;
 	char *buf; /* bytes received and not yet returned */
 	size_t len, cap;
+	char job_error[256]; /* the last block job that ended in error: "JOB: why" */
 } qmp_t;
 
 #define QMP_INIT         \
