@@ -304,6 +304,8 @@ int agent_start(agent_t *a, flyt_error_t *err)
 	}
 	if (!a->plain_http && agent_tls_setup(a, err) < 0)
 		return -1;
+	if (a->libvirt_uri && strcmp(a->libvirt_uri, "none") == 0)
+		a->libvirt_uri = NULL; /* the driver off, as without the option */
 	if (a->libvirt_tls_dir) {
 		if (a->plain_http)
 			return flyt_error_set(err, FLYT_E_INVALID, 0,
@@ -313,7 +315,7 @@ int agent_start(agent_t *a, flyt_error_t *err)
 		/* there from the start, for libvirtd; again at each renewal */
 		if (agent_tls_export_qemu(a, a->libvirt_tls_dir, err) < 0)
 			return flyt_error_prefix(err, "--libvirt-tls-dir");
-	} else if (a->tls && a->libvirt_uri && strcmp(a->libvirt_uri, "none") != 0) {
+	} else if (a->tls && a->libvirt_uri) {
 		log_warn(
 		    "libvirt migrations go UNENCRYPTED between the hosts' libvirtd: start flytd with "
 		    "--libvirt-tls-dir DIR and point libvirtd's migrate_tls_x509_cert_dir at DIR (see security.md)");

@@ -233,6 +233,17 @@ def test_adopt_migrate_and_cancel(lv):
     before = console(serial)[1][-1]
     wait_for(lambda: console(serial)[1][-1] >= before + 5, 60, "the domain to count on on h1")
 
+    # --libvirt-uri none turns the driver off, as without the option
+    c.kill_agent("h2", signal.SIGTERM)
+    i = h2.extra_args.index("--libvirt-uri")
+    h2.extra_args[i + 1] = "none"
+    c.start_agent("h2")
+    facts = c.host_facts("h2")["drivers"]["libvirt"]
+    assert not facts["available"] and "no libvirt connection" in facts["reason"], facts
+    r = c.start_migration("lvvm", "h2", "precopy")
+    assert r.status >= 400 or c.wait_migration(r.json["id"], 120)["state"] == "rolled_back", r.text
+    assert "running" in virsh(uri("h1"), "domstate", "lvvm")
+
 
 DISK_XML = """<disk type='file' device='disk'><driver name='qemu' type='{fmt}'/><source file='{path}'/>
       <target dev='{dev}' bus='virtio'/></disk>
