@@ -646,12 +646,15 @@ void migrations_resolve_in_doubt(agent_t *a)
 }
 
 /* Target, at start: whether the engine holds the arriving workload here (the
- * driver's restore check passes). */
+ * driver's restore check passes). in_doubt tells the driver not to wait for the
+ * engine's migration to end: flytd's start would wait as long. */
 static bool engine_has_copy(migration_t *m, workload_t *w)
 {
 	flyt_error_t err = FLYT_ERROR_INIT;
 	m->w = w;
+	m->in_doubt = true;
 	int r = DRIVER_CALL(w->driver, restore, &err, m, &err);
+	m->in_doubt = false;
 	m->w = NULL;
 	return r == 0;
 }

@@ -722,10 +722,12 @@ static int libvirt_restore(migration_t *m, flyt_error_t *err)
 	if (!d)
 		return flyt_error_prefix(err, "the domain did not arrive");
 	/* libvirt's incoming job still runs (in postcopy the domain runs here
-	 * while its memory comes, as long as that takes): wait for its end */
+	 * while its memory comes, as long as that takes): wait for its end; not
+	 * when a restarted flytd only checks that the domain is here (in doubt:
+	 * the source decides once libvirt has ended) */
 	virDomainJobInfo job;
 	int state = VIR_DOMAIN_NOSTATE, reason = 0;
-	while (virDomainGetJobInfo(d, &job) == 0 && job.type != VIR_DOMAIN_JOB_NONE) {
+	while (!m->in_doubt && virDomainGetJobInfo(d, &job) == 0 && job.type != VIR_DOMAIN_JOB_NONE) {
 		if (virDomainGetState(d, &state, &reason, 0) == 0 && state == VIR_DOMAIN_RUNNING &&
 		    reason == VIR_DOMAIN_RUNNING_POSTCOPY) {
 			pthread_mutex_lock(&m->agent->lock);
