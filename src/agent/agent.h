@@ -420,6 +420,9 @@ int migration_decide_live(migration_t *m, migration_decision_t d);
  * (from then on the guest runs on the target only). Both say so in the note. */
 void migration_postcopy_asked(migration_t *m, const char *engine);
 void migration_postcopy_switched(migration_t *m);
+/* Ends m as failed, with m->error as the reason on w too, whose copy stays as
+ * it is (lock held). */
+void migration_fail_keeping(migration_t *m, workload_t *w);
 /* Sets what became of the target's copy (lock held; saved). */
 void migration_set_copy(migration_t *m, const char *copy);
 migration_t *migration_new(agent_t *a, const char *id, migration_role_t role);

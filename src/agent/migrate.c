@@ -235,6 +235,16 @@ int migration_save(migration_t *m, flyt_error_t *err)
 	return flyt_write_file_atomic(path, text, strlen(text), 0600, err);
 }
 
+void migration_fail_keeping(migration_t *m, workload_t *w)
+{
+	if (w) {
+		w->state = WL_FAILED;
+		snprintf(w->error, sizeof(w->error), "%s", m->error);
+		workload_save(m->agent, w, NULL);
+	}
+	migration_set_phase(m, PHASE_FAILED);
+}
+
 int migration_decide_live(migration_t *m, migration_decision_t d)
 {
 	flyt_error_t err = FLYT_ERROR_INIT;
@@ -421,10 +431,7 @@ static void settle_source(agent_t *a, migration_t *m, json_t *j)
 				snprintf(m->error, sizeof(m->error),
 					 "flytd restarted during the migration, and the workload does not run here: %s",
 					 lerr.msg);
-				w->state = WL_FAILED;
-				snprintf(w->error, sizeof(w->error), "%s", m->error);
-				workload_save(a, w, NULL);
-				migration_set_phase(m, PHASE_FAILED);
+				migration_fail_keeping(m, w);
 				return;
 			}
 			/* engines without a process of flyt's (libvirt) said it runs */
@@ -558,10 +565,7 @@ static void run_copy(agent_t *a, migration_t *m, workload_t *w)
 			 "flytd restarted before the workload ran here; %s committed, but resuming the copy here "
 			 "failed: %s",
 			 m->peer_name, err.msg);
-		w->state = WL_FAILED;
-		snprintf(w->error, sizeof(w->error), "%s", m->error);
-		workload_save(a, w, NULL);
-		migration_set_phase(m, PHASE_FAILED);
+		migration_fail_keeping(m, w);
 		return;
 	}
 	w->state = WL_RUNNING;
@@ -605,10 +609,7 @@ static void resolve_target(migration_t *m)
 		    m->error, sizeof(m->error),
 		    "flytd restarted while the restored copy (pid %d) waited for the source's decision, and %s does not answer%s%s; the copy is kept stopped",
 		    (int)m->restored_pid, m->peer_name, err.msg[0] ? ": " : "", err.msg);
-		w->state = WL_FAILED;
-		snprintf(w->error, sizeof(w->error), "%s", m->error);
-		workload_save(a, w, NULL);
-		migration_set_phase(m, PHASE_FAILED);
+		migration_fail_keeping(m, w);
 	}
 	pthread_mutex_unlock(&a->lock);
 }

@@ -189,11 +189,8 @@ static void target_keep_failed(migration_t *m, const char *fmt, ...)
 	if (w) {
 		free(w->busy);
 		w->busy = NULL;
-		w->state = WL_FAILED;
-		snprintf(w->error, sizeof(w->error), "%s", m->error);
-		workload_save(a, w, NULL);
 	}
-	migration_set_phase(m, PHASE_FAILED);
+	migration_fail_keeping(m, w);
 	pthread_mutex_unlock(&a->lock);
 }
 

@@ -684,8 +684,8 @@ static int libvirt_send(migration_t *m, flyt_error_t *err)
 	pthread_join(t, NULL);
 	virTypedParamsFree(mc.params, mc.nparams);
 	if (mc.result < 0 && m->postcopy_requested && !m->postcopy_started) {
-		/* libvirt failed before it switched, the domain runs here: the
-		 * decision to commit is taken back */
+		/* failed after it switched (unseen by the loop), or before: then the
+		 * domain runs here, and the decision to commit is taken back */
 		if (in_postcopy(d2))
 			migration_postcopy_switched(m);
 		else

@@ -668,6 +668,13 @@ static void *postcopy_watcher(void *arg)
 	return NULL;
 }
 
+/* QEMU's migration status says it switched to postcopy (active, paused,
+ * recovering): the guest runs on the target since. */
+static bool postcopy_status(const char *status)
+{
+	return strncmp(status, "postcopy-", 9) == 0;
+}
+
 static uint64_t ju(json_t *o, const char *k)
 {
 	json_int_t v = json_integer_value(json_object_get(o, k));
@@ -853,8 +860,7 @@ static int qemu_send(migration_t *m, flyt_error_t *err)
 		}
 		pthread_mutex_unlock(&m->agent->lock);
 		if (m->postcopy_requested && !m->postcopy_started &&
-		    (!strncmp(status, "postcopy-", 9) ||
-		     (!strcmp(status, "completed") && ram && ju(ram, "postcopy-bytes") > 0)))
+		    (postcopy_status(status) || (!strcmp(status, "completed") && ram && ju(ram, "postcopy-bytes") > 0)))
 			migration_postcopy_switched(m);
 		uint64_t sent = ram ? ju(ram, "transferred") : 0;
 		if (sent != last_sent || strcmp(status, "active") != 0) {
@@ -1049,14 +1055,14 @@ static int qemu_dump_finish(migration_t *m, bool commit, flyt_error_t *err)
 		if (qmp_call(&q, "query-migrate", NULL, &st, err) < 0)
 			return -1;
 		const char *s = flyt_json_str(st, "status", "none");
-		if (!cancelled && strncmp(s, "postcopy-", 9) != 0) {
+		if (!cancelled && !postcopy_status(s)) {
 			flyt_error_t ignored = FLYT_ERROR_INIT;
 			qmp_call(&q, "migrate_cancel", NULL, NULL, &ignored);
 			continue;
 		}
 		if (!strcmp(s, "none") || !strcmp(s, "completed") || !strcmp(s, "failed") || !strcmp(s, "cancelled"))
 			break;
-		if (!strcmp(s, "postcopy-active") || !strcmp(s, "postcopy-paused") || !strcmp(s, "postcopy-recover"))
+		if (postcopy_status(s))
 			return flyt_error_set(
 			    err, FLYT_E_INTERNAL, 0,
 			    "QEMU is in postcopy (%s): the guest runs on the target, the copy here is out of date", s);
